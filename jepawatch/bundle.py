@@ -1,0 +1,164 @@
+"""Model bundles: a directory rebuilt from its files alone, with nothing in it that can run code.
+
+    config.json            resolved configs, data summary, versions, SHA-256 of every other file
+    weights.safetensors    the module's state dict: online branch and EMA branch (`ema_*` keys)
+    preprocess.json        channel names in order, kept-channel mask, scaling, fill policy
+    history.json           per-epoch metrics, selected epoch
+    code_frequencies.json  dominant-code counts on the training windows (MTS-JEPA only)
+
+A bundle is written into a temporary directory and renamed into place, so an existing bundle of
+the same name is replaced whole or not at all. `models/LATEST` names the newest bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from jepawatch import __version__
+from jepawatch.atomic import atomic_write_text
+from jepawatch.configuration import RunConfig
+from jepawatch.data.preprocess import Preprocessor
+from jepawatch.errors import BundleError, ConfigError, JepawatchError
+from jepawatch.model import build_model
+
+BUNDLE_FORMAT = "jepawatch-bundle/1"
+WEIGHTS, PREPROCESS, HISTORY, CODES = "weights.safetensors", "preprocess.json", "history.json", "code_frequencies.json"
+LATEST = "LATEST"
+CHECKPOINT = "checkpoint.safetensors"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class Bundle:
+    path: Path
+    run: RunConfig
+    data: dict  # what it was trained on: source, rows, channel counts, dropped columns, NaNs filled
+    preprocess: Preprocessor
+    history: dict
+    code_frequencies: dict | None
+    model: nn.Module
+    meta: dict  # format, jepawatch version, created, name
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name", self.path.name)
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ConfigError(f"model name {name!r} is not allowed; use letters, digits, '.', '_' and '-'")
+    return name
+
+
+def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor, model: nn.Module,
+                history: dict, code_frequencies: dict | None) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": BUNDLE_FORMAT})
+        (tmp / PREPROCESS).write_text(json.dumps(preprocess.to_dict(), indent=2) + "\n")
+        (tmp / HISTORY).write_text(json.dumps(history, indent=2) + "\n")
+        files = [WEIGHTS, PREPROCESS, HISTORY]
+        if code_frequencies is not None:
+            (tmp / CODES).write_text(json.dumps(code_frequencies) + "\n")
+            files.append(CODES)
+        config = {
+            "format": BUNDLE_FORMAT,
+            "name": path.name,
+            "jepawatch_version": __version__,
+            "torch_version": torch.__version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **run.to_dict(),
+            "data": data,
+            "files": {f: _sha256(tmp / f) for f in files},
+        }
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    if not path.exists():
+        tmp.rename(path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    old.rmdir()
+    path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
+    """Rebuild a bundle from its files; a missing, altered or inconsistent file is a BundleError."""
+    path = Path(path)
+    fix = "retrain it with `jepawatch train` or restore the bundle from a backup"
+    config_path = path / "config.json"
+    if not config_path.exists():
+        raise BundleError(f"{path} is not a model bundle (no config.json); train one with `jepawatch train DATA`")
+    try:
+        config = json.loads(config_path.read_text())
+        if config.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"unknown format {config.get('format')!r}")
+        for name, digest in config["files"].items():
+            if not (path / name).exists():
+                raise ValueError(f"{name} is missing")
+            if _sha256(path / name) != digest:
+                raise ValueError(f"{name} does not match its checksum")
+        run = RunConfig.from_dict(config)
+        preprocess = Preprocessor.from_dict(json.loads((path / PREPROCESS).read_text()))
+        history = json.loads((path / HISTORY).read_text())
+        codes = json.loads((path / CODES).read_text()) if CODES in config["files"] else None
+        model = build_model(run.model_kind, run.model)
+        model.load_state_dict(load_file(str(path / WEIGHTS)))
+    except (ValueError, KeyError, TypeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
+        raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None
+    model.to(device).eval()
+    meta = {k: config.get(k) for k in ("format", "name", "jepawatch_version", "torch_version", "created")}
+    return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta)
+
+
+def mark_latest(models_dir: Path, name: str) -> None:
+    atomic_write_text(Path(models_dir) / LATEST, name + "\n")
+
+
+def resolve_bundle_path(model: str | None, models_dir: Path) -> Path:
+    """`model` is a bundle directory, or a name under `models_dir`; None means the latest bundle."""
+    models_dir = Path(models_dir)
+    if model is None:
+        latest = models_dir / LATEST
+        if not latest.exists():
+            raise BundleError(f"no trained model in {models_dir}/; train one with `jepawatch train DATA` or pass --model")
+        model = latest.read_text().strip()
+    candidate = Path(model)
+    if (candidate / "config.json").exists() or candidate.is_dir():
+        return candidate
+    named = models_dir / model
+    if named.exists():
+        return named
+    known = sorted(p.name for p in models_dir.iterdir() if (p / "config.json").exists()) if models_dir.is_dir() else []
+    listing = f"; bundles in {models_dir}/: {', '.join(known)}" if known else ""
+    raise BundleError(f"no model bundle {model!r}{listing}")

@@ -1,0 +1,1 @@
+"""The `jepawatch` command line: one module per command, assembled in `app.py`."""

@@ -1,0 +1,32 @@
+"""The `jepawatch` entry point: assembles the commands; the error boundary is `BoundaryGroup`."""
+
+from __future__ import annotations
+
+import typer
+
+from jepawatch import __version__
+from jepawatch.cli.boundary import BoundaryGroup
+from jepawatch.cli.info import info
+from jepawatch.cli.train import train
+
+app = typer.Typer(
+    cls=BoundaryGroup,
+    name="jepawatch",
+    help="Early warning for multivariate time series with MTS-JEPA: next-window risk and regime codes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(train)
+app.command()(info)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if version:
+        typer.echo(f"jepawatch {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    app()

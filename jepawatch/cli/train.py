@@ -1,0 +1,48 @@
+"""`jepawatch train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from jepawatch.cli import output
+from jepawatch.cli.options import DeviceOption
+from jepawatch.cli.progress import RichReporter
+from jepawatch.configuration import resolve_config
+from jepawatch.training.job import TrainRequest, train as run_training
+
+
+def train(
+    data: Annotated[Path, typer.Argument(help="A CSV (.csv, .csv.gz) or Parquet file; numeric columns are channels.")],
+    name: Annotated[Optional[str], typer.Option(help="Bundle name. Default: the data file's name without extension.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory the bundle is written into.", envvar="JEPAWATCH_MODELS_DIR")] = Path("models"),
+    model: Annotated[str, typer.Option("--model", help="mts-jepa (the paper) or temporal-jepa (the single-scale baseline).")] = "mts-jepa",
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (paper: 100); selection and patience scale with it.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Windows per batch (paper: 128).")] = None,
+    device: DeviceOption = "auto",
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with \\[model] and \\[train] tables.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting, e.g. --set model.temperature=0.1 (repeatable).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (weights, shuffling, dropout).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this bundle from its last epoch checkpoint, with its configuration.")] = False,
+) -> None:
+    """Train MTS-JEPA (or the Temporal JEPA baseline) on DATA and write a model bundle.
+
+    The bundle goes to OUT/NAME/ and becomes the latest, so later commands find it without
+    --model. A checkpoint is saved after every epoch; Ctrl-C keeps it and --resume continues.
+    Multi-GPU: torchrun --nproc-per-node N -m jepawatch train DATA ...
+    """
+    run = resolve_config(
+        model,
+        config_file=config,
+        overrides=set_,
+        flags={"train": {"epochs": epochs, "batch_size": batch_size, "seed": seed, "device": device}},
+    )
+    reporter = RichReporter(output.stderr)
+    path = run_training(
+        TrainRequest(data=data, run=run, out_dir=out, name=name, resume=resume),
+        reporter=reporter,
+        warn=output.warn,
+    )
+    output.stderr.print(f"[green]saved[/] model bundle {path}  (now the latest; `jepawatch info` shows it)")

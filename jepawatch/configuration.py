@@ -1,0 +1,157 @@
+"""Configuration flows one way: dataclass defaults -> a TOML file -> `--set key=value` -> CLI flags.
+
+Sections: [model] (MTSJEPAConfig or TemporalJEPAConfig), [train] (TrainConfig).
+A `--set` key is `section.field` or a bare field name that exists in exactly one section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from jepawatch.errors import ConfigError
+from jepawatch.model.config import MODEL_CONFIGS, MTSJEPAConfig, TemporalJEPAConfig
+from jepawatch.training.config import TrainConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class RunConfig:
+    model_kind: str
+    model: MTSJEPAConfig | TemporalJEPAConfig
+    train: TrainConfig
+
+    def to_dict(self) -> dict:
+        return {"model_kind": self.model_kind, "model": dataclasses.asdict(self.model), "train": dataclasses.asdict(self.train)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        kind = d["model_kind"]
+        if kind not in MODEL_CONFIGS:
+            raise ConfigError(f"unknown model kind {kind!r}")
+        return cls(kind, dataclass_from_dict(MODEL_CONFIGS[kind], d["model"]), dataclass_from_dict(TrainConfig, d["train"]))
+
+
+def dataclass_from_dict(cls, values: dict):
+    """Build a config dataclass from plain values (JSON/TOML), converting lists to tuples; unknown keys fail."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+    kwargs = {k: (tuple(v) if isinstance(v, list) and _is_tuple(hints[k]) else v) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _is_tuple(tp) -> bool:
+    return typing.get_origin(tp) is tuple
+
+
+def parse_value(raw: str, tp):
+    """Parse a `--set` value for a field of type `tp`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if raw.lower() in ("none", "null", ""):
+            return None
+        return parse_value(raw, args[0])
+    if tp is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true or false, got {raw!r}")
+    if tp is int:
+        return int(raw)
+    if tp is float:
+        return float(raw)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
+        return tuple(parse_value(p.strip(), item) for p in raw.strip("()[]").split(",") if p.strip())
+    return raw
+
+
+def resolve_config(
+    model_kind: str,
+    config_file: Path | None = None,
+    overrides: list[str] | None = None,
+    flags: dict[str, dict[str, object]] | None = None,
+) -> RunConfig:
+    """Defaults -> TOML file -> `--set` overrides -> explicit CLI flags ({"train": {"epochs": 3}})."""
+    if model_kind not in MODEL_CONFIGS:
+        raise ConfigError(f"unknown model {model_kind!r}; choose one of {', '.join(MODEL_CONFIGS)}")
+    classes = {"model": MODEL_CONFIGS[model_kind], "train": TrainConfig}
+    values: dict[str, dict[str, object]] = {"model": {}, "train": {}}
+    if config_file is not None:
+        for section, table in _read_toml(config_file).items():
+            if section not in classes or not isinstance(table, dict):
+                raise ConfigError(f"{config_file}: unknown section [{section}]; use [model] and [train]")
+            for key, value in table.items():
+                _check_key(classes, section, key)
+                values[section][key] = value
+    for item in overrides or []:
+        section, key, raw = _split_override(classes, item)
+        try:
+            values[section][key] = parse_value(raw, typing.get_type_hints(classes[section])[key])
+        except ValueError as exc:
+            raise ConfigError(f"--set {item}: {exc}") from None
+    for section, table in (flags or {}).items():
+        values[section].update({k: v for k, v in table.items() if v is not None})
+    try:
+        model = dataclass_from_dict(classes["model"], values["model"])
+        train = dataclass_from_dict(TrainConfig, values["train"])
+        model.validate()
+        train.validate()
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+    return RunConfig(model_kind, model, train)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _fields(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _check_key(classes: dict, section: str, key: str) -> None:
+    if key not in _fields(classes[section]):
+        close = difflib.get_close_matches(key, _fields(classes[section]), n=1)
+        hint = f"; did you mean {section}.{close[0]}?" if close else f"; known keys: {', '.join(_fields(classes[section]))}"
+        raise ConfigError(f"unknown setting {section}.{key}{hint}")
+
+
+def _split_override(classes: dict, item: str) -> tuple[str, str, str]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set model.temperature=0.1")
+    key, raw = (s.strip() for s in item.split("=", 1))
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section not in classes:
+            raise ConfigError(f"--set {item}: unknown section {section!r}; use model.<key> or train.<key>")
+        _check_key(classes, section, name)
+        return section, name, raw
+    owners = [s for s, cls in classes.items() if key in _fields(cls)]
+    if len(owners) == 1:
+        return owners[0], key, raw
+    if len(owners) > 1:
+        raise ConfigError(f"--set {item}: {key!r} is in several sections; write {' or '.join(f'{s}.{key}' for s in owners)}")
+    everything = [f"{s}.{n}" for s, cls in classes.items() for n in _fields(cls)]
+    close = difflib.get_close_matches(key, [e.split(".", 1)[1] for e in everything], n=1)
+    hint = f"; did you mean {close[0]}?" if close else "; run `jepawatch train --help` for the settings"
+    raise ConfigError(f"unknown setting {key!r}{hint}")

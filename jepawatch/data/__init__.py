@@ -1,0 +1,1 @@
+"""Reading tables, fitted preprocessing, and windowing."""

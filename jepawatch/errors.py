@@ -1,0 +1,28 @@
+"""Domain errors. Raised where things go wrong; turned into one line at the CLI boundary.
+
+Every message says what is wrong and, where possible, what to do about it.
+"""
+
+
+class JepawatchError(Exception):
+    """Base class: a known failure with a message meant for the user."""
+
+    exit_code = 1
+
+
+class DataError(JepawatchError):
+    """The input data cannot be used (missing, empty, malformed, too short, ...)."""
+
+
+class ConfigError(JepawatchError):
+    """A configuration file or `--set` override is invalid."""
+
+
+class BundleError(JepawatchError):
+    """A model bundle or checkpoint is missing, incomplete or corrupted."""
+
+
+class TrainingInterrupted(JepawatchError):
+    """Training stopped by Ctrl-C after its last checkpoint was saved."""
+
+    exit_code = 130

@@ -1,0 +1,47 @@
+"""Training configuration (App. B.2 defaults). Saved in every bundle beside the model config."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100  # the paper's maximum
+    batch_size: int = 128
+    lr: float = 5e-4  # Adam
+    weight_decay: float = 1e-5  # Adam's L2 weight decay, as the paper says Adam (not AdamW)
+    grad_clip: float = 0.5  # gradient-norm clip
+    ema_decay: float = 0.996  # after every optimiser step
+    val_fraction: float = 0.1  # 9:1 chronological train/validation split of the training windows
+    selection_start_fraction: float = 0.5  # model selection from epoch 50 of 100 ...
+    patience_fraction: float = 0.1  # ... with early-stopping patience 10 of 100
+    stride: int = 0  # step between training pairs; 0 = one window (the paper's non-overlapping pairs)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    collapse_perplexity: float = 2.0  # warn when validation code perplexity falls below this
+
+    @property
+    def selection_start(self) -> int:
+        """First epoch (1-based) eligible for model selection; 50 for 100 epochs, scaled in proportion."""
+        return max(1, math.ceil(self.selection_start_fraction * self.epochs))
+
+    @property
+    def patience(self) -> int:
+        """Epochs without validation improvement before stopping; 10 for 100 epochs, scaled in proportion."""
+        return max(1, round(self.patience_fraction * self.epochs))
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ValueError("epochs must be at least 1")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError("val_fraction must be in [0, 1)")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError("ema_decay must be strictly between 0 and 1")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        if self.stride < 0:
+            raise ValueError("stride must be >= 0")

@@ -1,0 +1,137 @@
+"""`jepawatch train` end to end: read -> preprocess -> split -> train -> code statistics -> bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from jepawatch.bundle import CHECKPOINT, check_name, mark_latest, save_bundle
+from jepawatch.configuration import RunConfig
+from jepawatch.data.preprocess import Preprocessor
+from jepawatch.data.table import read_table
+from jepawatch.data.windows import ChannelPairs, WindowPairs, chronological_split
+from jepawatch.errors import ConfigError
+from jepawatch.model import build_model
+from jepawatch.training.checkpoint import load_checkpoint
+from jepawatch.training.code_stats import code_frequencies
+from jepawatch.training.distributed import init_distributed, shutdown_distributed
+from jepawatch.training.loop import NullReporter, Reporter, Trainer
+
+
+@dataclass
+class TrainRequest:
+    data: Path
+    run: RunConfig
+    out_dir: Path = Path("models")
+    name: str | None = None
+    resume: bool = False
+
+    @property
+    def bundle_name(self) -> str:
+        return check_name(self.name or _stem(self.data))
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".csv.gz", ".parquet", ".csv", ".pq", ".tsv", ".txt"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(requested)
+
+
+def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, after_epoch=None) -> Path:
+    """Train a model on `request.data` and write its bundle; returns the bundle's path."""
+    reporter = reporter or NullReporter()
+    name = request.bundle_name
+    bundle_path = Path(request.out_dir) / name
+    checkpoint_path = bundle_path / CHECKPOINT
+    run = request.run
+    resume = None
+    if request.resume:
+        resume = load_checkpoint(checkpoint_path)
+        requested_device = run.train.device
+        run = RunConfig.from_dict(resume.context["run"])  # the interrupted run's own configuration
+        run.train.device = requested_device
+
+    device = resolve_device(run.train.device)
+    dist_ctx = init_distributed(device)
+    if dist_ctx.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist_ctx.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        table = read_table(request.data)
+        if table.dropped_columns and dist_ctx.is_main:
+            warn(f"dropped non-numeric columns: {', '.join(table.dropped_columns)}")
+        if table.nan_filled and dist_ctx.is_main:
+            warn(f"filled {table.nan_filled} missing values (forward, then backward)")
+        if resume is not None:
+            preprocess = Preprocessor.from_dict(resume.context["preprocess"])
+        else:
+            preprocess = Preprocessor.fit(table.values, table.channels, table.timestamp_column)
+        series = preprocess.transform(table.values, table.channels)  # (T, V_kept)
+        _set_channels(run, preprocess.n_kept)
+
+        window = run.model.window
+        split = chronological_split(series, window, run.train.val_fraction)
+        if split.val is None and dist_ctx.is_main:
+            warn("too little data for a validation split: validating on the training pairs")
+        train_pairs = WindowPairs(split.train, window, run.train.stride or window)
+        val_pairs = WindowPairs(split.val, window) if split.val is not None else None
+        samples = ChannelPairs if run.model_kind == "mts-jepa" else (lambda pairs: pairs)
+
+        torch.manual_seed(run.train.seed)
+        model = build_model(run.model_kind, run.model)
+        data_info = {
+            "source": str(request.data),
+            "rows": table.n_rows,
+            "channels_in": len(table.channels),
+            "channels_kept": preprocess.n_kept,
+            "timestamp_column": table.timestamp_column,
+            "dropped_columns": table.dropped_columns,
+            "nan_filled": table.nan_filled,
+            "train_pairs": len(train_pairs),
+            "val_pairs": len(val_pairs) if val_pairs is not None else 0,
+        }
+        trainer = Trainer(
+            run.model_kind, model, run.train, samples(train_pairs),
+            samples(val_pairs) if val_pairs is not None else None, device,
+            checkpoint_path=checkpoint_path,
+            checkpoint_context={"run": run.to_dict(), "preprocess": preprocess.to_dict(), "data": data_info},
+            reporter=reporter if dist_ctx.is_main else NullReporter(),
+            dist_ctx=dist_ctx,
+            after_epoch=after_epoch,
+        )
+        result = trainer.fit(resume)
+        if dist_ctx.is_main:
+            codes = None
+            if run.model_kind == "mts-jepa" and run.model.use_codebook:
+                codes = code_frequencies(result.model, WindowPairs(split.train, window).contexts(), device)
+            history = {
+                "epochs": result.state.history,
+                "selected_epoch": result.state.best_epoch,
+                "best_val_loss": result.state.best_val,
+                "stopped_early": result.state.stopped_early,
+            }
+            save_bundle(bundle_path, run, data_info, preprocess, result.model, history, codes)
+            mark_latest(request.out_dir, name)
+        dist_ctx.barrier()
+        return bundle_path
+    finally:
+        shutdown_distributed(dist_ctx)
+
+
+def _set_channels(run: RunConfig, n_channels: int) -> None:
+    if run.model_kind == "mts-jepa":
+        run.model.n_channels = n_channels
+    else:
+        run.model.input_dim = n_channels
