@@ -54,16 +54,17 @@ class Encoder(nn.Module):
     """E: (N, S, L) patches -> (N, S, D) tokens, for S = P (fine) or S = 1 (coarse).
 
     Decision: fine tokens get learned positional embeddings 0..P-1; the coarse token gets its own
-    learned "whole window" embedding, so the shared Transformer can tell the resolutions apart.
+    fixed "whole window" embedding, so the shared Transformer can tell the resolutions apart.
     """
 
     def __init__(self, cfg: MTSJEPAConfig):
         super().__init__()
         self.tokenizer = PatchTokenizer(cfg)
         self.fine_position = nn.Parameter(torch.zeros(cfg.n_patches, cfg.d_model))
-        self.coarse_position = nn.Parameter(torch.zeros(1, cfg.d_model))
         nn.init.trunc_normal_(self.fine_position, std=0.02)
-        nn.init.trunc_normal_(self.coarse_position, std=0.02)
+        # Only the EMA branch encodes the coarse view, so no gradient ever reaches the coarse token's
+        # embedding: it is a fixed random vector (a buffer), shared by both branches.
+        self.register_buffer("coarse_position", torch.nn.init.trunc_normal_(torch.zeros(1, cfg.d_model), std=0.02))
         layer = nn.TransformerEncoderLayer(
             d_model=cfg.d_model,
             nhead=cfg.encoder_heads,

@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny model configs and small synthetic data (no real data, no GPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jepawatch.configuration import resolve_config
+
+# A model small enough that a few epochs take a second or two on one CPU core.
+TINY_MTS = [
+    "model.window=20", "model.n_patches=4", "model.d_model=16", "model.codebook_size=8",
+    "model.encoder_layers=1", "model.encoder_heads=2", "model.predictor_layers=1",
+    "model.predictor_heads=2", "model.predictor_hidden=16", "model.tokenizer_channels=4",
+    "model.projection_hidden=8,8", "model.decoder_hidden=16", "train.batch_size=16",
+]
+TINY_TEMPORAL = [
+    "model.seq_len=20", "model.embed_dim=16", "model.predictor_embed_dim=8", "model.encoder_depth=1",
+    "model.num_heads=2", "train.batch_size=8",
+]
+
+
+def tiny_run(kind: str = "mts-jepa", extra: list[str] | None = None, **train):
+    overrides = (TINY_MTS if kind == "mts-jepa" else TINY_TEMPORAL) + (extra or [])
+    return resolve_config(kind, overrides=overrides, flags={"train": train})
+
+
+def make_frame(rows: int = 400, channels: int = 3, seed: int = 0, constant: bool = True) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    data = {"timestamp": pd.date_range("2026-01-01", periods=rows, freq="s").astype(str)}
+    for c in range(channels):
+        data[f"ch{c}"] = np.sin(2 * np.pi * t / (17 + 5 * c)) + 0.1 * rng.standard_normal(rows)
+    if constant:
+        data["flag"] = 1.0
+    return pd.DataFrame(data)
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    path = tmp_path / "metrics.csv"
+    make_frame().to_csv(path, index=False)
+    return path

@@ -1,0 +1,56 @@
+"""Configuration: defaults -> TOML -> --set -> flags, and helpful refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from jepawatch.configuration import RunConfig, resolve_config
+from jepawatch.errors import ConfigError
+
+
+def test_paper_defaults():
+    run = resolve_config("mts-jepa")
+    m, t = run.model, run.train
+    assert (m.window, m.n_patches, m.patch_len, m.d_model, m.codebook_size, m.temperature) == (100, 5, 20, 256, 128, 0.1)
+    assert (m.encoder_layers, m.encoder_heads, m.predictor_layers, m.predictor_heads, m.predictor_hidden) == (6, 8, 2, 4, 128)
+    assert m.projection_hidden == (64, 32)
+    assert (t.lr, t.weight_decay, t.batch_size, t.grad_clip, t.ema_decay, t.epochs, t.val_fraction) == (5e-4, 1e-5, 128, 0.5, 0.996, 100, 0.1)
+    assert (m.lambda_rec_start, m.lambda_rec_end) == (0.5, 0.1)
+
+
+def test_precedence_toml_then_set_then_flags(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text("[model]\ntemperature = 0.2\nd_model = 64\nencoder_heads = 4\n[train]\nepochs = 7\nlr = 0.001\n")
+    run = resolve_config("mts-jepa", toml, ["model.temperature=0.3", "lr=0.002", "use_coarse=false"], {"train": {"epochs": 3}})
+    assert run.model.temperature == 0.3  # --set beats TOML
+    assert run.model.d_model == 64  # TOML beats default
+    assert run.model.use_coarse is False
+    assert run.train.lr == 0.002
+    assert run.train.epochs == 3  # flag beats TOML
+    assert RunConfig.from_dict(run.to_dict()) == run
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.temperatur=0.1", "did you mean model.temperature"),
+        ("tempreature=0.1", "did you mean temperature"),
+        ("nonsense", "expected key=value"),
+        ("model.use_kl=maybe", "expected true or false"),
+        ("model.window=33", "multiple of n_patches"),
+    ],
+)
+def test_bad_overrides_are_refused_with_a_hint(override, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config("mts-jepa", overrides=[override])
+
+
+def test_bad_toml_is_refused(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        resolve_config("mts-jepa", bad)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("[optimizer]\nlr = 1\n")
+    with pytest.raises(ConfigError, match="unknown section"):
+        resolve_config("mts-jepa", unknown)
