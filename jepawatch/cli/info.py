@@ -56,9 +56,15 @@ def info(
         curve.add_row(
             str(rec["epoch"]), _fmt(rec.get("train_total")), _fmt(rec.get("val_loss")),
             _fmt(rec.get("code_perplexity")), _fmt(rec.get("codes_used")), _fmt(rec.get("z_cov_trace")),
-            ("selected " if rec["epoch"] == history.get("selected_epoch") else "") + rec.get("warning", ""),
+            " ".join(note for note in (
+                "selected" if rec["epoch"] == history.get("selected_epoch") else "",
+                "[yellow]collapse[/]" if rec.get("warning") else "",
+            ) if note),
         )
     console.print(curve)
+    warnings = [rec for rec in history.get("epochs", []) if rec.get("warning")]
+    if warnings:
+        console.print(f"[yellow]warning:[/] {warnings[-1]['warning']} (epoch {warnings[-1]['epoch']})", highlight=False)
 
     if bundle.code_frequencies:
         usage = Table(title="code usage on the training windows")
