@@ -30,6 +30,12 @@ def test_precedence_toml_then_set_then_flags(tmp_path):
     assert RunConfig.from_dict(run.to_dict()) == run
 
 
+def test_an_absent_flag_does_not_override_the_toml(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('[train]\ndevice = "cpu"\n')
+    assert resolve_config("mts-jepa", toml, [], {"train": {"device": None, "epochs": None}}).train.device == "cpu"
+
+
 @pytest.mark.parametrize(
     "override, message",
     [

@@ -170,7 +170,7 @@ def test_ablated_modules_are_not_built():
 def test_temporal_jepa_card_defaults_and_shapes():
     cfg = TemporalJEPAConfig(input_dim=3)
     assert (cfg.embed_dim, cfg.predictor_embed_dim, cfg.encoder_depth, cfg.predictor_depth) == (128, 64, 4, 2)
-    assert (cfg.num_heads, cfg.dropout, cfg.seq_len, cfg.mask_ratio, cfg.momentum) == (8, 0.1, 60, 0.5, 0.996)
+    assert (cfg.num_heads, cfg.dropout, cfg.seq_len, cfg.mask_ratio) == (8, 0.1, 60, 0.5)
     assert cfg.output_size == 128
     small = TemporalJEPAConfig(input_dim=3, embed_dim=16, predictor_embed_dim=8, num_heads=2, seq_len=12)
     model = TemporalJEPA(small)

@@ -15,5 +15,6 @@ ModelsDirOption = Annotated[
     Path, typer.Option("--models-dir", help="Where bundles live.", envvar="JEPAWATCH_MODELS_DIR")
 ]
 DeviceOption = Annotated[
-    str, typer.Option("--device", help="auto (CUDA with bf16 autocast when present, else CPU), cpu or cuda.")
+    Optional[str],
+    typer.Option("--device", help="auto (CUDA with bf16 autocast when present, else CPU), cpu or cuda. Default: auto."),
 ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-SHOWN_TERMS = ("total", "kl_fine", "kl_coarse", "mse_fine", "rec", "smooth_l1")
+# Short labels keep the line readable in an 80-column terminal.
+SHOWN_TERMS = {"total": "loss", "kl_fine": "kl", "rec": "rec", "smooth_l1": "sl1"}
 
 
 class RichReporter:
@@ -13,12 +14,10 @@ class RichReporter:
         self.console = console
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-            BarColumn(),
+            BarColumn(bar_width=12),
             MofNCompleteColumn(),
             TextColumn("{task.fields[terms]}"),
             TextColumn("{task.fields[health]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
             TimeRemainingColumn(),
             console=console,
             transient=False,
@@ -37,16 +36,14 @@ class RichReporter:
         )
 
     def step(self, epoch: int, step: int, terms: dict[str, float]) -> None:
-        shown = " ".join(f"{k} {terms[k]:.3g}" for k in SHOWN_TERMS if k in terms)
+        shown = " ".join(f"{label} {terms[key]:.3g}" for key, label in SHOWN_TERMS.items() if key in terms)
         self.progress.update(self.task, advance=1, epoch=epoch, terms=shown, health=self.health)
 
     def epoch_end(self, record: dict) -> None:
-        parts = [f"val {record['val_loss']:.4g}"]
+        parts = [f"val {record['val_loss']:.3g}"]
         if "code_perplexity" in record:
-            parts.append(f"ppl {record['code_perplexity']:.1f} ({int(record['codes_used'])} codes)")
-        if "z_cov_trace" in record:
-            parts.append(f"tr cov z {record['z_cov_trace']:.3g}")
-        self.health = " | ".join(parts)
+            parts.append(f"ppl {record['code_perplexity']:.1f}/{int(record['codes_used'])}c")
+        self.health = " ".join(parts)
         self.progress.update(self.task, health=self.health)
 
     def warn(self, message: str) -> None:

@@ -21,7 +21,7 @@ def train(
     model: Annotated[str, typer.Option("--model", help="mts-jepa (the paper) or temporal-jepa (the single-scale baseline).")] = "mts-jepa",
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (paper: 100); selection and patience scale with it.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Windows per batch (paper: 128).")] = None,
-    device: DeviceOption = "auto",
+    device: DeviceOption = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with \\[model] and \\[train] tables.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting, e.g. --set model.temperature=0.1 (repeatable).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (weights, shuffling, dropout).")] = None,

@@ -97,7 +97,7 @@ class TemporalJEPAConfig:
     dropout: float = 0.1
     seq_len: int = 60
     mask_ratio: float = 0.5
-    momentum: float = 0.996
+    # The card's EMA momentum (default 0.996) is `train.ema_decay`, shared with MTS-JEPA.
 
     @property
     def window(self) -> int:
