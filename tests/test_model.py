@@ -122,6 +122,16 @@ def test_no_gradient_reaches_the_ema_branch():
     assert model.codebook.prototypes.grad is not None
 
 
+def test_ema_branch_runs_without_dropout_in_training_mode():
+    model = MTSJEPA(tiny_cfg(dropout=0.5)).train()
+    assert model.encoder.training and not model.ema_encoder.training
+    first, second = model(*batch()), model(*batch())
+    torch.testing.assert_close(first["fine_target"].codes.probs, second["fine_target"].codes.probs)
+    assert not torch.equal(first["online"].h, second["online"].h)  # the online branch does use dropout
+    tj = TemporalJEPA(TemporalJEPAConfig(input_dim=2, embed_dim=8, predictor_embed_dim=4, num_heads=2, seq_len=6)).train()
+    assert tj.context_encoder.training and not tj.target_encoder.training
+
+
 def test_ema_step_is_rho_xi_plus_one_minus_rho_theta():
     model = MTSJEPA(tiny_cfg())
     with torch.no_grad():

@@ -72,6 +72,13 @@ class MTSJEPA(nn.Module):
         self.ema_encoder = _frozen_copy(self.encoder)
         self.ema_codebook = _frozen_copy(self.codebook) if self.codebook is not None else None
 
+    def train(self, mode: bool = True) -> "MTSJEPA":
+        """The EMA branch always runs in eval mode (no dropout): its targets are deterministic."""
+        super().train(mode)
+        for _, ema in self.ema_pairs():
+            ema.eval()
+        return self
+
     def ema_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """(online, EMA) module pairs that the EMA step updates."""
         pairs = [(self.encoder, self.ema_encoder)]

@@ -85,6 +85,12 @@ class TemporalJEPA(nn.Module):
         for p in self.target_encoder.parameters():
             p.requires_grad_(False)
 
+    def train(self, mode: bool = True) -> "TemporalJEPA":
+        """The target encoder always runs in eval mode (no dropout): its targets are deterministic."""
+        super().train(mode)
+        self.target_encoder.eval()
+        return self
+
     def ema_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.context_encoder, self.target_encoder)]
 
