@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import sys
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,7 @@ def _is_tuple(tp) -> bool:
 def parse_value(raw: str, tp):
     """Parse a `--set` value for a field of type `tp`."""
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if raw.lower() in ("none", "null", ""):
             return None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
+import torch
 import typer
 from rich.panel import Panel
 from rich.table import Table
@@ -13,6 +13,7 @@ from rich.table import Table
 from jepawatch.bundle import load_bundle, resolve_bundle_path
 from jepawatch.cli import output
 from jepawatch.cli.options import ModelsDirOption
+from jepawatch.training.health import perplexity
 
 
 def info(
@@ -73,7 +74,7 @@ def info(
         for view, counts in bundle.code_frequencies.items():
             total = sum(counts) or 1
             shares = [c / total for c in counts]
-            ppl = math.exp(-sum(s * math.log(s) for s in shares if s > 0))
+            ppl = perplexity(torch.tensor(counts))
             top = sorted(range(len(counts)), key=lambda k: -counts[k])[:5]
             usage.add_row(view, str(sum(1 for c in counts if c)), f"{ppl:.1f}",
                           ", ".join(f"#{k} ({shares[k]:.0%})" for k in top if counts[k]))

@@ -20,7 +20,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Directory the bundle is written into.", envvar="JEPAWATCH_MODELS_DIR")] = Path("models"),
     model: Annotated[str, typer.Option("--model", help="mts-jepa (the paper) or temporal-jepa (the single-scale baseline).")] = "mts-jepa",
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (paper: 100); selection and patience scale with it.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Windows per batch (paper: 128).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Samples per batch (paper: 128): channel-windows for mts-jepa, windows for temporal-jepa.")] = None,
     device: DeviceOption = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with \\[model] and \\[train] tables.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting, e.g. --set model.temperature=0.1 (repeatable).")] = None,

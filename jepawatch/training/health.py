@@ -45,15 +45,19 @@ class HealthAccumulator:
     def summary(self) -> dict[str, float]:
         out: dict[str, float] = {}
         if self.code_mass is not None and self.n_tokens:
-            mean = self.code_mass / self.n_tokens
-            entropy = float(-(mean * torch.log(mean.clamp_min(1e-12))).sum())
-            out["code_perplexity"] = math.exp(entropy)
+            out["code_perplexity"] = perplexity(self.code_mass)
             out["codes_used"] = float((self.code_hits > 0).sum())
         if self.z_sum is not None and self.n_latents:
             mean = self.z_sum / self.n_latents
             var = self.z_sq_sum / self.n_latents - mean.pow(2)
             out["z_cov_trace"] = float(var.clamp_min(0).sum())
         return out
+
+
+def perplexity(weights: torch.Tensor) -> float:
+    """exp H(w / sum w) of non-negative weights (probability mass or counts)."""
+    dist = weights.double() / weights.double().sum().clamp_min(1e-300)
+    return math.exp(float(-(dist * torch.log(dist.clamp_min(1e-12))).sum()))
 
 
 def collapse_warning(health: dict[str, float], min_perplexity: float) -> str | None:
