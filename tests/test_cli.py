@@ -52,8 +52,8 @@ def test_dropped_columns_and_nans_are_reported(tmp_path, monkeypatch):
     frame.to_csv(tmp_path / "d.csv", index=False)
     result = run("train", "d.csv", "--epochs", "1", *tiny_args())
     assert result.exit_code == 0, result.output
-    assert "dropped non-numeric columns: host" in result.output
-    assert "filled 5 missing values" in result.output
+    assert "dropped columns: host (not numeric)" in result.output
+    assert "filled 5 missing cells" in result.output
 
 
 def test_parquet_input(tmp_path, monkeypatch):
@@ -72,7 +72,7 @@ def test_parquet_input(tmp_path, monkeypatch):
         (lambda p: p.write_text("a,b,c\n"), ["no data rows"]),
         (lambda p: pd.DataFrame({"name": ["x"] * 50, "host": ["y"] * 50}).to_csv(p, index=False), ["no numeric column"]),
         (lambda p: make_frame(rows=30).to_csv(p, index=False), ["fewer than two windows"]),
-        (lambda p: p.write_bytes(bytes(range(256)) * 20), ["could not be read"]),
+        (lambda p: p.write_bytes(bytes(range(256)) * 20), ["not a text file"]),
     ],
     ids=["missing", "empty", "header-only", "no-numeric", "too-short", "binary"],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from jepawatch import __version__
+from jepawatch.cli.adapters import adapters
 from jepawatch.cli.boundary import BoundaryGroup
 from jepawatch.cli.info import info
 from jepawatch.cli.train import train
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.command()(train)
 app.command()(info)
+app.command()(adapters)
 
 
 @app.callback(invoke_without_command=True)

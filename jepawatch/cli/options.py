@@ -7,6 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from jepawatch.adapters import AUTO, ReadOptions
+from jepawatch.errors import ConfigError
+
 ModelOption = Annotated[
     Optional[str],
     typer.Option("--model", "-m", help="Bundle name under --models-dir, or a bundle directory. Default: the latest trained."),
@@ -18,3 +21,31 @@ DeviceOption = Annotated[
     Optional[str],
     typer.Option("--device", help="auto (CUDA with bf16 autocast when present, else CPU), cpu or cuda. Default: auto."),
 ]
+
+# Every data-reading command takes these four and turns them into ReadOptions with `read_options`.
+AdapterOption = Annotated[
+    Optional[str],
+    typer.Option("--adapter", help="Read the data with this adapter (`jepawatch adapters` lists them). Default: the one that recognises it."),
+]
+LabelColOption = Annotated[
+    Optional[str],
+    typer.Option("--label-col", help="Column of 0/1 or true/false anomaly labels (never a channel). Default: a 0/1 column named label, labels, is_anomaly, anomaly or attack; 'none' for no labels."),
+]
+TimestampColOption = Annotated[
+    Optional[str],
+    typer.Option("--timestamp-col", help="The time column. Default: found by name (timestamp, time, date, ...), by type, or by parsing."),
+]
+AdapterSettingOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--adapter-option", help="KEY=VALUE for the adapter, e.g. spacecraft=SMAP for nasa (repeatable)."),
+]
+
+
+def read_options(label_col: str | None, timestamp_col: str | None, adapter_settings: list[str] | None) -> ReadOptions:
+    extra = {}
+    for item in adapter_settings or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--adapter-option {item!r}: write KEY=VALUE, e.g. spacecraft=MSL")
+        extra[key.strip()] = value.strip()
+    return ReadOptions(label_column=AUTO if label_col is None else label_col, timestamp_column=timestamp_col, extra=extra)

@@ -8,14 +8,21 @@ from typing import Annotated, Optional
 import typer
 
 from jepawatch.cli import output
-from jepawatch.cli.options import DeviceOption
+from jepawatch.cli.options import (
+    AdapterOption,
+    AdapterSettingOption,
+    DeviceOption,
+    LabelColOption,
+    TimestampColOption,
+    read_options,
+)
 from jepawatch.cli.progress import RichReporter
 from jepawatch.configuration import resolve_config
 from jepawatch.training.job import TrainRequest, train as run_training
 
 
 def train(
-    data: Annotated[Path, typer.Argument(help="A CSV (.csv, .csv.gz) or Parquet file; numeric columns are channels.")],
+    data: Annotated[Path, typer.Argument(help="A CSV (.csv, .csv.gz) or Parquet file (numeric columns are channels), or a benchmark folder (its train part).")],
     name: Annotated[Optional[str], typer.Option(help="Bundle name. Default: the data file's name without extension.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory the bundle is written into.", envvar="JEPAWATCH_MODELS_DIR")] = Path("models"),
     model: Annotated[str, typer.Option("--model", help="mts-jepa (the paper) or temporal-jepa (the single-scale baseline).")] = "mts-jepa",
@@ -26,8 +33,15 @@ def train(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting, e.g. --set model.temperature=0.1 (repeatable).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (weights, shuffling, dropout).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this bundle from its last epoch checkpoint, with its configuration.")] = False,
+    adapter: AdapterOption = None,
+    label_col: LabelColOption = None,
+    timestamp_col: TimestampColOption = None,
+    adapter_option: AdapterSettingOption = None,
 ) -> None:
     """Train MTS-JEPA (or the Temporal JEPA baseline) on DATA and write a model bundle.
+
+    DATA is read by an adapter (`jepawatch adapters`): a plain file is trained on whole, a
+    benchmark folder (NASA, SWaT, PSM) on its train part. Labels are never channels.
 
     The bundle goes to OUT/NAME/ and becomes the latest, so later commands find it without
     --model. A checkpoint is saved after every epoch; Ctrl-C keeps it and --resume continues.
@@ -41,7 +55,8 @@ def train(
     )
     reporter = RichReporter(output.stderr)
     path = run_training(
-        TrainRequest(data=data, run=run, out_dir=out, name=name, resume=resume),
+        TrainRequest(data=data, run=run, out_dir=out, name=name, resume=resume, adapter=adapter,
+                     read_options=read_options(label_col, timestamp_col, adapter_option)),
         reporter=reporter,
         warn=output.warn,
     )

@@ -5,17 +5,24 @@
 2. Per-channel standardisation with the training mean and std (decision): RevIN then normalises
    each window, and the reconstruction loss "after inverting RevIN" is measured in these
    standardised units, so its scale does not depend on the units of the user's data.
+3. Missing cells (NaN from the adapters: empty, unparseable or infinite cells) are filled after
+   standardising (decision): each takes its channel's last observed value, and a gap at the
+   very start takes the training mean (0 in standardised units). Mean and std ignore missing
+   cells; a channel with no value at all on the training data counts as constant. Only past
+   values are used, so the same rule works on a live stream (`fill_forward` carries the last row).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import warnings
+
 import numpy as np
 
 from jepawatch.errors import DataError
 
-FILL_POLICY = "ffill_then_bfill"
+FILL_POLICY = "forward_then_train_mean"
 
 
 @dataclass
@@ -29,17 +36,22 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, values: np.ndarray, channels: list[str], timestamp_column: str | None = None) -> "Preprocessor":
-        # values: (T, V_all), NaN-free
-        std = values.astype(np.float64).std(axis=0)
-        kept = std > 0
+        # values: (T, V_all), NaN for missing cells
+        values = values.astype(np.float64)
+        observed = ~np.isnan(values)
+        has_values = observed.any(axis=0)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels: nanstd warns, we mask them
+            mean = np.nanmean(values, axis=0)
+            std = np.nanstd(values, axis=0)
+        kept = has_values & (std > 0)
         if not kept.any():
-            raise DataError("every channel is constant on the training data; there is nothing to learn from")
-        kept_values = values[:, kept].astype(np.float64)
+            raise DataError("every channel is constant (or empty) on the training data; there is nothing to learn from")
         return cls(
             channels=list(channels),
             kept=[bool(k) for k in kept],
-            mean=kept_values.mean(axis=0).tolist(),
-            std=kept_values.std(axis=0).tolist(),
+            mean=mean[kept].tolist(),
+            std=std[kept].tolist(),
             timestamp_column=timestamp_column,
         )
 
@@ -52,7 +64,7 @@ class Preprocessor:
         return sum(self.kept)
 
     def transform(self, values: np.ndarray, channels: list[str]) -> np.ndarray:
-        """(T, V_all) in the training data's channel order -> (T, V_kept) float32, standardised."""
+        """(T, V_all) with NaN for missing cells -> (T, V_kept) float32, standardised, missing cells filled."""
         if list(channels) != self.channels:
             missing = [c for c in self.channels if c not in channels]
             extra = [c for c in channels if c not in self.channels]
@@ -65,7 +77,8 @@ class Preprocessor:
             values = values[:, [channels.index(c) for c in self.channels]]
         kept = np.asarray(self.kept)
         out = (values[:, kept].astype(np.float64) - np.asarray(self.mean)) / np.asarray(self.std)
-        return out.astype(np.float32)
+        filled, _ = fill_forward(out.astype(np.float32))
+        return filled
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,3 +86,20 @@ class Preprocessor:
     @classmethod
     def from_dict(cls, d: dict) -> "Preprocessor":
         return cls(**d)
+
+
+def fill_forward(values: np.ndarray, last: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fill NaN cells with the channel's last observed value (from `last` across batches), else 0.
+
+    values: (T, V) standardised; last: (V,) the previous batch's last filled row. Returns the
+    filled (T, V) array and its last row, to pass to the next batch.
+    """
+    start = np.zeros(values.shape[1], dtype=values.dtype) if last is None else last.astype(values.dtype)
+    if not np.isnan(values).any():
+        return values, (values[-1].copy() if len(values) else start)
+    # (T+1, V): prepend the carried row, take for each cell the index of the last non-NaN row at or before it
+    stacked = np.vstack([start[None, :], values])
+    index = np.where(np.isnan(stacked), 0, np.arange(len(stacked))[:, None])
+    np.maximum.accumulate(index, axis=0, out=index)
+    filled = stacked[index, np.arange(stacked.shape[1])][1:]
+    return filled, filled[-1].copy() if len(filled) else start

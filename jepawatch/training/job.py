@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from jepawatch.adapters import Dataset, ReadOptions, Series, read_dataset
 from jepawatch.bundle import CHECKPOINT, check_name, mark_latest, save_bundle
 from jepawatch.configuration import RunConfig
 from jepawatch.data.preprocess import Preprocessor
-from jepawatch.data.table import read_table
 from jepawatch.data.windows import ChannelPairs, WindowPairs, chronological_split
 from jepawatch.errors import ConfigError
 from jepawatch.model import build_model
@@ -27,6 +29,8 @@ class TrainRequest:
     out_dir: Path = Path("models")
     name: str | None = None
     resume: bool = False
+    adapter: str | None = None  # None: chosen by sniffing the path
+    read_options: ReadOptions = field(default_factory=ReadOptions)
 
     @property
     def bundle_name(self) -> str:
@@ -34,7 +38,7 @@ class TrainRequest:
 
 
 def _stem(path: Path) -> str:
-    name = path.name
+    name = path.resolve().name if path.name in ("", ".", "..") else path.name
     for suffix in (".csv.gz", ".parquet", ".csv", ".pq", ".tsv", ".txt"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
@@ -69,15 +73,15 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         device = torch.device("cuda", dist_ctx.local_rank)
         torch.cuda.set_device(device)
     try:
-        table = read_table(request.data)
-        if table.dropped_columns and dist_ctx.is_main:
-            warn(f"dropped non-numeric columns: {', '.join(table.dropped_columns)}")
-        if table.nan_filled and dist_ctx.is_main:
-            warn(f"filled {table.nan_filled} missing values (forward, then backward)")
+        dataset = read_dataset(request.data, request.adapter, request.read_options)
+        table = dataset.part("train")
+        if dist_ctx.is_main:
+            for message in read_report(dataset, table):
+                warn(message)
         if resume is not None:
             preprocess = Preprocessor.from_dict(resume.context["preprocess"])
         else:
-            preprocess = Preprocessor.fit(table.values, table.channels, table.timestamp_column)
+            preprocess = Preprocessor.fit(table.values, table.channels, table.metadata.get("timestamp_column"))
         series = preprocess.transform(table.values, table.channels)  # (T, V_kept)
         _set_channels(run, preprocess.n_kept)
 
@@ -93,12 +97,16 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         model = build_model(run.model_kind, run.model)
         data_info = {
             "source": str(request.data),
-            "rows": table.n_rows,
-            "channels_in": len(table.channels),
+            "adapter": dataset.adapter,
+            "part": "train" if dataset.is_benchmark else "whole file",
+            "layout": dataset.metadata.get("layout"),
+            "fingerprint": fingerprint(table),
+            "rows": table.n_steps,
+            "channels_in": table.n_channels,
             "channels_kept": preprocess.n_kept,
-            "timestamp_column": table.timestamp_column,
-            "dropped_columns": table.dropped_columns,
-            "nan_filled": table.nan_filled,
+            "timestamp_column": table.metadata.get("timestamp_column"),
+            "dropped_columns": sorted(table.metadata.get("dropped_columns", {})),
+            "missing_cells": table.missing_cells(),
             "train_pairs": len(train_pairs),
             "val_pairs": len(val_pairs) if val_pairs is not None else 0,
         }
@@ -128,6 +136,36 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         return bundle_path
     finally:
         shutdown_distributed(dist_ctx)
+
+
+def read_report(dataset: Dataset, series: Series) -> list[str]:
+    """Warnings about what reading changed or left out, one line each."""
+    messages = []
+    meta = series.metadata
+    if dataset.is_benchmark:
+        messages.append(f"{dataset.adapter} benchmark layout: training on its train part ({series.n_steps} steps)")
+    dropped = meta.get("dropped_columns") or {}
+    if dropped:
+        messages.append("dropped columns: " + ", ".join(f"{c} ({why})" for c, why in list(dropped.items())[:8])
+                        + (" ..." if len(dropped) > 8 else ""))
+    if meta.get("unparsed_cells"):
+        messages.append(f"{meta['unparsed_cells']} cells were not numbers and count as missing")
+    if meta.get("infinite_cells"):
+        messages.append(f"{meta['infinite_cells']} infinite cells count as missing")
+    missing = series.missing_cells()
+    if missing:
+        messages.append(f"filled {missing} missing cells with the channel's last value (the training mean at the start)")
+    for key in ("left_out_listed_twice", "left_out_without_labels"):
+        if dataset.metadata.get(key):
+            messages.append(f"{key.replace('_', ' ')}: {', '.join(dataset.metadata[key])}")
+    return messages
+
+
+def fingerprint(series: Series) -> str:
+    """SHA-256 (first 16 hex digits) of the channel names and float32 values: same data, same print."""
+    digest = hashlib.sha256("\x1f".join(series.channels).encode())
+    digest.update(np.ascontiguousarray(series.values).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _set_channels(run: RunConfig, n_channels: int) -> None:

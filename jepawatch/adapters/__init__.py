@@ -1,0 +1,26 @@
+"""Data adapters: the contract every reader follows, the plugin hook, and the built-in CSV and Parquet readers.
+
+What a plugin author needs is importable from here:
+
+    from jepawatch.adapters import Adapter, Dataset, ReadOptions, Series, hookimpl
+"""
+
+from jepawatch.adapters.columns import parse_labels, parse_timestamps, series_from_frame
+from jepawatch.adapters.contract import (
+    AUTO,
+    DEFAULT_BATCH_ROWS,
+    Adapter,
+    AdapterError,
+    Dataset,
+    ReadOptions,
+    Series,
+)
+from jepawatch.adapters.csv_adapter import iter_csv, read_csv
+from jepawatch.adapters.hookspecs import hookimpl
+from jepawatch.adapters.registry import ENV_VAR, AdapterInfo, AdapterRegistry, installed, iter_batches, read_dataset
+
+__all__ = [
+    "AUTO", "DEFAULT_BATCH_ROWS", "ENV_VAR", "Adapter", "AdapterError", "AdapterInfo", "AdapterRegistry",
+    "Dataset", "ReadOptions", "Series", "hookimpl", "installed", "iter_batches", "iter_csv", "parse_labels", "parse_timestamps",
+    "read_csv", "read_dataset", "series_from_frame",
+]

@@ -1,0 +1,317 @@
+"""From a table of named columns to a `Series`: which column is time, which are labels, which are channels.
+
+Shared by every tabular adapter (CSV, Parquet, and the benchmark plugins). Two steps, so that a
+streamed file keeps one plan for all its batches:
+
+1. `plan_columns` looks at the column types and a sample of the first batch and decides:
+   the timestamp column (`--timestamp-col`; else by name; else the first date/time-typed
+   column; else the first text column whose values parse as dates), the label column
+   (`--label-col`; by default a 0/1 column named label/labels/is_anomaly/anomaly/attack), and
+   the channels: numeric and boolean columns, plus text columns that are mostly numbers
+   (the other cells become missing and are counted). Every other column is dropped, with a reason.
+2. `build_series` converts the columns of a batch by that plan: float32 values with NaN for a
+   missing, unparseable or infinite cell, uint8 labels, timestamps as datetime64 or numbers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jepawatch.adapters.contract import AUTO, ReadOptions, Series
+from jepawatch.errors import DataError
+
+TIMESTAMP_NAMES = ("timestamp", "time", "date", "datetime", "ts", "time_stamp", "timestamp_(min)")
+LABEL_NAMES = ("label", "labels", "is_anomaly", "anomaly", "attack")
+SAMPLE_ROWS = 500
+MOSTLY_NUMERIC = 0.5  # a text column is a channel when at least this share of its filled cells are numbers
+
+LabelParser = Callable[[pd.Series, str, str], np.ndarray]  # (column, name, source) -> (T,) uint8
+TimestampParser = Callable[[pd.Series], np.ndarray]  # column -> (T,) timestamps
+
+
+class Columns(Protocol):
+    """A batch of named columns, from pyarrow or pandas."""
+
+    names: list[str]
+
+    def kind(self, name: str) -> str: ...  # numeric | bool | datetime | text | empty
+
+    def to_pandas(self, name: str, rows: int | None = None) -> pd.Series: ...
+
+    def to_float32(self, name: str) -> np.ndarray: ...  # (T,) NaN for missing cells; text not handled
+
+    def __len__(self) -> int: ...
+
+
+class ArrowColumns:
+    def __init__(self, table: pa.Table):
+        self.table = table
+        self.names = [str(n) for n in table.column_names]
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def kind(self, name: str) -> str:
+        kind = self.table.schema.field(name).type
+        if pa.types.is_null(kind):
+            return "empty"
+        if pa.types.is_boolean(kind):
+            return "bool"
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            return "numeric"
+        if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+            return "datetime"
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return "text"
+        return "other"
+
+    def to_pandas(self, name: str, rows: int | None = None) -> pd.Series:
+        column = self.table.column(name)
+        if rows is not None:
+            column = column.slice(0, rows)
+        return column.to_pandas()
+
+    def to_float32(self, name: str) -> np.ndarray:
+        column = pc.cast(self.table.column(name), pa.float64(), safe=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return column.to_numpy().astype(np.float32)  # nulls come out as NaN
+
+
+class PandasColumns:
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self.names = [str(n) for n in frame.columns]
+        self.frame.columns = self.names
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def kind(self, name: str) -> str:
+        column = self.frame[name]
+        if column.isna().all():
+            return "empty"
+        if pd.api.types.is_bool_dtype(column):
+            return "bool"
+        if pd.api.types.is_numeric_dtype(column):
+            return "numeric"
+        if pd.api.types.is_datetime64_any_dtype(column):
+            return "datetime"
+        return "text"
+
+    def to_pandas(self, name: str, rows: int | None = None) -> pd.Series:
+        column = self.frame[name]
+        return column if rows is None else column.iloc[:rows]
+
+    def to_float32(self, name: str) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.frame[name].to_numpy(dtype=np.float64, na_value=np.nan).astype(np.float32)
+
+
+@dataclass
+class ColumnPlan:
+    """Which column plays which part; decided once, applied to every batch."""
+
+    channels: list[str]  # in output order
+    timestamp: str | None = None
+    label: str | None = None
+    text_channels: set[str] = field(default_factory=set)  # parsed cell by cell
+    dropped: dict[str, str] = field(default_factory=dict)  # column -> why it is not a channel
+
+    @property
+    def needed(self) -> list[str]:
+        extra = [c for c in (self.timestamp, self.label) if c is not None]
+        return extra + self.channels
+
+
+def plan_columns(columns: Columns, options: ReadOptions, source: str) -> ColumnPlan:
+    names = columns.names
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DataError(f"{source}: column {duplicates[0]!r} appears more than once in the header; rename one of them")
+    timestamp = _find_timestamp(columns, options, source)
+    label = _find_label(columns, options, source, exclude=timestamp)
+    plan = ColumnPlan(channels=[], timestamp=timestamp, label=label)
+    wanted = list(options.columns) if options.columns is not None else None
+    for name in names:
+        if name in (timestamp, label) or (wanted is not None and name not in wanted):
+            continue
+        kind = columns.kind(name)
+        if kind in ("numeric", "bool"):
+            plan.channels.append(name)
+        elif kind == "text" and _mostly_numeric(columns.to_pandas(name, SAMPLE_ROWS)):
+            plan.channels.append(name)
+            plan.text_channels.add(name)
+        else:
+            plan.dropped[name] = {"empty": "no values", "datetime": "a second time column"}.get(kind, "not numeric")
+    if wanted is not None:
+        missing = [c for c in wanted if c not in plan.channels]
+        if missing:
+            why = "; ".join(f"{c!r} is {plan.dropped[c]}" for c in missing if c in plan.dropped)
+            absent = [c for c in missing if c not in plan.dropped]
+            raise DataError(
+                f"{source} lacks channels the model needs: "
+                + ", ".join(repr(c) for c in missing[:8]) + (" ..." if len(missing) > 8 else "")
+                + (f" ({why})" if why else "")
+                + ("; give data with the columns the model was trained on" if absent else "")
+            )
+        plan.channels = wanted
+    if not plan.channels:
+        reasons = ", ".join(f"{c!r} ({r})" for c, r in list(plan.dropped.items())[:6])
+        raise DataError(f"{source} has no numeric column{': ' + reasons if reasons else ''}; "
+                        "jepawatch needs at least one numeric channel")
+    return plan
+
+
+def build_series(columns: Columns, plan: ColumnPlan, source: str, label_parser: LabelParser | None = None,
+                 timestamp_parser: TimestampParser | None = None) -> Series:
+    """Convert one batch by `plan`. Values come out (T, V) float32 with NaN for missing cells."""
+    n_rows = len(columns)
+    by_channel = np.empty((len(plan.channels), n_rows), dtype=np.float32)  # (V, T): contiguous writes
+    unparsed = 0
+    for j, name in enumerate(plan.channels):
+        if name in plan.text_channels or columns.kind(name) == "text":
+            raw = columns.to_pandas(name)
+            numbers = pd.to_numeric(raw, errors="coerce")
+            unparsed += int((numbers.isna() & raw.notna()).sum())
+            with np.errstate(over="ignore"):
+                by_channel[j] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            by_channel[j] = columns.to_float32(name)
+    values = by_channel.T  # (T, V)
+    infinite = ~np.isfinite(values) & ~np.isnan(values)
+    n_infinite = int(infinite.sum())
+    if n_infinite:
+        values[infinite] = np.nan
+    labels = None
+    if plan.label is not None:
+        labels = (label_parser or parse_labels)(columns.to_pandas(plan.label), plan.label, source)
+    timestamps = None
+    if plan.timestamp is not None:
+        timestamps = (timestamp_parser or parse_timestamps)(columns.to_pandas(plan.timestamp))
+    metadata = {
+        "source": source,
+        "timestamp_column": plan.timestamp,
+        "label_column": plan.label,
+        "dropped_columns": dict(plan.dropped),
+        "unparsed_cells": unparsed,
+        "infinite_cells": n_infinite,
+    }
+    return Series(values=values, channels=list(plan.channels), timestamps=timestamps, labels=labels, metadata=metadata)
+
+
+def series_from_frame(frame: pd.DataFrame, options: ReadOptions, source: str, label_parser: LabelParser | None = None,
+                      timestamp_parser: TimestampParser | None = None) -> Series:
+    """A pandas DataFrame (e.g. from an Excel sheet) to a `Series` by the same rules as CSV."""
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    if frame.shape[0] == 0:
+        raise DataError(f"{source} has a header but no data rows")
+    columns = PandasColumns(frame)
+    return build_series(columns, plan_columns(columns, options, source), source, label_parser, timestamp_parser)
+
+
+def parse_labels(column: pd.Series, name: str, source: str) -> np.ndarray:
+    """0/1, true/false (any case) -> (T,) uint8; anything else is refused."""
+    if column.isna().any():
+        raise DataError(f"{source}: label column {name!r} has {int(column.isna().sum())} empty cells; "
+                        "every row needs a 0/1 label")
+    if pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=np.uint8)
+    if pd.api.types.is_numeric_dtype(column):
+        numbers = column.to_numpy(dtype=np.float64)
+        bad = ~np.isin(numbers, (0.0, 1.0))
+    else:
+        words = column.astype(str).str.strip().str.lower()
+        numbers = words.map({"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "false": 0.0, "true": 1.0}).to_numpy(dtype=np.float64)
+        bad = np.isnan(numbers)
+    if bad.any():
+        example = column.to_numpy()[bad][0]
+        raise DataError(f"{source}: label column {name!r} has a value that is not 0/1 or true/false ({example!r}); "
+                        "give a 0/1 column, or --label-col none to read without labels")
+    return numbers.astype(np.uint8)
+
+
+def _find_timestamp(columns: Columns, options: ReadOptions, source: str) -> str | None:
+    names = columns.names
+    if options.timestamp_column is not None:
+        wanted = options.timestamp_column.strip()
+        if wanted not in names:
+            raise DataError(f"{source} has no column {wanted!r} for --timestamp-col; its columns are "
+                            + ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else ""))
+        return wanted
+    for name in names:
+        if name.lower() in TIMESTAMP_NAMES:
+            return name
+    for name in names:
+        if columns.kind(name) == "datetime":
+            return name
+    for name in names:
+        if columns.kind(name) == "text" and _looks_like_dates(columns.to_pandas(name, SAMPLE_ROWS)):
+            return name
+    return None
+
+
+def _find_label(columns: Columns, options: ReadOptions, source: str, exclude: str | None) -> str | None:
+    names = columns.names
+    if options.label_column is None or options.label_column.lower() == "none":
+        return None
+    if options.label_column != AUTO:
+        wanted = options.label_column.strip()
+        if wanted not in names:
+            raise DataError(f"{source} has no column {wanted!r} for --label-col; its columns are "
+                            + ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else ""))
+        return wanted
+    for name in names:
+        if name != exclude and name.lower() in LABEL_NAMES and _is_zero_one(columns.to_pandas(name, SAMPLE_ROWS)):
+            return name
+    return None
+
+
+def _mostly_numeric(sample: pd.Series) -> bool:
+    filled = sample.dropna()
+    if filled.empty:
+        return False
+    return bool(pd.to_numeric(filled, errors="coerce").notna().mean() >= MOSTLY_NUMERIC)
+
+
+def _looks_like_dates(sample: pd.Series) -> bool:
+    filled = sample.dropna().astype(str)
+    if filled.empty or pd.to_numeric(filled, errors="coerce").notna().any():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(filled, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.9)
+
+
+def _is_zero_one(sample: pd.Series) -> bool:
+    if sample.isna().any():
+        return False
+    if pd.api.types.is_bool_dtype(sample):
+        return True
+    if pd.api.types.is_numeric_dtype(sample):
+        return bool(np.isin(sample.to_numpy(dtype=np.float64), (0.0, 1.0)).all())
+    return bool(sample.astype(str).str.strip().str.lower().isin(("0", "1", "true", "false")).all())
+
+
+def parse_timestamps(column: pd.Series) -> np.ndarray:
+    """Date/time columns -> datetime64[ns] (UTC for zoned); numbers stay numbers; text that parses as dates is parsed."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        if getattr(column.dt, "tz", None) is not None:
+            column = column.dt.tz_convert(None)
+        return column.to_numpy(dtype="datetime64[ns]")
+    if pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy()
+    text = column.astype(str).str.strip()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    if parsed.notna().mean() >= 0.9:
+        return parsed.to_numpy(dtype="datetime64[ns]")
+    return text.to_numpy(dtype=object)  # kept as read, for display

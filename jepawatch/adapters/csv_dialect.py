@@ -1,0 +1,106 @@
+"""Look at the first bytes of a delimited text file: is it text, which delimiter, is there a header.
+
+Works on a sample (the first 64 KiB, decompressed for .gz), so it costs the same for any file size.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from jepawatch.errors import DataError
+
+SAMPLE_BYTES = 64 * 1024
+SAMPLE_LINES = 30
+DELIMITERS = (",", ";", "\t")
+_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    delimiter: str
+    has_header: bool
+    encoding: str  # utf-8 or latin-1
+    decimal_comma: bool  # "1,5" means 1.5 (only with ';' or tab as delimiter)
+    n_fields: int
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def read_head(path: Path, n_bytes: int = SAMPLE_BYTES) -> bytes:
+    """The first `n_bytes` of the file's content (decompressed when gzip)."""
+    try:
+        if is_gzip(path):
+            with gzip.open(path, "rb") as handle:
+                return handle.read(n_bytes)
+        with open(path, "rb") as handle:
+            return handle.read(n_bytes)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path} could not be read ({exc}); check that the file is a complete CSV or .csv.gz") from exc
+
+
+def decode_head(head: bytes, source: str) -> tuple[str, str]:
+    """(text, encoding). Refuses binary content."""
+    if b"\x00" in head:
+        raise DataError(f"{source} is not a text file (it holds binary data); give a CSV, or a Parquet file ending in .parquet")
+    for encoding in ("utf-8-sig", "latin-1"):
+        try:
+            text = head.decode(encoding)
+        except UnicodeDecodeError as exc:
+            if exc.start >= len(head) - 4:  # a multi-byte character cut by the sample's end
+                text = head[: exc.start].decode(encoding)
+            else:
+                continue
+        control = sum(1 for ch in text if ord(ch) < 32 and ch not in "\r\n\t")
+        if text and control / len(text) > 0.01:
+            raise DataError(f"{source} is not a text file (it holds binary data); give a CSV, or a Parquet file ending in .parquet")
+        return text, "utf-8" if encoding == "utf-8-sig" else encoding
+    raise DataError(f"{source} could not be decoded as text")  # pragma: no cover - latin-1 decodes anything
+
+
+def sniff_file(path: Path, skip_rows: int = 0) -> Dialect | None:
+    """The dialect of the CSV at `path` from its first bytes; None when it has no non-blank line."""
+    head = read_head(path)
+    text, encoding = decode_head(head, str(path))
+    truncated = len(head) == SAMPLE_BYTES
+    lines = [line for line in text.splitlines()[skip_rows:] if line.strip()]
+    if truncated and len(lines) > 1:
+        lines = lines[:-1]  # the sample may have cut the last line
+    lines = lines[:SAMPLE_LINES]
+    if not lines:
+        return None
+    delimiter = _delimiter(lines)
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    first = [cell.strip() for cell in rows[0]]
+    has_header = not all(cell == "" or _NUMBER.match(cell) or _looks_like_time(cell) for cell in first)
+    body = [cell.strip() for row in rows[1 if has_header else 0 :] for cell in row]
+    decimal_comma = delimiter != "," and any(_DECIMAL_COMMA.match(cell) for cell in body)
+    return Dialect(delimiter=delimiter, has_header=has_header, encoding=encoding, decimal_comma=decimal_comma,
+                   n_fields=max(len(r) for r in rows))
+
+
+def _delimiter(lines: list[str]) -> str:
+    """The candidate that splits every line into the same number (>1) of fields; most fields wins."""
+    best, best_fields = ",", 1
+    for candidate in DELIMITERS:
+        try:
+            counts = {len(row) for row in csv.reader(lines, delimiter=candidate)}
+        except csv.Error:
+            continue
+        if len(counts) == 1:
+            fields = counts.pop()
+            if fields > best_fields:
+                best, best_fields = candidate, fields
+    return best
+
+
+def _looks_like_time(cell: str) -> bool:
+    return bool(re.match(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?.*)?$", cell))
