@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-import pytest
+import os
 
-from jepawatch.configuration import resolve_config
+# Tests see the built-in adapters and this repo's benchmark plugin, never whatever else is installed.
+os.environ["JEPAWATCH_PLUGINS"] = "jepawatch-adapters"
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from jepawatch.adapters import installed  # noqa: E402
+from jepawatch.configuration import resolve_config  # noqa: E402
 
 # A model small enough that a few epochs take a second or two on one CPU core.
 TINY_MTS = [
@@ -42,3 +48,11 @@ def csv_file(tmp_path):
     path = tmp_path / "metrics.csv"
     make_frame().to_csv(path, index=False)
     return path
+
+
+@pytest.fixture
+def fresh_registry():
+    """Reload plugins after a test changes JEPAWATCH_PLUGINS or sys.path, and again after it."""
+    installed.cache_clear()
+    yield
+    installed.cache_clear()

@@ -15,7 +15,8 @@ import pandas as pd
 
 from dataclasses import replace
 
-from jepawatch.adapters import Adapter, Dataset, ReadOptions, read_csv
+from jepawatch.adapters import Adapter, Dataset, ReadOptions, parse_labels, read_csv
+from jepawatch.adapters.files import check_file, first_line
 from jepawatch.errors import DataError
 
 TIMESTAMP = "timestamp_(min)"
@@ -52,8 +53,16 @@ class PsmAdapter(Adapter):
 
 
 def _joined_labels(label_path: Path, test_stamps: np.ndarray) -> np.ndarray:
-    labels = read_csv(label_path, ReadOptions(label_column="label", timestamp_column=TIMESTAMP))
-    stamps = pd.Index(labels.timestamps)
+    check_file(label_path, "a PSM label file")
+    try:
+        frame = pd.read_csv(label_path)
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"{label_path} could not be read: {first_line(exc)}") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if TIMESTAMP not in frame.columns or "label" not in frame.columns:
+        raise DataError(f"{label_path} needs the columns {TIMESTAMP},label (it has {','.join(frame.columns)})")
+    labels = parse_labels(frame["label"], "label", str(label_path))
+    stamps = pd.Index(pd.to_numeric(frame[TIMESTAMP], errors="coerce"))
     if stamps.has_duplicates:
         raise DataError(f"{label_path} lists timestamp {stamps[stamps.duplicated()][0]} more than once")
     if len(stamps) != len(test_stamps):
@@ -64,5 +73,5 @@ def _joined_labels(label_path: Path, test_stamps: np.ndarray) -> np.ndarray:
     if len(unmatched):
         raise DataError(f"{label_path} has no label for test timestamp {test_stamps[unmatched[0]]} "
                         f"({len(unmatched)} test rows unlabelled); the label file does not match test.csv")
-    return labels.labels[where]
+    return labels[where]
 

@@ -27,6 +27,7 @@ LABEL = "Normal/Attack"
 TIME_FORMAT = "%d/%m/%Y %I:%M:%S %p"
 TEXT_SUFFIXES = (".csv", ".csv.gz", ".txt")
 HEADER_SEARCH_LINES = 5
+HEAD_BYTES = 16 * 1024
 
 
 class SwatAdapter(Adapter):
@@ -71,7 +72,8 @@ def _benchmark_files(folder: Path) -> tuple[Path, Path] | None:
 
 def _header_row(path: Path) -> int | None:
     """Index of the line holding the Normal/Attack header among the first lines, or None."""
-    text, _ = decode_head(read_head(path, 16 * 1024), str(path))
+    head = read_head(path, HEAD_BYTES)
+    text, _ = decode_head(head, str(path), truncated=len(head) == HEAD_BYTES)
     for index, line in enumerate(text.splitlines()[:HEADER_SEARCH_LINES]):
         if LABEL.lower() in line.lower().replace(" ", ""):
             return index

@@ -268,7 +268,8 @@ def _find_label(columns: Columns, options: ReadOptions, source: str, exclude: st
                             + ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else ""))
         return wanted
     for name in names:
-        if name != exclude and name.lower() in LABEL_NAMES and _is_zero_one(columns.to_pandas(name, SAMPLE_ROWS)):
+        if (name != exclude and name.lower() in LABEL_NAMES and columns.kind(name) in ("numeric", "bool", "text")
+                and _is_zero_one(columns.to_pandas(name, SAMPLE_ROWS))):
             return name
     return None
 

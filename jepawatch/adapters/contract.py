@@ -138,7 +138,12 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     def sniff(self, path: Path) -> float:
-        """How sure this adapter is that it can read `path`: 0 (cannot) to 1 (certain). Must not raise."""
+        """How sure this adapter is that it can read `path`: 0 (cannot) to 1 (certain). Must not raise.
+
+        Convention: 0.8 for a generic reader matching by file extension (csv, parquet), 0.9 and up
+        for a format-specific reader that has looked inside (a SWaT header, a NASA folder), so
+        the specific reader wins; scores within 0.05 of the best are a tie the user must break.
+        """
 
     @abc.abstractmethod
     def read(self, path: Path, options: ReadOptions) -> Dataset:

@@ -44,7 +44,7 @@ class CsvAdapter(Adapter):
         if not path.is_file():
             return 0.0
         if path.name.lower().endswith(SUFFIXES):
-            return 0.9
+            return 0.8  # generic: a format-specific adapter that recognises the file (0.9+) wins
         try:
             dialect = sniff_file(path)
         except DataError:

@@ -5,6 +5,7 @@ Works on a sample (the first 64 KiB, decompressed for .gz), so it costs the same
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import re
@@ -47,15 +48,23 @@ def read_head(path: Path, n_bytes: int = SAMPLE_BYTES) -> bytes:
         raise DataError(f"{path} could not be read ({exc}); check that the file is a complete CSV or .csv.gz") from exc
 
 
-def decode_head(head: bytes, source: str) -> tuple[str, str]:
-    """(text, encoding). Refuses binary content."""
+def decode_head(head: bytes, source: str, truncated: bool = False) -> tuple[str, str]:
+    """(text, encoding). Refuses binary content. `truncated`: the sample may end inside a character.
+
+    UTF-16 with a byte-order mark (Excel's "Unicode text" export) is text too."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        usable = len(head) - len(head) % 2 if truncated else len(head)
+        try:
+            return head[:usable].decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise DataError(f"{source} starts like UTF-16 text but does not decode as it; save it as UTF-8 CSV") from None
     if b"\x00" in head:
         raise DataError(f"{source} is not a text file (it holds binary data); give a CSV, or a Parquet file ending in .parquet")
     for encoding in ("utf-8-sig", "latin-1"):
         try:
             text = head.decode(encoding)
         except UnicodeDecodeError as exc:
-            if exc.start >= len(head) - 4:  # a multi-byte character cut by the sample's end
+            if truncated and exc.start >= len(head) - 4:  # a multi-byte character cut by the sample's end
                 text = head[: exc.start].decode(encoding)
             else:
                 continue
@@ -69,8 +78,8 @@ def decode_head(head: bytes, source: str) -> tuple[str, str]:
 def sniff_file(path: Path, skip_rows: int = 0) -> Dialect | None:
     """The dialect of the CSV at `path` from its first bytes; None when it has no non-blank line."""
     head = read_head(path)
-    text, encoding = decode_head(head, str(path))
     truncated = len(head) == SAMPLE_BYTES
+    text, encoding = decode_head(head, str(path), truncated)
     lines = [line for line in text.splitlines()[skip_rows:] if line.strip()]
     if truncated and len(lines) > 1:
         lines = lines[:-1]  # the sample may have cut the last line

@@ -30,10 +30,10 @@ class ParquetAdapter(Adapter):
         if not path.is_file():
             return 0.0
         if path.name.lower().endswith(SUFFIXES):
-            return 0.9
+            return 0.8  # generic: a format-specific adapter that recognises the file (0.9+) wins
         try:
             with open(path, "rb") as handle:
-                return 0.8 if handle.read(4) == MAGIC else 0.0
+                return 0.7 if handle.read(4) == MAGIC else 0.0
         except OSError:
             return 0.0
 
