@@ -15,7 +15,9 @@ streamed file keeps one plan for all its batches:
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -30,7 +32,8 @@ from jepawatch.errors import DataError
 TIMESTAMP_NAMES = ("timestamp", "time", "date", "datetime", "ts", "time_stamp", "timestamp_(min)")
 LABEL_NAMES = ("label", "labels", "is_anomaly", "anomaly", "attack")
 SAMPLE_ROWS = 500
-MOSTLY_NUMERIC = 0.5  # a text column is a channel when at least this share of its filled cells are numbers
+MOSTLY_NUMERIC = 0.5
+PARALLEL_CELLS = 4_000_000  # convert columns in threads above this many cells  # a text column is a channel when at least this share of its filled cells are numbers
 
 LabelParser = Callable[[pd.Series, str, str], np.ndarray]  # (column, name, source) -> (T,) uint8
 TimestampParser = Callable[[pd.Series], np.ndarray]  # column -> (T,) timestamps
@@ -45,7 +48,7 @@ class Columns(Protocol):
 
     def to_pandas(self, name: str, rows: int | None = None) -> pd.Series: ...
 
-    def to_float32(self, name: str) -> np.ndarray: ...  # (T,) NaN for missing cells; text not handled
+    def fill_float32(self, name: str, out: np.ndarray) -> None: ...  # out (T,): NaN for missing cells; not text
 
     def __len__(self) -> int: ...
 
@@ -78,10 +81,14 @@ class ArrowColumns:
             column = column.slice(0, rows)
         return column.to_pandas()
 
-    def to_float32(self, name: str) -> np.ndarray:
-        column = pc.cast(self.table.column(name), pa.float64(), safe=False)
-        with np.errstate(over="ignore", invalid="ignore"):
-            return column.to_numpy().astype(np.float32)  # nulls come out as NaN
+    def fill_float32(self, name: str, out: np.ndarray) -> None:
+        start = 0
+        for chunk in self.table.column(name).chunks:  # chunk by chunk: no concatenated copy
+            if not pa.types.is_floating(chunk.type) or chunk.null_count:
+                chunk = pc.cast(chunk, pa.float64(), safe=False)  # ints, bools, decimals; nulls come out as NaN
+            with np.errstate(over="ignore", invalid="ignore"):
+                out[start : start + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+            start += len(chunk)
 
 
 class PandasColumns:
@@ -109,9 +116,9 @@ class PandasColumns:
         column = self.frame[name]
         return column if rows is None else column.iloc[:rows]
 
-    def to_float32(self, name: str) -> np.ndarray:
+    def fill_float32(self, name: str, out: np.ndarray) -> None:
         with np.errstate(over="ignore", invalid="ignore"):
-            return self.frame[name].to_numpy(dtype=np.float64, na_value=np.nan).astype(np.float32)
+            out[:] = self.frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 @dataclass
@@ -175,6 +182,7 @@ def build_series(columns: Columns, plan: ColumnPlan, source: str, label_parser: 
     n_rows = len(columns)
     by_channel = np.empty((len(plan.channels), n_rows), dtype=np.float32)  # (V, T): contiguous writes
     unparsed = 0
+    typed = []
     for j, name in enumerate(plan.channels):
         if name in plan.text_channels or columns.kind(name) == "text":
             raw = columns.to_pandas(name)
@@ -183,11 +191,18 @@ def build_series(columns: Columns, plan: ColumnPlan, source: str, label_parser: 
             with np.errstate(over="ignore"):
                 by_channel[j] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
-            by_channel[j] = columns.to_float32(name)
+            typed.append(j)
+    if n_rows * len(typed) >= PARALLEL_CELLS:  # the copies release the GIL: one thread per core
+        with ThreadPoolExecutor(max_workers=min(len(typed), os.cpu_count() or 1)) as pool:
+            list(pool.map(lambda j: columns.fill_float32(plan.channels[j], by_channel[j]), typed))
+    else:
+        for j in typed:
+            columns.fill_float32(plan.channels[j], by_channel[j])
     values = by_channel.T  # (T, V)
-    infinite = ~np.isfinite(values) & ~np.isnan(values)
-    n_infinite = int(infinite.sum())
-    if n_infinite:
+    n_infinite = 0
+    if np.isinf(values).any():  # also what float64 -> float32 overflow gives
+        infinite = np.isinf(values)
+        n_infinite = int(infinite.sum())
         values[infinite] = np.nan
     labels = None
     if plan.label is not None:
