@@ -192,18 +192,26 @@ def build_series(columns: Columns, plan: ColumnPlan, source: str, label_parser: 
                 by_channel[j] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             typed.append(j)
+
+    def convert(j: int) -> int:
+        """Fill channel j's row; infinite cells (also float64 -> float32 overflow) become missing."""
+        row = by_channel[j]
+        columns.fill_float32(plan.channels[j], row)
+        if not np.isinf(row).any():
+            return 0
+        infinite = np.isinf(row)
+        row[infinite] = np.nan
+        return int(infinite.sum())
+
     if n_rows * len(typed) >= PARALLEL_CELLS:  # the copies release the GIL: one thread per core
         with ThreadPoolExecutor(max_workers=min(len(typed), os.cpu_count() or 1)) as pool:
-            list(pool.map(lambda j: columns.fill_float32(plan.channels[j], by_channel[j]), typed))
+            n_infinite = sum(pool.map(convert, typed))
     else:
-        for j in typed:
-            columns.fill_float32(plan.channels[j], by_channel[j])
+        n_infinite = sum(convert(j) for j in typed)
+    n_infinite += int(np.isinf(by_channel[[j for j in range(len(plan.channels)) if j not in typed]]).sum())
     values = by_channel.T  # (T, V)
-    n_infinite = 0
-    if np.isinf(values).any():  # also what float64 -> float32 overflow gives
-        infinite = np.isinf(values)
-        n_infinite = int(infinite.sum())
-        values[infinite] = np.nan
+    if n_infinite:
+        values[np.isinf(values)] = np.nan
     labels = None
     if plan.label is not None:
         labels = (label_parser or parse_labels)(columns.to_pandas(plan.label), plan.label, source)
