@@ -244,3 +244,18 @@ def test_cli_one_line_errors_for_benchmark_folders(tmp_path, monkeypatch):
     assert text.startswith("error:") and "no labeled_anomalies.csv" in text and "Traceback" not in text
     result = runner.invoke(app, ["train", "tm", "--adapter", "nope"])
     assert result.exit_code == 1 and "unknown adapter 'nope'; installed: csv, parquet, nasa, swat, psm" in " ".join(result.output.split())
+
+
+def test_adapters_command_lists_the_builtins_and_the_benchmark_plugin():
+    result = runner.invoke(app, ["adapters"])
+    assert result.exit_code == 0, result.output
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in result.output.splitlines() if "│" in line]
+    listed = {(row[0], row[1]) for row in rows if row[0]}  # (name, package) of each adapter's first table line
+    assert listed == {("csv", "jepawatch"), ("parquet", "jepawatch"), ("nasa", "jepawatch-adapters"),
+                      ("swat", "jepawatch-adapters"), ("psm", "jepawatch-adapters")}
+
+
+def test_malformed_adapter_option_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", "x.csv", "--adapter-option", "spacecraft"])
+    assert result.exit_code == 1 and "write KEY=VALUE" in result.output

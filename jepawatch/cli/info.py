@@ -5,15 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import torch
 import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from jepawatch.bundle import load_bundle, resolve_bundle_path
 from jepawatch.cli import output
 from jepawatch.cli.options import ModelsDirOption
-from jepawatch.training.health import perplexity
 
 
 def info(
@@ -21,6 +18,11 @@ def info(
     models_dir: ModelsDirOption = Path("models"),
 ) -> None:
     """Show a model bundle: configuration, channels, data, training curve and code usage."""
+    import torch  # here, not at the top: `jepawatch --help` should not wait for torch
+
+    from jepawatch.bundle import load_bundle, resolve_bundle_path
+    from jepawatch.training.health import perplexity
+
     bundle = load_bundle(resolve_bundle_path(model, models_dir))
     console = output.stdout
     run, data, history = bundle.run, bundle.data, bundle.history
@@ -31,6 +33,8 @@ def info(
     head.add_row("created", f"{bundle.meta.get('created')} (jepawatch {bundle.meta.get('jepawatch_version')})")
     head.add_row("trained on", f"{data.get('source')}: {data.get('rows')} rows, "
                  f"{data.get('train_pairs')} train / {data.get('val_pairs')} validation pairs")
+    if data.get("adapter"):
+        head.add_row("read by", f"{data['adapter']} adapter ({data.get('part')}); data fingerprint {data.get('fingerprint')}")
     kept = bundle.preprocess.kept_channels
     dropped = [c for c, k in zip(bundle.preprocess.channels, bundle.preprocess.kept) if not k]
     head.add_row("channels", f"{len(kept)} kept of {len(bundle.preprocess.channels)}: {_short(kept)}")

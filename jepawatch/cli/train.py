@@ -16,9 +16,6 @@ from jepawatch.cli.options import (
     TimestampColOption,
     read_options,
 )
-from jepawatch.cli.progress import RichReporter
-from jepawatch.configuration import resolve_config
-from jepawatch.training.job import TrainRequest, train as run_training
 
 
 def train(
@@ -47,6 +44,11 @@ def train(
     --model. A checkpoint is saved after every epoch; Ctrl-C keeps it and --resume continues.
     Multi-GPU: torchrun --nproc-per-node N -m jepawatch train DATA ...
     """
+    # imported here so that `jepawatch --help` and `jepawatch adapters` do not wait for torch
+    from jepawatch.cli.progress import RichReporter
+    from jepawatch.configuration import resolve_config
+    from jepawatch.training.job import TrainRequest, train as run_training
+
     run = resolve_config(
         model,
         config_file=config,
