@@ -260,14 +260,18 @@ def parse_labels(column: pd.Series, name: str, source: str) -> np.ndarray:
     return numbers.astype(np.uint8)
 
 
+def _named_column(names: list[str], wanted: str, flag: str, source: str) -> str:
+    wanted = wanted.strip()
+    if wanted not in names:
+        raise DataError(f"{source} has no column {wanted!r} for {flag}; its columns are "
+                        + ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else ""))
+    return wanted
+
+
 def _find_timestamp(columns: Columns, options: ReadOptions, source: str) -> str | None:
     names = columns.names
     if options.timestamp_column is not None:
-        wanted = options.timestamp_column.strip()
-        if wanted not in names:
-            raise DataError(f"{source} has no column {wanted!r} for --timestamp-col; its columns are "
-                            + ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else ""))
-        return wanted
+        return _named_column(names, options.timestamp_column, "--timestamp-col", source)
     for name in names:
         if name.lower() in TIMESTAMP_NAMES:
             return name
@@ -285,11 +289,7 @@ def _find_label(columns: Columns, options: ReadOptions, source: str, exclude: st
     if options.label_column is None or options.label_column.lower() == "none":
         return None
     if options.label_column != AUTO:
-        wanted = options.label_column.strip()
-        if wanted not in names:
-            raise DataError(f"{source} has no column {wanted!r} for --label-col; its columns are "
-                            + ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else ""))
-        return wanted
+        return _named_column(names, options.label_column, "--label-col", source)
     for name in names:
         if (name != exclude and name.lower() in LABEL_NAMES and columns.kind(name) in ("numeric", "bool", "text")
                 and _is_zero_one(columns.to_pandas(name, SAMPLE_ROWS))):
