@@ -146,12 +146,6 @@ def main() -> None:
             ratio = medians["ours"] / medians["ref"]
             print(f"{fmt:8} {label:34} {medians['ref']:7.3f} {medians['ours']:12.3f} "
                   f"{args.rows / medians['ours']:17,.0f} {ratio:6.2f}")
-        # context, not the goal's reference: the plain call plus the conversion a user would need
-        path = long_files["parquet"]
-        medians = time_interleaved({"ref": lambda: pq.read_table(path).to_pandas(),
-                                    "ours": lambda: read_dataset(path, "parquet")}, args.repeat)
-        print(f"{'parquet':8} {'read_table(...).to_pandas()':34} {medians['ref']:7.3f} {medians['ours']:12.3f} "
-              f"{args.rows / medians['ours']:17,.0f} {medians['ours'] / medians['ref']:6.2f}")
 
         print("\n## peak memory above the process baseline (fresh process each)")
         print(f"{'format':8} " + " ".join(f"{f'stream {n}x batch':>16}" for n in lengths) + f" {'whole-file read':>16}")
