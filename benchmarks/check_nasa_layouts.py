@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from jepawatch.adapters import ReadOptions, read_dataset
-from jepawatch.training.job import fingerprint
 
 
 def main() -> int:
@@ -34,7 +33,7 @@ def main() -> int:
         a, b = concatenated.part(part), telemanom.part(part)
         equal = a.channels == b.channels and a.values.shape == b.values.shape and np.array_equal(a.values, b.values)
         print(f"{part:5}: shape {a.values.shape} vs {b.values.shape}; identical: {equal}; "
-              f"fingerprints {fingerprint(a)} / {fingerprint(b)}")
+              f"fingerprints {a.fingerprint()} / {b.fingerprint()}")
         same &= equal
     labels_equal = np.array_equal(concatenated.test.labels, telemanom.test.labels)
     print(f"labels: {int(concatenated.test.labels.sum())} vs {int(telemanom.test.labels.sum())} anomalous steps "

@@ -8,12 +8,11 @@ label, a label without a test row, or a repeated timestamp is refused.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from dataclasses import replace
 
 from jepawatch.adapters import Adapter, Dataset, ReadOptions, parse_labels, read_csv
 from jepawatch.adapters.files import check_file, first_line

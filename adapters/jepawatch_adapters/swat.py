@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jepawatch.adapters import Adapter, Dataset, ReadOptions, Series, parse_timestamps, read_csv, series_from_frame
+from jepawatch.adapters import (
+    Adapter,
+    Dataset,
+    ReadOptions,
+    Series,
+    parse_timestamps,
+    read_csv,
+    series_from_frame,
+)
 from jepawatch.adapters.csv_dialect import decode_head, read_head
 from jepawatch.errors import DataError
 

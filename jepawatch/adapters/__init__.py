@@ -17,10 +17,18 @@ from jepawatch.adapters.contract import (
 )
 from jepawatch.adapters.csv_adapter import iter_csv, read_csv
 from jepawatch.adapters.hookspecs import hookimpl
-from jepawatch.adapters.registry import ENV_VAR, AdapterInfo, AdapterRegistry, installed, iter_batches, read_dataset
+from jepawatch.adapters.registry import (
+    ENV_VAR,
+    AdapterInfo,
+    AdapterRegistry,
+    installed,
+    iter_batches,
+    read_dataset,
+)
+from jepawatch.adapters.report import reading_report
 
 __all__ = [
     "AUTO", "DEFAULT_BATCH_ROWS", "ENV_VAR", "Adapter", "AdapterError", "AdapterInfo", "AdapterRegistry",
     "Dataset", "ReadOptions", "Series", "hookimpl", "installed", "iter_batches", "iter_csv", "parse_labels", "parse_timestamps",
-    "read_csv", "read_dataset", "series_from_frame",
+    "read_csv", "read_dataset", "reading_report", "series_from_frame",
 ]

@@ -9,6 +9,7 @@ part, `score` / `evaluate` / `watch` for the part to be scored, and a plain file
 from __future__ import annotations
 
 import abc
+import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar, Iterator, Literal, Mapping
@@ -60,6 +61,12 @@ class Series:
 
     def missing_cells(self) -> int:
         return int(np.isnan(self.values).sum())
+
+    def fingerprint(self) -> str:
+        """SHA-256 (first 16 hex digits) of the channel names and float32 values: same data, same print."""
+        digest = hashlib.sha256("\x1f".join(self.channels).encode())
+        digest.update(np.ascontiguousarray(self.values).tobytes())
+        return digest.hexdigest()[:16]
 
     def slice(self, start: int, stop: int) -> "Series":
         return replace(

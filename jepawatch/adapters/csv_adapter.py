@@ -25,7 +25,13 @@ from jepawatch.adapters.columns import (
     build_series,
     plan_columns,
 )
-from jepawatch.adapters.contract import DEFAULT_BATCH_ROWS, Adapter, Dataset, ReadOptions, Series
+from jepawatch.adapters.contract import (
+    DEFAULT_BATCH_ROWS,
+    Adapter,
+    Dataset,
+    ReadOptions,
+    Series,
+)
 from jepawatch.adapters.csv_dialect import Dialect, is_gzip, sniff_file
 from jepawatch.adapters.files import check_file, first_line
 from jepawatch.errors import DataError

@@ -14,8 +14,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jepawatch.adapters.columns import SAMPLE_ROWS, ArrowColumns, ColumnPlan, build_series, plan_columns
-from jepawatch.adapters.contract import DEFAULT_BATCH_ROWS, Adapter, Dataset, ReadOptions, Series
+from jepawatch.adapters.columns import (
+    SAMPLE_ROWS,
+    ArrowColumns,
+    ColumnPlan,
+    build_series,
+    plan_columns,
+)
+from jepawatch.adapters.contract import (
+    DEFAULT_BATCH_ROWS,
+    Adapter,
+    Dataset,
+    ReadOptions,
+    Series,
+)
 from jepawatch.adapters.files import check_file, first_line
 from jepawatch.errors import DataError
 

@@ -21,7 +21,14 @@ from typing import Iterable, Iterator
 import pluggy
 
 from jepawatch.adapters import hookspecs
-from jepawatch.adapters.contract import DEFAULT_BATCH_ROWS, Adapter, AdapterError, Dataset, ReadOptions, Series
+from jepawatch.adapters.contract import (
+    DEFAULT_BATCH_ROWS,
+    Adapter,
+    AdapterError,
+    Dataset,
+    ReadOptions,
+    Series,
+)
 from jepawatch.adapters.files import first_line
 from jepawatch.errors import DataError
 

@@ -14,9 +14,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import warnings
+from dataclasses import asdict, dataclass
 
 import numpy as np
 

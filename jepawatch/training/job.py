@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from jepawatch.adapters import Dataset, ReadOptions, Series, read_dataset
+from jepawatch.adapters import ReadOptions, read_dataset, reading_report
 from jepawatch.bundle import CHECKPOINT, check_name, mark_latest, save_bundle
 from jepawatch.configuration import RunConfig
 from jepawatch.data.preprocess import Preprocessor
@@ -76,7 +74,9 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         dataset = read_dataset(request.data, request.adapter, request.read_options)
         table = dataset.part("train")
         if dist_ctx.is_main:
-            for message in read_report(dataset, table):
+            if dataset.is_benchmark:
+                warn(f"{dataset.adapter} benchmark layout: training on its train part ({table.n_steps} steps)")
+            for message in reading_report(dataset, table):
                 warn(message)
         if resume is not None:
             preprocess = Preprocessor.from_dict(resume.context["preprocess"])
@@ -100,7 +100,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
             "adapter": dataset.adapter,
             "part": "train" if dataset.is_benchmark else "whole file",
             "layout": dataset.metadata.get("layout"),
-            "fingerprint": fingerprint(table),
+            "fingerprint": table.fingerprint(),
             "rows": table.n_steps,
             "channels_in": table.n_channels,
             "channels_kept": preprocess.n_kept,
@@ -136,36 +136,6 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         return bundle_path
     finally:
         shutdown_distributed(dist_ctx)
-
-
-def read_report(dataset: Dataset, series: Series) -> list[str]:
-    """Warnings about what reading changed or left out, one line each."""
-    messages = []
-    meta = series.metadata
-    if dataset.is_benchmark:
-        messages.append(f"{dataset.adapter} benchmark layout: training on its train part ({series.n_steps} steps)")
-    dropped = meta.get("dropped_columns") or {}
-    if dropped:
-        messages.append("dropped columns: " + ", ".join(f"{c} ({why})" for c, why in list(dropped.items())[:8])
-                        + (" ..." if len(dropped) > 8 else ""))
-    if meta.get("unparsed_cells"):
-        messages.append(f"{meta['unparsed_cells']} cells were not numbers and count as missing")
-    if meta.get("infinite_cells"):
-        messages.append(f"{meta['infinite_cells']} infinite cells count as missing")
-    missing = series.missing_cells()
-    if missing:
-        messages.append(f"filled {missing} missing cells with the channel's last value (the training mean at the start)")
-    for key in ("left_out_listed_twice", "left_out_without_labels"):
-        if dataset.metadata.get(key):
-            messages.append(f"{key.replace('_', ' ')}: {', '.join(dataset.metadata[key])}")
-    return messages
-
-
-def fingerprint(series: Series) -> str:
-    """SHA-256 (first 16 hex digits) of the channel names and float32 values: same data, same print."""
-    digest = hashlib.sha256("\x1f".join(series.channels).encode())
-    digest.update(np.ascontiguousarray(series.values).tobytes())
-    return digest.hexdigest()[:16]
 
 
 def _set_channels(run: RunConfig, n_channels: int) -> None:

@@ -1,0 +1,28 @@
+"""What reading changed or left out, as one-line warnings for the commands to print."""
+
+from __future__ import annotations
+
+from jepawatch.adapters.contract import Dataset, Series
+
+SHOWN = 8  # dropped columns named before "..."
+
+
+def reading_report(dataset: Dataset, series: Series) -> list[str]:
+    """One line each: dropped columns, unparseable and infinite cells, missing cells, left-out parts."""
+    messages = []
+    meta = series.metadata
+    dropped = meta.get("dropped_columns") or {}
+    if dropped:
+        messages.append("dropped columns: " + ", ".join(f"{c} ({why})" for c, why in list(dropped.items())[:SHOWN])
+                        + (" ..." if len(dropped) > SHOWN else ""))
+    if meta.get("unparsed_cells"):
+        messages.append(f"{meta['unparsed_cells']} cells were not numbers and count as missing")
+    if meta.get("infinite_cells"):
+        messages.append(f"{meta['infinite_cells']} infinite cells count as missing")
+    missing = series.missing_cells()
+    if missing:
+        messages.append(f"filled {missing} missing cells with the channel's last value (the training mean at the start)")
+    for key in ("left_out_listed_twice", "left_out_without_labels"):
+        if dataset.metadata.get(key):
+            messages.append(f"{key.replace('_', ' ')}: {', '.join(dataset.metadata[key])}")
+    return messages
