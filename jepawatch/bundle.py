@@ -5,6 +5,9 @@
     preprocess.json        channel names in order, kept-channel mask, scaling, fill policy
     history.json           per-epoch metrics, selected epoch
     code_frequencies.json  dominant-code counts on the training windows (MTS-JEPA only)
+    risk.json              the label-free risk's calibration on the validation windows (MTS-JEPA only)
+    head.json              (after `jepawatch calibrate`) the supervised head's config, threshold, provenance
+    head.safetensors       (after `jepawatch calibrate`) the supervised head's weights
 
 A bundle is written into a temporary directory and renamed into place, so an existing bundle of
 the same name is replaced whole or not at all. `models/LATEST` names the newest bundle.
@@ -35,6 +38,7 @@ from jepawatch.model import build_model
 
 BUNDLE_FORMAT = "jepawatch-bundle/1"
 WEIGHTS, PREPROCESS, HISTORY, CODES = "weights.safetensors", "preprocess.json", "history.json", "code_frequencies.json"
+RISK, HEAD_CONFIG, HEAD_WEIGHTS = "risk.json", "head.json", "head.safetensors"
 LATEST = "LATEST"
 CHECKPOINT = "checkpoint.safetensors"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -50,6 +54,9 @@ class Bundle:
     code_frequencies: dict | None
     model: nn.Module
     meta: dict  # format, jepawatch version, created, name
+    risk: dict | None = None  # label-free calibration (scoring.label_free)
+    head: dict | None = None  # supervised head: config, threshold, provenance (scoring.head)
+    head_state: dict | None = None  # its weights
 
     @property
     def name(self) -> str:
@@ -63,7 +70,7 @@ def check_name(name: str) -> str:
 
 
 def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor, model: nn.Module,
-                history: dict, code_frequencies: dict | None) -> None:
+                history: dict, code_frequencies: dict | None, risk: dict | None = None) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
@@ -73,9 +80,10 @@ def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor
         (tmp / PREPROCESS).write_text(json.dumps(preprocess.to_dict(), indent=2) + "\n")
         (tmp / HISTORY).write_text(json.dumps(history, indent=2) + "\n")
         files = [WEIGHTS, PREPROCESS, HISTORY]
-        if code_frequencies is not None:
-            (tmp / CODES).write_text(json.dumps(code_frequencies) + "\n")
-            files.append(CODES)
+        for name, content in ((CODES, code_frequencies), (RISK, risk)):
+            if content is not None:
+                (tmp / name).write_text(json.dumps(content) + "\n")
+                files.append(name)
         config = {
             "format": BUNDLE_FORMAT,
             "name": path.name,
@@ -86,6 +94,28 @@ def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor
             "data": data,
             "files": {f: _sha256(tmp / f) for f in files},
         }
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def update_bundle(path: Path, json_files: dict[str, dict], tensor_files: dict[str, dict[str, torch.Tensor]]) -> None:
+    """Add or replace files of an existing bundle, whole or not at all: copy, write, re-checksum, swap."""
+    path = Path(path)
+    load_bundle(path)  # refuse to extend a corrupted bundle
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        shutil.copytree(path, tmp, dirs_exist_ok=True)
+        config = json.loads((tmp / "config.json").read_text())
+        for name, content in json_files.items():
+            (tmp / name).write_text(json.dumps(content, indent=2) + "\n")
+        for name, tensors in tensor_files.items():
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / name),
+                      metadata={"format": BUNDLE_FORMAT})
+        for name in [*json_files, *tensor_files]:
+            config["files"][name] = _sha256(tmp / name)
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         _swap_into_place(tmp, path)
     except BaseException:
@@ -131,14 +161,17 @@ def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
         run = RunConfig.from_dict(config)
         preprocess = Preprocessor.from_dict(json.loads((path / PREPROCESS).read_text()))
         history = json.loads((path / HISTORY).read_text())
-        codes = json.loads((path / CODES).read_text()) if CODES in config["files"] else None
+        codes, risk, head = (json.loads((path / name).read_text()) if name in config["files"] else None
+                             for name in (CODES, RISK, HEAD_CONFIG))
+        head_state = load_file(str(path / HEAD_WEIGHTS)) if HEAD_WEIGHTS in config["files"] else None
         model = build_model(run.model_kind, run.model)
         model.load_state_dict(load_file(str(path / WEIGHTS)))
     except (ValueError, KeyError, TypeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
         raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None
     model.to(device).eval()
     meta = {k: config.get(k) for k in ("format", "name", "jepawatch_version", "torch_version", "created")}
-    return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta)
+    meta["weights_sha256"] = config["files"][WEIGHTS]
+    return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta, risk, head, head_state)
 
 
 def mark_latest(models_dir: Path, name: str) -> None:

@@ -8,6 +8,7 @@ from jepawatch import __version__
 from jepawatch.cli.adapters import adapters
 from jepawatch.cli.boundary import BoundaryGroup
 from jepawatch.cli.info import info
+from jepawatch.cli.score import score
 from jepawatch.cli.train import train
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.command()(train)
 app.command()(info)
+app.command()(score)
 app.command()(adapters)
 
 

@@ -64,6 +64,11 @@ class Preprocessor:
 
     def transform(self, values: np.ndarray, channels: list[str]) -> np.ndarray:
         """(T, V_all) with NaN for missing cells -> (T, V_kept) float32, standardised, missing cells filled."""
+        filled, _ = fill_forward(self.transform_raw(values, channels))
+        return filled
+
+    def transform_raw(self, values: np.ndarray, channels: list[str]) -> np.ndarray:
+        """Like `transform` but missing cells stay NaN (a stream fills them with `fill_forward`'s carry)."""
         if list(channels) != self.channels:
             missing = [c for c in self.channels if c not in channels]
             extra = [c for c in channels if c not in self.channels]
@@ -76,8 +81,7 @@ class Preprocessor:
             values = values[:, [channels.index(c) for c in self.channels]]
         kept = np.asarray(self.kept)
         out = (values[:, kept].astype(np.float64) - np.asarray(self.mean)) / np.asarray(self.std)
-        filled, _ = fill_forward(out.astype(np.float32))
-        return filled
+        return out.astype(np.float32)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -14,10 +14,15 @@ from jepawatch.data.preprocess import Preprocessor
 from jepawatch.data.windows import ChannelPairs, WindowPairs, chronological_split
 from jepawatch.errors import ConfigError
 from jepawatch.model import build_model
+from jepawatch.scoring.label_free import LabelFreeCalibration
+from jepawatch.scoring.windows import scorable_starts, signals_at
 from jepawatch.training.checkpoint import load_checkpoint
 from jepawatch.training.code_stats import code_frequencies
 from jepawatch.training.distributed import init_distributed, shutdown_distributed
 from jepawatch.training.loop import NullReporter, Reporter, Trainer
+
+
+MIN_CALIBRATION_WINDOWS = 20
 
 
 @dataclass
@@ -121,21 +126,37 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         )
         result = trainer.fit(resume)
         if dist_ctx.is_main:
-            codes = None
+            codes, risk = None, None
             if run.model_kind == "mts-jepa" and run.model.use_codebook:
                 codes = code_frequencies(result.model, WindowPairs(split.train, window).contexts(), device)
+                if run.model.use_prediction:
+                    risk = calibrate_label_free(result.model, split, window, codes, device, warn)
             history = {
                 "epochs": result.state.history,
                 "selected_epoch": result.state.best_epoch,
                 "best_val_loss": result.state.best_val,
                 "stopped_early": result.state.stopped_early,
             }
-            save_bundle(bundle_path, run, data_info, preprocess, result.model, history, codes)
+            save_bundle(bundle_path, run, data_info, preprocess, result.model, history, codes, risk)
             mark_latest(request.out_dir, name)
         dist_ctx.barrier()
         return bundle_path
     finally:
         shutdown_distributed(dist_ctx)
+
+
+def calibrate_label_free(model, split, window: int, codes: dict, device, warn) -> dict:
+    """The label-free risk's calibration on the held-out validation windows (scoring.label_free)."""
+    held_out = split.val if split.val is not None else split.train
+    starts = scorable_starts(len(held_out), window, window)
+    if len(starts) == 0:  # a validation part of one window: calibrate on the training windows
+        held_out, starts = split.train, scorable_starts(len(split.train), window, window)
+    if len(starts) < MIN_CALIBRATION_WINDOWS:
+        warn(f"the label-free risk is calibrated on only {len(starts)} windows; its risk values are coarse "
+             "(more training data gives a finer calibration)")
+    signals = signals_at(model, held_out, starts, window, codes, device)
+    calibration = LabelFreeCalibration.fit(signals)
+    return {**calibration.to_dict(), "windows": len(starts), "part": "validation" if held_out is split.val else "train"}
 
 
 def _set_channels(run: RunConfig, n_channels: int) -> None:

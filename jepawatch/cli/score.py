@@ -1,0 +1,113 @@
+"""`jepawatch score`: batch scoring for cron and pipelines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from jepawatch.cli import output
+from jepawatch.cli.options import (
+    AdapterOption,
+    AdapterSettingOption,
+    DeviceOption,
+    LabelColOption,
+    ModelOption,
+    ModelsDirOption,
+    TimestampColOption,
+    read_options,
+)
+
+ALERT_EXIT_CODE = 3
+
+
+def score(
+    data: Annotated[Path, typer.Argument(help="A CSV or Parquet file, or a benchmark folder (its test part).")],
+    model: ModelOption = None,
+    models_dir: ModelsDirOption = Path("models"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the rows to FILE.jsonl, .csv or .parquet (atomically). Default: a table, or JSON lines when stdout is not a terminal.")] = None,
+    state: Annotated[Optional[Path], typer.Option("--state", help="State file for incremental runs: score only windows not scored before; with --out, append to it.")] = None,
+    fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help=f"Exit with code {ALERT_EXIT_CODE} when a window scored in this run alerts.")] = False,
+    stride: Annotated[Optional[int], typer.Option("--stride", help="Rows between scored windows. Default: the window length.")] = None,
+    alert_at: Annotated[Optional[float], typer.Option("--alert-at", help="Alert when next_window_risk >= this. Default: the bundle's threshold.")] = None,
+    top_channels: Annotated[int, typer.Option("--top-channels", help="How many driving channels to name per window.")] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 64,
+    device: DeviceOption = None,
+    adapter: AdapterOption = None,
+    label_col: LabelColOption = None,
+    timestamp_col: TimestampColOption = None,
+    adapter_option: AdapterSettingOption = None,
+) -> None:
+    """Score DATA window by window: next-window risk and alert, regime codes, driving channels.
+
+    Each complete window that has a complete predecessor is scored (the first window is context
+    only). The input is streamed, so memory does not grow with its length.
+
+    Exit codes: 0 ok; 1 an error (one line on stderr); 2 a usage error; 3 with --fail-on-alert,
+    when a window scored in this run alerts.
+    """
+    from jepawatch.adapters import iter_batches
+    from jepawatch.bundle import load_bundle, resolve_bundle_path
+    from jepawatch.errors import DataError
+    from jepawatch.scoring.results import check_output_path, write_results
+    from jepawatch.scoring.scorer import Scorer, ScoreSettings
+    from jepawatch.scoring.state import ScoreState
+    from jepawatch.training.job import resolve_device
+
+    if out is not None:
+        check_output_path(out)
+    bundle = load_bundle(resolve_bundle_path(model, models_dir))
+    scorer = Scorer(bundle, resolve_device(device or "auto"), ScoreSettings(stride, alert_at, top_channels, batch_size))
+    previous = ScoreState.load(state) if state is not None else None
+    if previous is not None:
+        previous.check(state, bundle.meta["weights_sha256"], scorer.stride)
+    options = replace(read_options(label_col, timestamp_col, adapter_option), columns=tuple(bundle.preprocess.channels))
+
+    rows_seen = 0
+
+    def counted(batches):
+        nonlocal rows_seen
+        for batch in batches:
+            rows_seen += batch.n_steps
+            yield batch
+
+    rows = []
+    for chunk in scorer.stream(counted(iter_batches(data, adapter, options)), previous.next_start if previous else None):
+        rows.extend(chunk)
+    if previous is not None and rows_seen < previous.rows_seen:
+        raise DataError(f"{data} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was replaced "
+                        f"or truncated; delete {state} to score it from the beginning")
+
+    out_rows = previous.out_rows if previous is not None else 0
+    if out is not None:
+        out_rows = write_results(out, rows, keep_rows=previous.out_rows if previous is not None else None)
+    else:
+        _print(rows, scorer)
+    if state is not None:
+        ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, scorer.next_start, rows_seen,
+                   out_rows).save(state)
+    alerts = sum(r["alert"] for r in rows)
+    output.stderr.print(f"scored {len(rows)} window(s) with {bundle.name} ({scorer.risk_source} risk, alert at "
+                        f"{scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""), highlight=False)
+    if fail_on_alert and alerts:
+        raise typer.Exit(ALERT_EXIT_CODE)
+
+
+def _print(rows: list[dict], scorer) -> None:
+    if not sys.stdout.isatty():
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    table = Table(show_header=True, header_style="bold")
+    for column in ("window", "risk", "alert", "regime", "next", "drivers"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        where = f"{row['start_time']} .. {row['end_time']}" if row["start_time"] else f"{row['window_start']}..{row['window_end']}"
+        table.add_row(where, f"{row['next_window_risk']:.3f}", "[bold red]ALERT[/]" if row["alert"] else "",
+                      f"{row['regime']} | {row['coarse_regime']}", row["next_regime"], row["drivers"])
+    output.stdout.print(table)

@@ -1,0 +1,111 @@
+"""What a trained MTS-JEPA says about each window: codes, predictions for the next window, surprise.
+
+For windows W_t with their predecessors W_{t-1} (preprocessed, (N, T, V) each), `window_signals`
+returns per window:
+- `pooled` (N, P, K): online fine code probabilities after variable-wise max-pooling (eq. 31),
+  the downstream head's input; `regime` (N, P) its dominant codes; `coarse_regime` (N,) the
+  dominant code of the coarse view (EMA branch, max-pooled over channels).
+- `next_regime` (N, P): dominant codes of the predicted next window (predicted probabilities,
+  max-pooled over channels).
+- `surprise_fine`, `surprise_coarse` (N, V): KL(EMA codes of W_t || codes predicted for W_t from
+  W_{t-1}), summed over patches and codes, per channel (SPEC §7).
+- `rarity` (N, V): expected surprisal of the codes predicted for W_{t+1} under the training code
+  frequencies, sum_k p_hat(k) * -log f(k), averaged over patches, fine plus coarse, per channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from jepawatch.errors import ConfigError
+from jepawatch.model.codebook import SoftCodes
+from jepawatch.model.mts_jepa import MTSJEPA, Encoding
+
+
+@dataclass
+class WindowSignals:
+    pooled: torch.Tensor  # (N, P, K)
+    regime: torch.Tensor  # (N, P) long
+    coarse_regime: torch.Tensor  # (N,) long
+    next_regime: torch.Tensor  # (N, P) long
+    surprise_fine: torch.Tensor  # (N, V)
+    surprise_coarse: torch.Tensor  # (N, V)
+    rarity: torch.Tensor  # (N, V)
+
+    def __len__(self) -> int:
+        return self.pooled.shape[0]
+
+    @staticmethod
+    def concat(parts: list["WindowSignals"]) -> "WindowSignals":
+        return WindowSignals(*(torch.cat([getattr(p, f) for p in parts]) for f in WindowSignals.__dataclass_fields__))
+
+
+def check_scorable(model: MTSJEPA) -> None:
+    cfg = model.cfg
+    if not (cfg.use_codebook and cfg.use_prediction):
+        raise ConfigError("this bundle was trained without the codebook or the predictors (an ablation); "
+                          "scoring needs both: train with the default model settings")
+
+
+def surprisal(frequencies: list[int]) -> torch.Tensor:
+    """-log f(k) with add-one smoothing, (K,): a code never seen in training is the rarest."""
+    counts = torch.tensor(frequencies, dtype=torch.float64) + 1.0
+    return (-(counts / counts.sum()).log()).float()
+
+
+@torch.no_grad()
+def window_signals(model: MTSJEPA, previous: torch.Tensor, current: torch.Tensor, code_frequencies: dict) -> WindowSignals:
+    """previous, current: (N, T, V) preprocessed windows on the model's device; previous[i] is the
+    window just before current[i] (T steps earlier, whatever the scoring stride)."""
+    check_scorable(model)
+    fine_rarity = surprisal(code_frequencies["fine_token"]).to(current.device)  # (K,)
+    coarse_rarity = surprisal(code_frequencies["coarse_token"]).to(current.device)  # (K,)
+
+    _, prior_fine, prior_coarse = _online_and_predictions(model, previous)  # what W_{t-1} predicted for W_t
+    online, next_fine, next_coarse = _online_and_predictions(model, current)  # what W_t predicts for W_{t+1}
+    target_fine = model.encode_window(current, ema=True).codes  # (N, V, P, K)
+    target_coarse = model.encode_window(current, ema=True, coarse=True).codes  # (N, V, 1, K)
+
+    surprise_fine = _kl(target_fine.log_probs, prior_fine)  # (N, V)
+    rarity = (next_fine.exp() * fine_rarity).sum(-1).mean(-1)  # (N, V)
+    if next_coarse is not None:
+        surprise_coarse = _kl(target_coarse.log_probs, prior_coarse)  # (N, V)
+        rarity = rarity + (next_coarse.exp() * coarse_rarity).sum(-1).mean(-1)
+    else:  # the "w/o Downsample" ablation has no coarse predictor
+        surprise_coarse = torch.zeros_like(surprise_fine)
+    pooled = online.codes.probs.amax(dim=1)  # (N, P, K)
+    return WindowSignals(
+        pooled=pooled,
+        regime=pooled.argmax(-1),
+        coarse_regime=target_coarse.probs.amax(dim=1)[:, 0].argmax(-1),
+        next_regime=next_fine.exp().amax(dim=1).argmax(-1),
+        surprise_fine=surprise_fine,
+        surprise_coarse=surprise_coarse,
+        rarity=rarity,
+    )
+
+
+def _online_and_predictions(model: MTSJEPA, windows: torch.Tensor):
+    """(B, T, V) -> the online encoding (B, V, P, .) and predicted next-window code log-probabilities,
+    fine (B, V, P, K) and coarse (B, V, 1, K) or None."""
+    batch, _, n_channels = windows.shape
+    online = model.encode_window(windows)
+    n = batch * n_channels
+    codes = online.codes
+    flat = Encoding(online.h.reshape(n, *online.h.shape[2:]),
+                    SoftCodes(*(t.reshape(n, *t.shape[2:]) for t in (codes.probs, codes.log_probs, codes.z))))
+    fine_logits, coarse_logits = model.predict(flat)  # (n, P, K), (n, 1, K) | None
+    fine = F.log_softmax(fine_logits, dim=-1).reshape(batch, n_channels, *fine_logits.shape[1:])
+    coarse = None
+    if coarse_logits is not None:
+        coarse = F.log_softmax(coarse_logits, dim=-1).reshape(batch, n_channels, *coarse_logits.shape[1:])
+    return online, fine, coarse
+
+
+def _kl(target_log_probs: torch.Tensor, predicted_log_probs: torch.Tensor) -> torch.Tensor:
+    """(N, V, S, K) each -> (N, V): KL(target || predicted) summed over patches and codes."""
+    kl = F.kl_div(predicted_log_probs, target_log_probs, log_target=True, reduction="none")
+    return kl.sum(dim=(-1, -2))

@@ -1,0 +1,53 @@
+"""The state that makes `jepawatch score --state FILE` incremental across cron runs.
+
+It records which model scored, the stride, the first row of the next window to score, how many
+rows the input had, and how many rows the output holds. A run re-reads the input (streaming,
+so memory stays flat), scores only windows from `next_start` on, writes the output, and only
+then saves the state, atomically. A crash before the state is saved repeats that run's windows
+next time, and the output is cut back to the saved row count first, so nothing is lost or
+written twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from jepawatch.atomic import atomic_write_json
+from jepawatch.errors import DataError
+
+STATE_FORMAT = "jepawatch-score-state/1"
+
+
+@dataclass
+class ScoreState:
+    model: str  # bundle path
+    weights_sha256: str
+    stride: int
+    next_start: int  # absolute row of the next window to score
+    rows_seen: int  # input rows at the end of the last run
+    out_rows: int = 0  # rows in --out after the last run
+    format: str = STATE_FORMAT
+
+    @classmethod
+    def load(cls, path: Path) -> "ScoreState | None":
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            if data.get("format") != STATE_FORMAT:
+                raise ValueError("unknown format")
+            return cls(**data)
+        except (ValueError, TypeError, OSError) as exc:
+            raise DataError(f"state file {path} is unreadable ({exc}); delete it to start scoring from the beginning") from None
+
+    def save(self, path: Path) -> None:
+        atomic_write_json(path, asdict(self))
+
+    def check(self, path: Path, weights_sha256: str, stride: int) -> None:
+        if self.weights_sha256 != weights_sha256:
+            raise DataError(f"state file {path} belongs to another model ({self.model}); "
+                            "use a new --state file for this model, or delete it")
+        if self.stride != stride:
+            raise DataError(f"state file {path} was made with --stride {self.stride}; use that, or a new --state file")
