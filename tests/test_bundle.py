@@ -31,7 +31,7 @@ def test_bundle_round_trips(trained):
     x = torch.randn(2, 20, 3)
     torch.testing.assert_close(a.model.encode_window(x).codes.probs, b.model.encode_window(x).codes.probs)
     files = {p.name for p in trained.iterdir()}
-    assert files == {"config.json", "weights.safetensors", "preprocess.json", "history.json", "code_frequencies.json"}
+    assert files == {"config.json", "weights.safetensors", "preprocess.json", "history.json", "code_frequencies.json", "risk.json"}
     assert not any(p.suffix in (".pt", ".pkl", ".pth") for p in trained.iterdir())
 
 
