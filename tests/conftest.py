@@ -56,3 +56,22 @@ def fresh_registry():
     installed.cache_clear()
     yield
     installed.cache_clear()
+
+
+def make_labelled_frame(rows: int = 4000, window: int = 20, seed: int = 0, channels: int = 3) -> pd.DataFrame:
+    """Sine channels with anomalies (a level jump, labelled) that a precursor announces: in the window
+    before each anomaly, channel 0 oscillates fast. Windows are aligned to `window`."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    data = {f"ch{c}": np.sin(2 * np.pi * t / (17 + 5 * c)) + 0.1 * rng.standard_normal(rows) for c in range(channels)}
+    label = np.zeros(rows, dtype=int)
+    n_windows = rows // window
+    for w in range(3, n_windows - 1, 7):  # an anomaly every 7 windows, announced by window w - 1
+        start = w * window + int(rng.integers(0, window // 2))
+        stop = min(start + window // 2, rows)
+        label[start:stop] = 1
+        data["ch1"][start:stop] += 4.0
+        pre = slice((w - 1) * window, w * window)
+        data["ch0"][pre] += 1.5 * np.sign(np.sin(np.pi * np.arange(window) / 2))
+    return pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=rows, freq="min").astype(str), **data,
+                         "label": label})

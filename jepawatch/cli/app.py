@@ -7,6 +7,8 @@ import typer
 from jepawatch import __version__
 from jepawatch.cli.adapters import adapters
 from jepawatch.cli.boundary import BoundaryGroup
+from jepawatch.cli.calibrate import calibrate
+from jepawatch.cli.evaluate import evaluate
 from jepawatch.cli.info import info
 from jepawatch.cli.score import score
 from jepawatch.cli.train import train
@@ -22,6 +24,8 @@ app = typer.Typer(
 app.command()(train)
 app.command()(info)
 app.command()(score)
+app.command()(calibrate)
+app.command()(evaluate)
 app.command()(adapters)
 
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 # Short labels keep the line readable in an 80-column terminal.
 SHOWN_TERMS = {"total": "loss", "kl_fine": "kl", "rec": "rec", "smooth_l1": "sl1"}

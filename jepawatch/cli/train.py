@@ -47,7 +47,8 @@ def train(
     # imported here so that `jepawatch --help` and `jepawatch adapters` do not wait for torch
     from jepawatch.cli.progress import RichReporter
     from jepawatch.configuration import resolve_config
-    from jepawatch.training.job import TrainRequest, train as run_training
+    from jepawatch.training.job import TrainRequest
+    from jepawatch.training.job import train as run_training
 
     run = resolve_config(
         model,

@@ -21,7 +21,6 @@ from jepawatch.training.code_stats import code_frequencies
 from jepawatch.training.distributed import init_distributed, shutdown_distributed
 from jepawatch.training.loop import NullReporter, Reporter, Trainer
 
-
 MIN_CALIBRATION_WINDOWS = 20
 
 

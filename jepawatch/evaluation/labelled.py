@@ -1,0 +1,85 @@
+"""Labelled data as the paper's downstream protocol sees it (SPEC §5, App. B.4).
+
+The series is cut into non-overlapping windows W_0 .. W_{N-1} of T_w steps from its first row;
+a window's label is 1 if any of its steps is labelled anomalous (eq. 28); pair t is
+(W_t, y_{t+1}). Features per pair: the online fine code probabilities of W_t max-pooled over
+channels (the head's input), raw per-channel statistics of W_t (the baseline's input), and the
+label-free risk of W_t (NaN for W_0, which has no predecessor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from jepawatch.errors import DataError
+from jepawatch.scoring.scorer import Scorer
+
+
+@dataclass
+class LabelledPairs:
+    pooled: torch.Tensor  # (N-1, P, K) head input from W_t
+    raw_stats: torch.Tensor  # (N-1, V, 5) mean, std, min, max, last of W_t per channel
+    label_free_risk: np.ndarray  # (N-1,) NaN for t = 0
+    target: np.ndarray  # (N-1,) y_{t+1}
+    context: np.ndarray  # (N-1,) y_t: 1 when W_t itself is anomalous (continuation)
+    window: int
+    step_labels: np.ndarray  # (N*T_w,) the per-step labels covered by the windows
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def target_start(self, t: int) -> int:
+        """First row of pair t's target window W_{t+1}."""
+        return (t + 1) * self.window
+
+
+def labelled_pairs(scorer: Scorer, series: np.ndarray, labels: np.ndarray) -> LabelledPairs:
+    """series: (T, V) preprocessed; labels: (T,) 0/1 per step."""
+    window = scorer.window
+    n_windows = len(series) // window
+    if n_windows < 3:
+        raise DataError(f"the labelled data holds {n_windows} whole window(s) of {window} steps; "
+                        "the protocol needs many more (give the full test part)")
+    covered = series[: n_windows * window]
+    window_labels = labels[: n_windows * window].reshape(n_windows, window).max(axis=1).astype(np.uint8)  # (N,)
+    windows = torch.from_numpy(np.ascontiguousarray(covered)).reshape(n_windows, window, -1)  # (N, T, V)
+
+    pooled = _pooled_codes(scorer, windows[:-1])  # W_0 .. W_{N-2}
+    starts = np.arange(window, (n_windows - 1) * window, window)  # W_1 .. W_{N-2}, each with its predecessor
+    label_free = np.full(n_windows - 1, np.nan)
+    if len(starts):
+        _, risk = scorer.risks(scorer.signals(covered, starts))
+        label_free[1:] = risk
+    context_windows = windows[:-1]
+    raw_stats = torch.stack([context_windows.mean(1), context_windows.std(1), context_windows.amin(1),
+                             context_windows.amax(1), context_windows[:, -1]], dim=-1)  # (N-1, V, 5)
+    return LabelledPairs(pooled=pooled, raw_stats=raw_stats, label_free_risk=label_free,
+                         target=window_labels[1:], context=window_labels[:-1], window=window,
+                         step_labels=labels[: n_windows * window].astype(np.uint8))
+
+
+@torch.no_grad()
+def _pooled_codes(scorer: Scorer, windows: torch.Tensor) -> torch.Tensor:
+    """(N, T, V) -> (N, P, K): online fine code probabilities, max-pooled over channels (eq. 31)."""
+    parts = []
+    for begin in range(0, len(windows), scorer.settings.batch_size):
+        batch = windows[begin : begin + scorer.settings.batch_size].to(scorer.device)
+        parts.append(scorer.model.encode_window(batch).codes.probs.amax(dim=1).float().cpu())
+    return torch.cat(parts)
+
+
+def read_labelled(data, adapter: str | None, options, bundle) -> tuple[np.ndarray, np.ndarray, str]:
+    """The labelled part of DATA (a benchmark's test part, or a file with a label column),
+    preprocessed with the bundle's training statistics: (series (T, V), labels (T,), source)."""
+    from dataclasses import replace
+
+    from jepawatch.adapters import read_dataset
+
+    dataset = read_dataset(data, adapter, replace(options, columns=tuple(bundle.preprocess.channels)))
+    part = dataset.part("test")
+    if part.labels is None:
+        raise DataError(f"{data} has no labels; give --label-col COLUMN (0/1), or a benchmark folder with test labels")
+    return bundle.preprocess.transform(part.values, part.channels), part.labels, dataset.source

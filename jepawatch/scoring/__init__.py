@@ -1,0 +1,1 @@
+"""Scoring: window signals, the label-free risk, the supervised head, streaming and cron state."""
