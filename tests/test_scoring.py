@@ -1,0 +1,280 @@
+"""Next-window risk: calibration, `score` (cron state, exit codes), `calibrate`, `evaluate` and the protocol."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from jepawatch.bundle import load_bundle
+from jepawatch.cli.app import app
+from jepawatch.configuration import resolve_config
+from jepawatch.data.windows import chronological_split
+from jepawatch.evaluation.labelled import LabelledPairs
+from jepawatch.evaluation.metrics import lead_times
+from jepawatch.evaluation.protocol import run_protocol, split_points
+from jepawatch.scoring.features import WindowSignals
+from jepawatch.scoring.head import HeadConfig, best_f1_threshold
+from jepawatch.scoring.label_free import LabelFreeCalibration
+from jepawatch.scoring.scorer import Scorer
+from jepawatch.scoring.windows import scorable_starts
+from jepawatch.training.job import TrainRequest, train
+
+from conftest import TINY_MTS, make_frame, make_labelled_frame
+
+runner = CliRunner()
+FAST_HEAD = HeadConfig(epochs=30)
+
+
+def tiny_args() -> list[str]:
+    return [arg for item in TINY_MTS for arg in ("--set", item)]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny bundle trained on the first half of a labelled series (labels ignored in training)."""
+    root = tmp_path_factory.mktemp("scoring")
+    frame = make_labelled_frame(rows=3000)
+    frame.iloc[:1600].drop(columns="label").to_csv(root / "train.csv", index=False)
+    frame.iloc[1600:].to_csv(root / "test.csv", index=False)
+    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 2}})
+    path = train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None)
+    return root, path
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error:") and "Traceback" not in text, text
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+# --- the label-free risk -----------------------------------------------------------------------
+
+def test_label_free_risk_of_the_validation_windows_is_uniform(trained):
+    root, path = trained
+    bundle = load_bundle(path)
+    scorer = Scorer(bundle, torch.device("cpu"))
+    frame = pd.read_csv(root / "train.csv")
+    channels = [c for c in frame.columns if c != "timestamp"]
+    series = bundle.preprocess.transform(frame[channels].to_numpy(np.float32), channels)
+    val = chronological_split(series, scorer.window, bundle.run.train.val_fraction).val
+    starts = scorable_starts(len(val), scorer.window, scorer.window)
+    assert bundle.risk["windows"] == len(starts) and bundle.risk["part"] == "validation"
+    risk, _ = scorer.risks(scorer.signals(val, starts))
+    n = len(risk)
+    assert n >= 5 and np.all((risk >= 0) & (risk <= 1))
+    # the empirical CDF of the risks lies within one step of the uniform CDF
+    gap = np.abs(np.sort(risk) - (np.arange(n) + 0.5) / n).max()
+    assert gap <= 1.0 / n + 1e-9
+
+
+def test_label_free_score_ranks_a_surprising_window_higher():
+    n, v = 50, 4
+    rng = np.random.default_rng(0)
+    base = {k: torch.tensor(rng.random((n, v)), dtype=torch.float32) for k in ("surprise_fine", "surprise_coarse", "rarity")}
+    signals = WindowSignals(torch.zeros(n, 2, 3), torch.zeros(n, 2, dtype=torch.long), torch.zeros(n, dtype=torch.long),
+                            torch.zeros(n, 2, dtype=torch.long), **base)
+    calibration = LabelFreeCalibration.fit(signals)
+    odd = WindowSignals(signals.pooled[:2], signals.regime[:2], signals.coarse_regime[:2], signals.next_regime[:2],
+                        surprise_fine=torch.tensor([[0.5] * v, [0.5, 0.5, 9.0, 0.5]]),
+                        surprise_coarse=torch.full((2, v), 0.5), rarity=torch.full((2, v), 0.5))
+    risk = calibration.risk(calibration.score(odd))
+    assert risk[1] == 1.0 and risk[0] < 0.9
+    assert calibration.channel_scores(odd)[1].argmax() == 2  # the channel that moved drives the risk
+
+
+# --- score -------------------------------------------------------------------------------------
+
+def test_cron_runs_over_a_growing_file_score_every_window_exactly_once(trained, tmp_path):
+    root, path = trained
+    full = pd.read_csv(root / "test.csv")
+    live, out, state = tmp_path / "live.csv", tmp_path / "scores.jsonl", tmp_path / "state.json"
+    for rows in (500, 730, len(full)):  # the file grows between runs; 730 ends mid-window
+        full.iloc[:rows].to_csv(live, index=False)
+        result = runner.invoke(app, ["score", str(live), "--model", str(path), "--out", str(out), "--state", str(state)])
+        assert result.exit_code == 0, result.output
+    incremental = pd.read_json(out, lines=True)
+    once = tmp_path / "once.jsonl"
+    result = runner.invoke(app, ["score", str(live), "--model", str(path), "--out", str(once)])
+    assert result.exit_code == 0, result.output
+    whole = pd.read_json(once, lines=True)
+    window = 20
+    assert incremental["window_start"].tolist() == list(range(window, len(full) - window + 1, window))
+    pd.testing.assert_frame_equal(incremental, whole)  # same windows, same risks, nothing twice
+
+
+def test_a_crash_before_the_state_is_saved_repeats_nothing(trained, tmp_path):
+    root, path = trained
+    pd.read_csv(root / "test.csv").iloc[:600].to_csv(tmp_path / "live.csv", index=False)
+    args = ["score", str(tmp_path / "live.csv"), "--model", str(path), "--out", str(tmp_path / "s.csv"),
+            "--state", str(tmp_path / "st.json")]
+    assert runner.invoke(app, args).exit_code == 0
+    saved = (tmp_path / "st.json").read_text()
+    first = pd.read_csv(tmp_path / "s.csv")
+    pd.read_csv(root / "test.csv").iloc[:900].to_csv(tmp_path / "live.csv", index=False)
+    assert runner.invoke(app, args).exit_code == 0
+    (tmp_path / "st.json").write_text(saved)  # as if the run had crashed after writing its output
+    assert runner.invoke(app, args).exit_code == 0
+    again = pd.read_csv(tmp_path / "s.csv")
+    assert again["window_start"].is_unique and len(again) == 900 // 20 - 1
+    pd.testing.assert_frame_equal(again.iloc[: len(first)], first)
+
+
+def test_fail_on_alert_exit_code(trained, tmp_path):
+    root, path = trained
+    data = str(root / "test.csv")
+    loud = runner.invoke(app, ["score", data, "--model", str(path), "--alert-at", "0", "--fail-on-alert", "--out", str(tmp_path / "a.csv")])
+    assert loud.exit_code == 3, loud.output
+    quiet = runner.invoke(app, ["score", data, "--model", str(path), "--alert-at", "1.01", "--fail-on-alert", "--out", str(tmp_path / "b.csv")])
+    assert quiet.exit_code == 0, quiet.output
+    rows = pd.read_csv(tmp_path / "a.csv")
+    assert rows["alert"].all() and rows["drivers"].str.count(",").eq(2).all()
+    assert set(rows["risk_source"]) == {"label-free"} and rows["next_window_risk"].between(0, 1).all()
+
+
+def test_score_prints_json_lines_when_piped(trained):
+    root, path = trained
+    result = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1400 // 20 - 1
+    assert {"next_window_risk", "alert", "regime", "coarse_regime", "next_regime", "drivers", "surprise_fine",
+            "surprise_coarse", "start_time"} <= set(lines[0])
+    assert len(lines[0]["regime"].split()) == 4  # one code per patch (tiny config: 4 patches)
+
+
+def test_score_bad_inputs_are_one_line_errors(trained, tmp_path):
+    root, path = trained
+    frame = pd.read_csv(root / "test.csv").drop(columns="ch2")
+    frame.to_csv(tmp_path / "wrong.csv", index=False)
+    assert_one_line_error(runner.invoke(app, ["score", str(tmp_path / "wrong.csv"), "--model", str(path)]),
+                          "lacks channels the model needs: 'ch2'")
+    assert_one_line_error(runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--out", "x.txt"]),
+                          "write .jsonl, .csv or .parquet")
+    (tmp_path / "state.json").write_text("{not json")
+    assert_one_line_error(runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state",
+                                              str(tmp_path / "state.json")]), "is unreadable", "delete it")
+    state = tmp_path / "s2.json"
+    pd.read_csv(root / "test.csv").to_csv(tmp_path / "live.csv", index=False)
+    assert runner.invoke(app, ["score", str(tmp_path / "live.csv"), "--model", str(path), "--state", str(state)]).exit_code == 0
+    pd.read_csv(root / "test.csv").iloc[:300].to_csv(tmp_path / "live.csv", index=False)
+    assert_one_line_error(runner.invoke(app, ["score", str(tmp_path / "live.csv"), "--model", str(path), "--state", str(state)]),
+                          "were seen before", "replaced or truncated")
+    assert_one_line_error(runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(state),
+                                              "--stride", "5"]), "was made with --stride 20")
+
+
+def test_temporal_jepa_bundles_are_not_scored(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_frame(rows=300).to_csv("d.csv", index=False)
+    args = ["--set", "model.seq_len=20", "--set", "model.embed_dim=16", "--set", "model.predictor_embed_dim=8",
+            "--set", "model.encoder_depth=1", "--set", "model.num_heads=2"]
+    assert runner.invoke(app, ["train", "d.csv", "--model", "temporal-jepa", "--epochs", "1", *args]).exit_code == 0
+    assert_one_line_error(runner.invoke(app, ["score", "d.csv"]), "temporal-jepa bundle")
+
+
+# --- calibrate and evaluate ---------------------------------------------------------------------
+
+def test_calibrate_stores_a_head_that_score_then_uses(trained, tmp_path):
+    root, path = trained
+    import shutil
+
+    bundle_copy = tmp_path / "bundle"
+    shutil.copytree(path, bundle_copy)
+    result = runner.invoke(app, ["calibrate", str(root / "test.csv"), "--model", str(bundle_copy)])
+    assert result.exit_code == 0, result.output
+    bundle = load_bundle(bundle_copy)  # checksums still hold
+    assert 0 <= bundle.head["threshold"] <= 1 and bundle.head_state
+    assert bundle.head["train_windows"] + bundle.head["threshold_windows"] == 1400 // 20 - 1
+    scored = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(bundle_copy), "--out", str(tmp_path / "s.csv")])
+    rows = pd.read_csv(tmp_path / "s.csv")
+    assert scored.exit_code == 0 and set(rows["risk_source"]) == {"supervised"}
+    clear = (rows["next_window_risk"] - bundle.head["threshold"]).abs() > 1e-5  # rows round risks to 6 decimals
+    assert (rows["alert"] == (rows["next_window_risk"] >= bundle.head["threshold"]))[clear].all()
+    no_labels = runner.invoke(app, ["calibrate", str(root / "train.csv"), "--model", str(bundle_copy)])
+    assert_one_line_error(no_labels, "has no labels", "--label-col")
+
+
+def test_evaluate_json_reports_the_protocol_and_what_it_hides(trained):
+    root, path = trained
+    result = runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["pairs"]["train"]["windows"] + report["pairs"]["val"]["windows"] + report["pairs"]["test"]["windows"] == 69
+    for key in ("f1", "precision", "recall", "auc", "auprc", "auc_normal_context", "mean_lead_steps"):
+        assert key in report["mts_jepa"] and key in report["raw_stats_head"]
+    for key in ("base_rate", "always_positive_f1", "label_free_auc", "continuation_share"):
+        assert key in report
+    assert len(report["per_seed"]["mts_jepa"]) == 2
+    table = runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1"])
+    assert table.exit_code == 0 and "always +" in table.output and "label-free" in table.output
+
+
+# --- the protocol, on features with a planted precursor -----------------------------------------
+
+def planted_pairs(n: int = 300, seed: int = 0) -> LabelledPairs:
+    """Feature 0 of the pooled codes is high exactly when the next window is anomalous."""
+    rng = np.random.default_rng(seed)
+    target = (rng.random(n) < 0.2).astype(np.uint8)
+    pooled = torch.rand(n, 2, 3, generator=torch.Generator().manual_seed(seed)) * 0.5
+    pooled[:, 0, 0] += torch.as_tensor(target, dtype=torch.float32) * 2.0
+    context = np.concatenate([[0], target[:-1]]).astype(np.uint8)
+    window = 10
+    steps = np.repeat(np.concatenate([context[:1], target]), window)
+    return LabelledPairs(pooled=pooled, raw_stats=torch.randn(n, 3, 5), label_free_risk=rng.random(n), target=target,
+                         context=context, window=window, step_labels=steps)
+
+
+def test_protocol_finds_a_planted_precursor_and_is_leak_free():
+    pairs = planted_pairs()
+    result = run_protocol(pairs, seeds=[0, 1], head_cfg=FAST_HEAD)
+    assert split_points(len(pairs)) == (180, 240)
+    assert [result["pairs"][p]["windows"] for p in ("train", "val", "test")] == [180, 60, 60]
+    assert result["mts_jepa"]["f1"]["mean"] > 0.9 and result["mts_jepa"]["auc"]["mean"] > 0.95
+    assert result["raw_stats_head"]["auc"]["mean"] < 0.8  # noise features carry nothing
+    assert result["base_rate"] == pytest.approx(pairs.target[240:].mean())
+    # changing the test labels changes the test metrics, never the threshold (chosen on validation)
+    flipped = planted_pairs()
+    flipped.target[240:] = 1 - flipped.target[240:]
+    again = run_protocol(flipped, seeds=[0, 1], head_cfg=FAST_HEAD)
+    assert [s["threshold"] for s in again["per_seed"]["mts_jepa"]] == [s["threshold"] for s in result["per_seed"]["mts_jepa"]]
+    assert again["mts_jepa"]["f1"]["mean"] < 0.5
+
+
+def test_f1_threshold_and_lead_time():
+    probabilities = np.array([0.1, 0.2, 0.8, 0.9, 0.3])
+    labels = np.array([0, 0, 1, 1, 0])
+    threshold = best_f1_threshold(probabilities, labels)
+    assert 0.3 <= threshold < 0.8 and ((probabilities > threshold) == labels.astype(bool)).all()
+    # windows of 10 steps; a segment starts at step 55 (target window 5); alerts on windows 3, 4, 5
+    step_labels = np.zeros(80, dtype=np.uint8)
+    step_labels[55:62] = 1
+    alerts = np.array([False, True, True, True, False])  # for target windows 2..6
+    targets = np.array([0, 0, 0, 1, 1])
+    leads = lead_times(step_labels, 10, 2, alerts, targets)
+    assert leads == {"segments": 1, "warned": 1, "mean_lead_steps": 25.0}  # 55 - start of window 3
+    missed = lead_times(step_labels, 10, 2, np.zeros(5, dtype=bool), targets)
+    assert missed["warned"] == 0 and np.isnan(missed["mean_lead_steps"])
+
+
+def test_evaluate_needs_labels_in_train_and_validation(trained, tmp_path):
+    root, path = trained
+    frame = pd.read_csv(root / "test.csv")
+    frame["label"] = 0
+    frame.to_csv(tmp_path / "nolabels.csv", index=False)
+    assert_one_line_error(runner.invoke(app, ["evaluate", str(tmp_path / "nolabels.csv"), "--model", str(path), "--seeds", "1"]),
+                          "part of the 6:2:2 split has", "positives")
+
+
+def test_paths_are_absolute_in_state(trained, tmp_path):
+    root, path = trained
+    state = tmp_path / "st.json"
+    assert runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(state)]).exit_code == 0
+    assert Path(json.loads(state.read_text())["model"]) == path
