@@ -44,6 +44,13 @@ def info(
         head.add_row("timestamp column", data["timestamp_column"])
     head.add_row("selected epoch", f"{history.get('selected_epoch')} of {len(history.get('epochs', []))}"
                  + (" (stopped early)" if history.get("stopped_early") else ""))
+    if bundle.risk:
+        head.add_row("label-free risk", f"calibrated on {bundle.risk.get('windows')} {bundle.risk.get('part')} windows; "
+                     f"alert at {bundle.risk.get('alert_at')}")
+    if bundle.head:
+        quality = bundle.head.get("on_threshold_part", {})
+        head.add_row("supervised head", f"threshold {bundle.head['threshold']:.3f} (F1 {quality.get('f1', float('nan')):.3f} "
+                     f"on {bundle.head.get('threshold_windows')} windows of {bundle.head.get('source')}); `score` uses it")
     console.print(Panel(head, title=f"jepawatch bundle [bold]{bundle.name}[/]"))
 
     cfg = Table(title="configuration", show_header=True)
