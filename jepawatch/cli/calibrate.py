@@ -41,8 +41,6 @@ def calibrate(
     from jepawatch.bundle import (
         HEAD_CONFIG,
         HEAD_WEIGHTS,
-        load_bundle,
-        resolve_bundle_path,
         update_bundle,
     )
     from jepawatch.errors import ConfigError, DataError
@@ -56,12 +54,11 @@ def calibrate(
         train_head,
     )
     from jepawatch.scoring.scorer import Scorer
-    from jepawatch.training.job import resolve_device
 
     if not 0 < train_fraction < 1:
         raise ConfigError("--train-fraction must be between 0 and 1")
-    bundle = load_bundle(resolve_bundle_path(model, models_dir))
-    scorer = Scorer(bundle, resolve_device(device or "auto"))
+    scorer = Scorer.load(model, models_dir, device)
+    bundle = scorer.bundle
     series, labels, source = read_labelled(data, adapter, read_options(label_col, timestamp_col, adapter_option), bundle)
     pairs = labelled_pairs(scorer, series, labels)
     cut = int(round(len(pairs) * train_fraction))

@@ -40,17 +40,15 @@ def evaluate(
     label-free risk's AUC, a head on raw window statistics, AUC for normal-context and
     continuation windows, and the lead time of alerts. Nothing is fitted on the last 20%.
     """
-    from jepawatch.bundle import load_bundle, resolve_bundle_path
     from jepawatch.errors import ConfigError
     from jepawatch.evaluation.labelled import labelled_pairs, read_labelled
     from jepawatch.evaluation.protocol import run_protocol
     from jepawatch.scoring.scorer import Scorer
-    from jepawatch.training.job import resolve_device
 
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
-    bundle = load_bundle(resolve_bundle_path(model, models_dir))
-    scorer = Scorer(bundle, resolve_device(device or "auto"))
+    scorer = Scorer.load(model, models_dir, device)
+    bundle = scorer.bundle
     series, labels, source = read_labelled(data, adapter, read_options(label_col, timestamp_col, adapter_option), bundle)
     result = run_protocol(labelled_pairs(scorer, series, labels), list(range(seeds)))
     result = {"model": str(bundle.path), "data": source, **result}

@@ -52,17 +52,15 @@ def score(
     when a window scored in this run alerts.
     """
     from jepawatch.adapters import iter_batches
-    from jepawatch.bundle import load_bundle, resolve_bundle_path
     from jepawatch.errors import DataError
     from jepawatch.scoring.results import check_output_path, write_results
     from jepawatch.scoring.scorer import Scorer, ScoreSettings
     from jepawatch.scoring.state import ScoreState
-    from jepawatch.training.job import resolve_device
 
     if out is not None:
         check_output_path(out)
-    bundle = load_bundle(resolve_bundle_path(model, models_dir))
-    scorer = Scorer(bundle, resolve_device(device or "auto"), ScoreSettings(stride, alert_at, top_channels, batch_size))
+    scorer = Scorer.load(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size))
+    bundle = scorer.bundle
     previous = ScoreState.load(state) if state is not None else None
     if previous is not None:
         previous.check(state, bundle.meta["weights_sha256"], scorer.stride)

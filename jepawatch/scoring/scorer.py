@@ -60,6 +60,14 @@ class Scorer:
         self.alert_at = default if self.settings.alert_at is None else self.settings.alert_at
         self.channels = bundle.preprocess.kept_channels
 
+    @classmethod
+    def load(cls, model: str | None, models_dir, device: str | None, settings: ScoreSettings | None = None) -> "Scorer":
+        """The scorer of bundle `model` (a name, a directory, or None for the latest) on `device` (None: auto)."""
+        from jepawatch.bundle import load_bundle, resolve_bundle_path
+        from jepawatch.training.job import resolve_device
+
+        return cls(load_bundle(resolve_bundle_path(model, models_dir)), resolve_device(device or "auto"), settings)
+
     def signals(self, series: np.ndarray, starts: np.ndarray) -> WindowSignals:
         return signals_at(self.model, series, starts, self.window, self.bundle.code_frequencies, self.device,
                           self.settings.batch_size)
