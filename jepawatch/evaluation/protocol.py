@@ -34,10 +34,6 @@ from jepawatch.evaluation.metrics import (
 from jepawatch.scoring.head import HeadConfig, best_f1_threshold, predict, train_head
 
 SPLIT = (0.6, 0.2, 0.2)
-PAPER = {"MSL": {"f1": 33.58, "auc": 66.08, "precision": 35.87, "recall": 40.80},
-         "SMAP": {"f1": 33.64, "auc": 65.41, "precision": 24.24, "recall": 56.02},
-         "SWaT": {"f1": 72.89, "auc": 84.95, "precision": 98.00, "recall": 58.05},
-         "PSM": {"f1": 61.61, "auc": 77.85, "precision": 55.01, "recall": 72.00}}
 
 
 def split_points(n_pairs: int) -> tuple[int, int]:
