@@ -171,6 +171,27 @@ def test_score_bad_inputs_are_one_line_errors(trained, tmp_path):
                                               "--stride", "5"]), "was made with --stride 20")
 
 
+def test_score_refuses_another_models_state_a_corrupted_bundle_and_an_empty_file(trained, tmp_path):
+    root, path = trained
+    import shutil
+
+    state = tmp_path / "state.json"
+    assert runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(state)]).exit_code == 0
+    record = json.loads(state.read_text())
+    record["weights_sha256"] = "0" * 64
+    state.write_text(json.dumps(record))
+    assert_one_line_error(runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(state)]),
+                          "belongs to another model")
+    broken = tmp_path / "broken"
+    shutil.copytree(path, broken)
+    with open(broken / "weights.safetensors", "r+b") as handle:
+        handle.seek(200)
+        handle.write(b"\x00\x01\x02")
+    assert_one_line_error(runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(broken)]), "corrupted")
+    (tmp_path / "empty.csv").write_text("")
+    assert_one_line_error(runner.invoke(app, ["score", str(tmp_path / "empty.csv"), "--model", str(path)]), "is empty")
+
+
 def test_temporal_jepa_bundles_are_not_scored(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     make_frame(rows=300).to_csv("d.csv", index=False)
