@@ -9,11 +9,12 @@ label-free risk of W_t (NaN for W_0, which has no predecessor).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from jepawatch.adapters import read_dataset
 from jepawatch.errors import DataError
 from jepawatch.scoring.scorer import Scorer
 
@@ -74,10 +75,6 @@ def _pooled_codes(scorer: Scorer, windows: torch.Tensor) -> torch.Tensor:
 def read_labelled(data, adapter: str | None, options, bundle) -> tuple[np.ndarray, np.ndarray, str]:
     """The labelled part of DATA (a benchmark's test part, or a file with a label column),
     preprocessed with the bundle's training statistics: (series (T, V), labels (T,), source)."""
-    from dataclasses import replace
-
-    from jepawatch.adapters import read_dataset
-
     dataset = read_dataset(data, adapter, replace(options, columns=tuple(bundle.preprocess.channels)))
     part = dataset.part("test")
     if part.labels is None:
