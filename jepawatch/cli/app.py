@@ -12,6 +12,7 @@ from jepawatch.cli.evaluate import evaluate
 from jepawatch.cli.info import info
 from jepawatch.cli.score import score
 from jepawatch.cli.train import train
+from jepawatch.cli.watch import watch
 
 app = typer.Typer(
     cls=BoundaryGroup,
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.command()(train)
 app.command()(info)
 app.command()(score)
+app.command()(watch)
 app.command()(calibrate)
 app.command()(evaluate)
 app.command()(adapters)

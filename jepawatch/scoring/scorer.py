@@ -109,6 +109,10 @@ class Scorer:
             })
         return out
 
+    def cursor(self, first_start: int | None = None) -> "ScoringCursor":
+        """A cursor that scores pushed batches; `first_start` as in `stream`."""
+        return ScoringCursor(self, StreamContext.start(self.window, len(self.channels), first_start))
+
     def stream(self, batches: Iterable[Series], first_start: int | None = None) -> Iterator[list[dict]]:
         """Score a stream batch by batch; yields the rows of each batch's newly complete windows.
         `self.next_start` is then the first row of the next window to score.
@@ -116,29 +120,87 @@ class Scorer:
         `first_start`: absolute row of the first window to score (default: the window length, the
         first window with a predecessor); earlier rows are read only as context.
         """
-        next_start = self.window if first_start is None else max(int(first_start), self.window)
-        self.next_start = next_start
-        buffer = np.zeros((0, len(self.channels)), dtype=np.float32)  # (rows kept, V)
-        stamps: np.ndarray | None = None
-        buffer_offset = 0  # absolute row of buffer[0]
-        carry = None
+        cursor = self.cursor(first_start)
+        self.next_start = cursor.context.next_start
         for batch in batches:
-            values = self.bundle.preprocess.transform_raw(batch.values, batch.channels)  # standardised, NaN kept
-            values, carry = fill_forward(values, carry)
-            buffer = np.concatenate([buffer, values])
-            if batch.timestamps is not None:
-                stamps = batch.timestamps if stamps is None or len(stamps) == 0 else np.concatenate([stamps, batch.timestamps])
-            end_row = buffer_offset + len(buffer)
-            starts = np.arange(next_start, end_row - self.window + 1, self.stride, dtype=np.int64)
-            if len(starts):
-                local = starts - buffer_offset
-                rows = self.rows(buffer, local, buffer_offset, stamps)
-                next_start = self.next_start = int(starts[-1]) + self.stride
+            rows = cursor.push(batch)
+            self.next_start = cursor.context.next_start
+            if rows:
                 yield rows
-            keep_from = max(0, min(next_start - self.window, end_row) - buffer_offset)  # the context still needed
-            buffer, buffer_offset = buffer[keep_from:], buffer_offset + keep_from
-            if stamps is not None:
-                stamps = stamps[keep_from:]
+
+
+@dataclass
+class StreamContext:
+    """What streaming carries from one batch to the next, and what `watch --state` saves:
+    the first row of the next window to score, the preprocessed rows still needed as context,
+    their display times, and the last filled row (for `fill_forward`)."""
+
+    next_start: int  # absolute row of the next window to score
+    buffer: np.ndarray  # (rows kept, V) standardised and filled
+    buffer_offset: int  # absolute row of buffer[0]
+    stamps: np.ndarray | None  # (rows kept,) display strings, or None when the data has no times
+    carry: np.ndarray | None  # (V,) the last filled row
+
+    @classmethod
+    def start(cls, window: int, n_channels: int, first_start: int | None) -> "StreamContext":
+        next_start = window if first_start is None else max(int(first_start), window)
+        return cls(next_start, np.zeros((0, n_channels), dtype=np.float32), 0, None, None)
+
+    @property
+    def rows_read(self) -> int:
+        return self.buffer_offset + len(self.buffer)
+
+    def to_dict(self) -> dict:
+        return {"next_start": self.next_start, "buffer_offset": self.buffer_offset,
+                "buffer": self.buffer.tolist(), "stamps": None if self.stamps is None else self.stamps.tolist(),
+                "carry": None if self.carry is None else self.carry.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict, n_channels: int) -> "StreamContext":
+        buffer = np.asarray(d["buffer"], dtype=np.float32).reshape(-1, n_channels)
+        stamps = None if d["stamps"] is None else np.asarray(d["stamps"], dtype=object)
+        carry = None if d["carry"] is None else np.asarray(d["carry"], dtype=np.float32)
+        if (stamps is not None and len(stamps) != len(buffer)) or (carry is not None and carry.shape != (n_channels,)):
+            raise ValueError("context arrays do not match")
+        return cls(int(d["next_start"]), buffer, int(d["buffer_offset"]), stamps, carry)
+
+
+class ScoringCursor:
+    """Scores a stream pushed batch by batch, keeping only the context the next window needs."""
+
+    def __init__(self, scorer: Scorer, context: StreamContext):
+        self.scorer = scorer
+        self.context = context
+
+    def push(self, batch: Series) -> list[dict]:
+        """Append a batch (raw values in the bundle's channel order); the rows of the windows it completes."""
+        scorer, ctx = self.scorer, self.context
+        if batch.n_steps == 0:
+            return []
+        values = scorer.bundle.preprocess.transform_raw(batch.values, batch.channels)  # standardised, NaN kept
+        values, ctx.carry = fill_forward(values, ctx.carry)
+        ctx.buffer = np.concatenate([ctx.buffer, values])
+        if batch.timestamps is not None:
+            stamps = display_times(batch.timestamps)
+            ctx.stamps = stamps if ctx.stamps is None or len(ctx.stamps) == 0 else np.concatenate([ctx.stamps, stamps])
+        end_row = ctx.rows_read
+        starts = np.arange(ctx.next_start, end_row - scorer.window + 1, scorer.stride, dtype=np.int64)
+        rows = []
+        if len(starts):
+            rows = scorer.rows(ctx.buffer, starts - ctx.buffer_offset, ctx.buffer_offset, ctx.stamps)
+            ctx.next_start = int(starts[-1]) + scorer.stride
+        keep_from = max(0, min(ctx.next_start - scorer.window, end_row) - ctx.buffer_offset)  # the context still needed
+        ctx.buffer, ctx.buffer_offset = ctx.buffer[keep_from:], ctx.buffer_offset + keep_from
+        if ctx.stamps is not None:
+            ctx.stamps = ctx.stamps[keep_from:]
+        return rows
+
+
+def display_times(timestamps: np.ndarray) -> np.ndarray:
+    """Times as the strings a scored row carries: ISO seconds for dates, the value as text otherwise."""
+    if np.issubdtype(timestamps.dtype, np.datetime64):
+        return np.datetime_as_string(timestamps, unit="s").astype(object)
+    return np.asarray([str(v.item() if hasattr(v, "item") else v) for v in timestamps], dtype=object)
 
 
 def _stamp(timestamps: np.ndarray | None, index: int) -> str | None:

@@ -1,0 +1,1 @@
+"""Watching a file live: tail -F, replay, the live table and the resumable state."""

@@ -1,0 +1,112 @@
+"""Lines of a followed CSV -> raw channel values, one malformed row at a time never fatal.
+
+The header names the columns; the model's channels are picked by name (other columns are
+ignored, a missing channel is an error). A row with the wrong number of fields, or a channel
+cell that is not a number, is skipped and counted. Empty cells, `nan` and infinities are
+missing values: they follow the bundle's fill policy (forward fill, training mean first).
+With `;` or tab as the delimiter a decimal comma (`1,5`) is read as a decimal point.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from jepawatch.adapters.columns import TIMESTAMP_NAMES, parse_timestamps
+from jepawatch.adapters.csv_dialect import DELIMITERS, _NUMBER
+from jepawatch.errors import DataError
+
+
+@dataclass
+class ParsedRows:
+    values: np.ndarray  # (n, V) float32 in the model's channel order, NaN = missing
+    timestamps: np.ndarray | None  # (n,) or None when the file has no time column
+    malformed: int
+    first_problem: str | None  # what was wrong with the first malformed row
+
+
+class RowParser:
+    def __init__(self, channels: list[str], timestamp_column: str | None, source: str):
+        self.channels = list(channels)
+        self.timestamp_column = timestamp_column
+        self.source = source
+        self.header: str | None = None
+
+    def looks_like_header(self, line: str) -> bool:
+        """A line whose cells are not all numbers or empty (the first line of a new file may be data)."""
+        cells = _split(line, _delimiter(line))
+        return not all(c.strip() == "" or _NUMBER.match(c.strip()) for c in cells)
+
+    def set_header(self, line: str) -> None:
+        delimiter = _delimiter(line)
+        names = [name.strip().strip('"') for name in _split(line, delimiter)]
+        missing = [c for c in self.channels if c not in names]
+        if missing:
+            raise DataError(f"{self.source} lacks the model's channel(s) {', '.join(missing[:10])}"
+                            f"{' ...' if len(missing) > 10 else ''}; watch a file with the training data's columns")
+        if self.timestamp_column is not None:
+            if self.timestamp_column not in names:
+                raise DataError(f"{self.source} has no column {self.timestamp_column!r} for --timestamp-col")
+            stamp = self.timestamp_column
+        else:
+            stamp = next((n for n in names if n.lower() in TIMESTAMP_NAMES and n not in self.channels), None)
+        self.header = line
+        self.delimiter = delimiter
+        self.decimal_comma = delimiter != ","
+        self.n_fields = len(names)
+        self.indices = [names.index(c) for c in self.channels]
+        self.stamp_index = names.index(stamp) if stamp is not None else None
+
+    def parse(self, lines: list[str]) -> ParsedRows:
+        assert self.header is not None, "set_header first"
+        values = np.empty((len(lines), len(self.channels)), dtype=np.float32)
+        stamps: list[str] = []
+        n, malformed, first_problem = 0, 0, None
+        for line in lines:
+            if not line.strip():
+                continue
+            cells = _split(line, self.delimiter)
+            if len(cells) != self.n_fields:
+                malformed += 1
+                first_problem = first_problem or f"{len(cells)} fields instead of {self.n_fields}"
+                continue
+            try:
+                values[n] = [_number(cells[i], self.decimal_comma) for i in self.indices]
+            except ValueError:
+                malformed += 1
+                first_problem = first_problem or "a channel value that is not a number"
+                continue
+            if self.stamp_index is not None:
+                stamps.append(cells[self.stamp_index].strip())
+            n += 1
+        timestamps = parse_timestamps(pd.Series(stamps, dtype=object)) if self.stamp_index is not None and n else None
+        return ParsedRows(values[:n], timestamps, malformed, first_problem)
+
+
+_BOOLEANS = {"true": 1.0, "false": 0.0}
+
+
+def _delimiter(line: str) -> str:
+    return max(DELIMITERS, key=line.count)
+
+
+def _split(line: str, delimiter: str) -> list[str]:
+    if '"' not in line:
+        return line.split(delimiter)
+    return next(csv.reader([line], delimiter=delimiter))
+
+
+def _number(cell: str, decimal_comma: bool) -> float:
+    cell = cell.strip()
+    if not cell:
+        return np.nan
+    if decimal_comma:
+        cell = cell.replace(",", ".")
+    lowered = cell.lower()
+    if lowered in _BOOLEANS:
+        return _BOOLEANS[lowered]
+    value = float(cell)
+    return value if np.isfinite(value) else np.nan

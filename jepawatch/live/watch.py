@@ -1,0 +1,171 @@
+"""The `watch` loop: ticks from a source -> scored windows -> a sink, with the state kept.
+
+Ctrl-C and SIGTERM ask the loop to stop at the next consistent point (after a tick is fully
+scored, written and its state saved), so stopping never leaves the state behind the output.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Protocol
+
+from jepawatch.live.display import WatchStats, plain_line, render
+from jepawatch.live.sources import Tick
+from jepawatch.live.state import WatchState
+from jepawatch.scoring.scorer import ScoringCursor
+
+STATE_EVERY_SECONDS = 1.0
+
+
+class Sink(Protocol):
+    def windows(self, rows: list[dict]) -> None: ...
+    def event(self, message: str) -> None: ...
+    def close(self, stats: WatchStats, reason: str) -> None: ...
+
+
+class JsonLinesSink:
+    """One JSON object per window on stdout (the fields of `score`); events and the summary on stderr."""
+
+    def __init__(self, out=None, err=None):
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+
+    def windows(self, rows: list[dict]) -> None:
+        self.out.write("".join(json.dumps(row) + "\n" for row in rows))
+        self.out.flush()
+
+    def event(self, message: str) -> None:
+        self.err.write(f"watch: {message}\n")
+        self.err.flush()
+
+    def close(self, stats: WatchStats, reason: str) -> None:
+        if reason:
+            self.event(f"{reason}: {stats.summary()}")
+
+
+class PlainLinesSink(JsonLinesSink):
+    """One line of text per window, for a stdout that is not a terminal."""
+
+    def windows(self, rows: list[dict]) -> None:
+        self.out.write("".join(plain_line(row) + "\n" for row in rows))
+        self.out.flush()
+
+
+class LiveTableSink:
+    """The rich live display: totals and the latest windows, redrawn a few times a second."""
+
+    def __init__(self, console, stats: WatchStats):
+        from rich.live import Live
+
+        self.console = console
+        self.stats = stats
+        self.live = Live(get_renderable=lambda: render(stats), console=console, refresh_per_second=4,
+                         redirect_stdout=False, redirect_stderr=False)
+        self.live.start()
+
+    def windows(self, rows: list[dict]) -> None:
+        pass  # the stats hold the latest windows; the display redraws itself
+
+    def event(self, message: str) -> None:
+        pass  # shown in the header's status line
+
+    def close(self, stats: WatchStats, reason: str) -> None:
+        self.live.update(render(stats), refresh=True)
+        self.live.stop()
+        if reason:
+            self.console.print(f"[bold]{reason}[/]: {stats.summary()}", highlight=False)
+
+
+@dataclass
+class StateKeeper:
+    """Saves the watch state: right after windows are written, on events, else at most once a second."""
+
+    path: Path | None
+    template: WatchState
+    last_saved: float = 0.0
+
+    def save(self, source, cursor: ScoringCursor, stats: WatchStats, force: bool) -> None:
+        if self.path is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_saved < STATE_EVERY_SECONDS:
+            return
+        position = source.position
+        if position is None:
+            return
+        self.template.position = position
+        self.template.context = cursor.context.to_dict()
+        self.template.totals = {"windows": stats.windows, "alerts": stats.alerts, "malformed": stats.malformed}
+        self.template.save(self.path)
+        self.last_saved = now
+
+
+class StopFlag:
+    """Set by SIGINT / SIGTERM (main thread only); checked by the loop at consistent points."""
+
+    def __init__(self):
+        self.reason: str | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            for sig, why in ((signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")):
+                self._previous[sig] = signal.signal(sig, lambda *_, why=why: self.stop(why))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def stop(self, reason: str) -> None:
+        self.reason = self.reason or reason
+
+
+def run_watch(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchStats, sink: Sink, keeper: StateKeeper,
+              stop: StopFlag, stop_after_idle: float | None = None, source_name: str = "",
+              start_message: str = "") -> str:
+    """Score ticks until the source ends, the stop flag is set, or `stop_after_idle` seconds pass
+    without new rows. Returns why it ended. `start_message` goes to the sink with the first tick
+    (so an input refused at once gets its one error line and nothing else)."""
+    last_rows = time.monotonic()
+    reason = "finished"
+    try:
+        for tick in source:
+            if start_message:
+                sink.event(start_message)
+                start_message = ""
+            for message in tick.events:
+                stats.events.append(message)
+                sink.event(message)
+            stats.status = f"waiting for {source_name}" if tick.waiting else ""
+            if tick.malformed:
+                stats.malformed += tick.malformed
+                stats.first_problem = stats.first_problem or tick.first_problem
+            rows = []
+            if tick.batch is not None:
+                stats.rows_read += tick.batch.n_steps
+                stats.rows_this_run += tick.batch.n_steps
+                last_rows = time.monotonic()
+                rows = cursor.push(tick.batch)
+                if rows:
+                    stats.add_windows(rows)
+                    sink.windows(rows)
+            if tick.batch is not None or tick.events:
+                keeper.save(source, cursor, stats, force=bool(rows or tick.events))
+            if stop.reason:
+                reason = stop.reason
+                break
+            if stop_after_idle is not None and time.monotonic() - last_rows >= stop_after_idle:
+                reason = f"no new rows for {stop_after_idle:g} s"
+                break
+    except BaseException:
+        sink.close(stats, "stopped by an error" if stats.rows_this_run else "")  # state: the last consistent save
+        raise
+    keeper.save(source, cursor, stats, force=True)
+    sink.close(stats, reason)
+    return reason

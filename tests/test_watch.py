@@ -1,0 +1,352 @@
+"""`jepawatch watch`: tail -F semantics under a real writer, resumable state, replay, the live table."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from jepawatch.cli.app import app
+from jepawatch.configuration import resolve_config
+from jepawatch.live.display import WatchStats, compact_codes, render
+from jepawatch.live.follow import FollowedFile
+from jepawatch.live.sources import Speed, parse_speed
+from jepawatch.training.job import TrainRequest, train
+
+from conftest import TINY_MTS, make_frame
+
+runner = CliRunner()
+WINDOW = 20  # TINY_MTS
+HEADER = "timestamp,ch0,ch1,ch2,flag"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("watch")
+    make_frame(rows=1200).to_csv(root / "train.csv", index=False)
+    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 1}})
+    return train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None)
+
+
+def data_lines(rows: int, seed: int = 1) -> list[str]:
+    """CSV lines (no header) with the training columns, some empty cells (missing values)."""
+    frame = make_frame(rows=rows, seed=seed)
+    frame.loc[frame.index % 37 == 5, "ch1"] = np.nan
+    return frame.to_csv(index=False, header=False, na_rep="").splitlines()
+
+
+class Watch:
+    """`jepawatch watch --jsonl` in a child process; stdout lines collected by a thread."""
+
+    def __init__(self, bundle: Path, path: Path, *args: str):
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jepawatch", "watch", str(path), "--model", str(bundle), "--jsonl", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.rows: list[dict] = []
+        self.err: deque[str] = deque()
+        self._threads = [threading.Thread(target=self._read_out, daemon=True),
+                         threading.Thread(target=self._read_err, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _read_out(self):
+        for line in self.process.stdout:
+            self.rows.append(json.loads(line))
+
+    def _read_err(self):
+        for line in self.process.stderr:
+            self.err.append(line)
+
+    def wait_for(self, condition, timeout: float = 60.0, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.process.poll() is not None and not condition():
+                time.sleep(0.2)
+                if condition():
+                    return
+                raise AssertionError(f"watch exited ({self.process.returncode}) before {what}: {''.join(self.err)}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}: {''.join(self.err)}")
+            time.sleep(0.02)
+
+    def started(self) -> None:
+        self.wait_for(lambda: any("following" in line or "replaying" in line for line in self.err), what="start")
+
+    def finish(self, timeout: float = 60.0) -> int:
+        code = self.process.wait(timeout)
+        for thread in self._threads:
+            thread.join(5)
+        return code
+
+
+def score_rows(bundle: Path, path: Path) -> list[dict]:
+    result = runner.invoke(app, ["score", str(path), "--model", str(bundle)])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def assert_same_windows(watched: list[dict], scored: list[dict]) -> None:
+    assert [r["window_start"] for r in watched] == [r["window_start"] for r in scored]
+    assert [r["end_time"] for r in watched] == [r["end_time"] for r in scored]
+    np.testing.assert_allclose([r["next_window_risk"] for r in watched], [r["next_window_risk"] for r in scored], atol=1e-5)
+    assert [r["regime"] for r in watched] == [r["regime"] for r in scored]
+
+
+# --- follow mode under a real writer ------------------------------------------------------------
+
+def test_follow_scores_every_window_once_through_partial_lines_truncation_rotation_and_bad_rows(bundle, tmp_path):
+    path = tmp_path / "live.csv"
+    path.write_text(HEADER + "\n")
+    lines = data_lines(900)
+    rng = random.Random(3)
+    watch = Watch(bundle, path, "--follow", "--poll", "0.01", "--stop-after-idle", "2")
+    watch.started()
+    written: list[str] = []  # the valid rows in the order the reader sees them
+    malformed = 0
+
+    def append(text: str) -> None:
+        """Write `text` in random pieces, splitting lines mid-row, with small pauses."""
+        i = 0
+        while i < len(text):
+            n = rng.randint(1, 400)
+            with open(path, "a") as handle:
+                handle.write(text[i:i + n])
+            i += n
+            time.sleep(rng.uniform(0, 0.004))
+
+    def write_rows(batch: list[str]) -> None:
+        nonlocal malformed
+        out = []
+        for line in batch:
+            if rng.random() < 0.03:  # a malformed row: too few fields, or a word where a number goes
+                fields = line.split(",")
+                out.append(",".join(fields[:2]) if rng.random() < 0.5 else ",".join([fields[0], "oops", *fields[2:]]))
+                malformed += 1
+            out.append(line)
+            written.append(line)
+        append("".join(line + "\n" for line in out))
+
+    def writer() -> None:
+        write_rows(lines[:300])  # 300 rows = 15 windows
+        # copytruncate: truncate only once everything written was read (its last window scored),
+        # as a real one can lose rows written between the copy and the truncation.
+        watch.wait_for(lambda: watch.rows and watch.rows[-1]["window_end"] == 299, what="window ending at row 299")
+        with open(path, "r+") as handle:
+            handle.truncate(0)
+        append(HEADER + "\n")
+        write_rows(lines[300:610])
+        os.rename(path, tmp_path / "live.csv.1")  # rotation: rename, then a new file
+        append(HEADER + "\n")
+        write_rows(lines[610:])
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    thread.join(120)
+    assert watch.finish() == 0, "".join(watch.err)
+    assert malformed > 0
+    total = len(written)
+    starts = [r["window_start"] for r in watch.rows]
+    assert starts == list(range(WINDOW, total - WINDOW + 1, WINDOW))  # every complete window, once, in order
+    summary = "".join(watch.err)
+    assert "truncated" in summary and ("rotated" in summary or "vanished" in summary)
+    assert f"{malformed} malformed row(s) skipped" in summary
+    # the windows are the ones `score` finds in the same rows written as one file
+    whole = tmp_path / "whole.csv"
+    whole.write_text(HEADER + "\n" + "".join(line + "\n" for line in written))
+    assert_same_windows(watch.rows, score_rows(bundle, whole))
+
+
+def test_follow_resumes_after_ctrl_c_and_kill_9_without_repeating_or_skipping(bundle, tmp_path):
+    path, state = tmp_path / "live.csv", tmp_path / "watch.state"
+    lines = data_lines(700)
+    path.write_text(HEADER + "\n" + "".join(line + "\n" for line in lines[:250]))
+    seen: list[dict] = []
+
+    first = Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01")
+    first.started()
+    first.wait_for(lambda: len(first.rows) == 11, what="11 windows")  # rows 20..239 scored, 240..249 wait
+    time.sleep(0.3)
+    first.process.send_signal(signal.SIGINT)
+    assert first.finish() == 0
+    assert "interrupted" in "".join(first.err)
+    seen += first.rows
+
+    with open(path, "a") as handle:  # rows arrive while nothing watches, one cut mid-line
+        handle.write("".join(line + "\n" for line in lines[250:500]) + lines[500][:7])
+    second = Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01")
+    second.started()
+    second.wait_for(lambda: second.rows and second.rows[-1]["window_end"] == 499, what="window ending at 499")
+    time.sleep(0.3)
+    second.process.kill()  # kill -9: no chance to save anything more
+    second.finish()
+    seen += second.rows
+
+    with open(path, "a") as handle:
+        handle.write(lines[500][7:] + "\n" + "".join(line + "\n" for line in lines[501:]))
+    third = Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01", "--stop-after-idle", "1")
+    assert third.finish() == 0, "".join(third.err)
+    seen += third.rows
+
+    assert [r["window_start"] for r in seen] == list(range(WINDOW, 700 - WINDOW + 1, WINDOW))
+    assert_same_windows(seen, score_rows(bundle, path))
+
+
+# --- replay --------------------------------------------------------------------------------------
+
+def test_replay_matches_score_and_resumes_with_state(bundle, tmp_path):
+    path, state = tmp_path / "done.csv", tmp_path / "replay.state"
+    lines = data_lines(500)
+    path.write_text(HEADER + "\n" + "".join(line + "\n" for line in lines[:300]))
+    first = runner.invoke(app, ["watch", str(path), "--model", str(bundle), "--replay", "--jsonl", "--state", str(state)])
+    assert first.exit_code == 0, first.output
+    with open(path, "a") as handle:
+        handle.write("".join(line + "\n" for line in lines[300:]))
+    second = runner.invoke(app, ["watch", str(path), "--model", str(bundle), "--replay", "--jsonl", "--state", str(state),
+                                 "--speed", "5000"])
+    assert second.exit_code == 0, second.output
+    rows = [json.loads(line) for result in (first, second) for line in result.stdout.splitlines()]
+    assert_same_windows(rows, score_rows(bundle, path))
+    assert len([json.loads(line) for line in second.stdout.splitlines()]) == 10  # windows 300..499 only
+
+
+def test_replay_of_a_parquet_file_prints_plain_lines_when_piped(bundle, tmp_path):
+    path = tmp_path / "data.parquet"
+    make_frame(rows=200, seed=2).to_parquet(path)
+    result = runner.invoke(app, ["watch", str(path), "--model", str(bundle)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "risk=" in line]
+    assert len(lines) == 200 // WINDOW - 1 and "regime=" in lines[0] and "drivers=" in lines[0]
+
+
+def test_speed_parsing_and_pacing(monkeypatch):
+    assert parse_speed("max") == Speed() and parse_speed("250") == Speed(rows_per_second=250)
+    assert parse_speed("60x") == Speed(time_multiple=60)
+    from jepawatch.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        parse_speed("fast")
+    # 400 rows at 200 rows/s are due over 2 s; at 60x real time, 120 one-minute rows over 2 min of data take 2 s
+    from jepawatch.adapters import Series
+    from jepawatch.live import sources
+
+    now = [0.0]  # a fake clock that sleeping advances
+    monkeypatch.setattr(sources.time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    monkeypatch.setattr(sources.time, "monotonic", lambda: now[0])
+    stamps = np.arange(np.datetime64("2026-01-01T00:00"), np.datetime64("2026-01-01T02:00"), np.timedelta64(1, "m"))
+    batch = Series(np.zeros((120, 1), dtype=np.float32), ["a"], stamps.astype("datetime64[ns]"))
+    for speed, expected in ((Speed(rows_per_second=60), 2.0), (Speed(time_multiple=3600), 2.0)):
+        now[0] = 0.0
+        pace = sources._Pace(speed)
+        pieces = list(pace.pieces(batch))
+        for piece in pieces:
+            pace.wait_for(piece)
+        assert len(pieces) > 5  # paced in small pieces, not one jump
+        assert now[0] == pytest.approx(expected * (1 - len(pieces[-1].values) / 120), rel=0.05)
+
+
+# --- FollowedFile -----------------------------------------------------------------------------
+
+def lines_of(result) -> list[bytes]:
+    return [line for chunk in result.chunks for line in chunk.lines]
+
+
+def test_followed_file_holds_partial_lines_and_sees_truncation_that_regrew(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"a,b\n1,2\n3,")
+    followed = FollowedFile(path)
+    assert lines_of(followed.poll()) == [b"a,b", b"1,2"]
+    with open(path, "ab") as handle:
+        handle.write(b"4\r\n")
+    assert lines_of(followed.poll()) == [b"3,4"]
+    path.write_bytes(b"a,b\n9,9\n8,8\n7,7\n")  # truncated and already longer than before
+    result = followed.poll()
+    assert any("truncated" in e for e in result.events)
+    assert lines_of(result) == [b"a,b", b"9,9", b"8,8", b"7,7"] and result.chunks[0].starts_file
+
+
+def test_followed_file_drains_a_rotated_file_and_waits_for_a_vanished_one(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"h\n1\n")
+    followed = FollowedFile(path)
+    assert lines_of(followed.poll()) == [b"h", b"1"]
+    with open(path, "ab") as handle:
+        handle.write(b"2\n3")  # written just before rotation; "3" never gets its newline
+    os.rename(path, tmp_path / "f.csv.1")
+    path.write_bytes(b"h\n4\n")
+    result = followed.poll()
+    assert lines_of(result) == [b"2", b"h", b"4"] and result.dropped_partial == 1
+    os.remove(path)
+    result = followed.poll()
+    assert result.waiting and any("vanished" in e for e in result.events)
+    assert followed.poll().waiting
+    path.write_bytes(b"h\n5\n")
+    assert lines_of(followed.poll()) == [b"h", b"5"]
+
+
+# --- the display -------------------------------------------------------------------------------
+
+def window_row(i: int, risk: float, alert: bool) -> dict:
+    return {"window_start": 100 * i, "window_end": 100 * i + 99, "start_time": None,
+            "end_time": f"2026-11-23T10:{i:02d}:00", "next_window_risk": risk, "alert": alert,
+            "risk_source": "label-free", "regime": "12 12 12 40 7", "coarse_regime": 3, "next_regime": "40 40 40 40 40",
+            "drivers": "cpu_utilisation_percent, memory_used_bytes, disk_io"}
+
+
+def test_live_table_fits_80_columns_and_shows_what_matters():
+    stats = WatchStats("machine_metrics", "/var/log/metrics/a-rather-long-path/live.csv", "follow", 0.99, "label-free",
+                       rows_read=12345, malformed=2)
+    stats.add_windows([window_row(i, risk, risk >= 0.99) for i, risk in enumerate((0.1, 0.55, 0.995))])
+    console = Console(width=80, record=True, color_system=None, force_terminal=False)
+    console.print(render(stats))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for fragment in ("machine_metrics", "12,345 rows", "3 windows", "1 alerts", "2 malformed", "11-23 10:02:00",
+                     "0.99", "12×3 40 7 | 3", "40×5", "cpu_utilisation"):
+        assert fragment in text, (fragment, text)
+    alert_line = next(line for line in text.splitlines() if "10:02:00" in line)
+    quiet_line = next(line for line in text.splitlines() if "10:00:00" in line)
+    assert "!" in alert_line and "!" not in quiet_line
+    assert compact_codes("1 1 2 2 2 3") == "1×2 2×3 3"
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+def test_watch_bad_inputs_are_one_line_errors(bundle, tmp_path):
+    def error(*args) -> str:
+        result = runner.invoke(app, ["watch", *map(str, args), "--model", str(bundle), "--jsonl"])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1 and text.startswith("error:") and "Traceback" not in text, result.output
+        return text
+
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("timestamp,ch0,chX\n2026-01-01,1,2\n")
+    assert "lacks the model's channel(s) ch1, ch2" in error(wrong, "--follow", "--stop-after-idle", "0.2")
+    bare = tmp_path / "bare.csv"
+    bare.write_text("1,2,3,4\n")
+    assert "no header line" in error(bare, "--follow", "--stop-after-idle", "0.2")
+    assert "only a plain CSV" in error(tmp_path / "x.parquet", "--follow")
+    assert "does not exist" in error(tmp_path / "missing.csv", "--replay")
+    assert "--speed" in error(wrong, "--replay", "--speed", "fast")
+    untimed = tmp_path / "untimed.csv"
+    make_frame(rows=100).drop(columns="timestamp").to_csv(untimed, index=False)
+    assert "no date/time column" in error(untimed, "--replay", "--speed", "10x")
+    state = tmp_path / "s.json"
+    ok = tmp_path / "ok.csv"
+    make_frame(rows=100).to_csv(ok, index=False)
+    assert runner.invoke(app, ["watch", str(ok), "--model", str(bundle), "--replay", "--jsonl", "--state", str(state)]).exit_code == 0
+    assert "--replay" in error(ok, "--follow", "--state", state, "--stop-after-idle", "0.2")
+    state.write_text("{not json")
+    assert "unreadable" in error(ok, "--replay", "--state", state)
