@@ -1,4 +1,6 @@
-"""Write examples/machine_metrics.csv: a small synthetic server-metrics series for the Quickstart.
+"""Write examples/machine_metrics.csv: a small synthetic server-metrics series for the Quickstart,
+and examples/demo_train.csv + examples/demo_live.csv: the data of `jepawatch demo` (a web service
+with spikes and drifts announced by weak precursors; see jepawatch/demo/generator.py).
 
 Six correlated channels (a daily cycle, a load-driven CPU/latency/network trio, a slow memory
 ramp with resets, a noisy disk channel), one constant status channel that training drops, and a
@@ -44,6 +46,10 @@ def main() -> None:
     args = parser.parse_args()
     make_metrics(args.rows).to_csv(args.out, index=False)
     print(f"wrote {args.out} ({args.rows} rows)")
+    from jepawatch.demo.run import write_demo_files
+
+    files = write_demo_files(args.out.parent)
+    print(f"wrote {files.train} and {files.live}")
 
 
 if __name__ == "__main__":

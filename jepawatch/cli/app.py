@@ -8,6 +8,7 @@ from jepawatch import __version__
 from jepawatch.cli.adapters import adapters
 from jepawatch.cli.boundary import BoundaryGroup
 from jepawatch.cli.calibrate import calibrate
+from jepawatch.cli.demo import demo
 from jepawatch.cli.evaluate import evaluate
 from jepawatch.cli.info import info
 from jepawatch.cli.score import score
@@ -29,6 +30,7 @@ app.command()(watch)
 app.command()(calibrate)
 app.command()(evaluate)
 app.command()(adapters)
+app.command()(demo)
 
 
 @app.callback(invoke_without_command=True)

@@ -147,9 +147,10 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
 def calibrate_label_free(model, split, window: int, codes: dict, device, warn) -> dict:
     """The label-free risk's calibration on the held-out validation windows (scoring.label_free)."""
     held_out = split.val if split.val is not None else split.train
-    starts = scorable_starts(len(held_out), window, window)
+    stride = max(1, window // model.cfg.n_patches)  # every patch offset: `score --stride` may use any
+    starts = scorable_starts(len(held_out), window, stride)
     if len(starts) == 0:  # a validation part of one window: calibrate on the training windows
-        held_out, starts = split.train, scorable_starts(len(split.train), window, window)
+        held_out, starts = split.train, scorable_starts(len(split.train), window, stride)
     if len(starts) < MIN_CALIBRATION_WINDOWS:
         warn(f"the label-free risk is calibrated on only {len(starts)} windows; its risk values are coarse "
              "(more training data gives a finer calibration)")

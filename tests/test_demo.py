@@ -1,0 +1,53 @@
+"""`jepawatch demo`: the generator, the summary's arithmetic, and the command end to end (tiny run)."""
+
+from __future__ import annotations
+
+import numpy as np
+from typer.testing import CliRunner
+
+from jepawatch.cli.app import app
+from jepawatch.demo.generator import CHANNELS, PRECURSOR_ROWS, make_demo_data
+from jepawatch.demo.run import summarise
+
+runner = CliRunner()
+
+
+def test_generated_series_is_seasonal_correlated_and_labels_only_the_anomalies():
+    data = make_demo_data(train_rows=3000, live_rows=2000, seed=1, n_anomalies=4)
+    assert list(data.train.columns) == ["timestamp", *CHANNELS] and "label" in data.live.columns
+    assert len(data.train) == 3000 and len(data.live) == 2000
+    train = data.train[list(CHANNELS)].to_numpy()
+    assert np.corrcoef(train[:, 0], train[:, 1])[0, 1] > 0.9  # requests and CPU share the load
+    assert [a.kind for a in data.anomalies] == ["spike", "drift", "spike", "drift"]
+    label = data.live["label"].to_numpy()
+    for anomaly in data.anomalies:
+        assert label[anomaly.start: anomaly.start + anomaly.length].all()
+        assert not label[anomaly.start - PRECURSOR_ROWS: anomaly.start].any()  # the precursor is not labelled
+    assert label.sum() == sum(a.length for a in data.anomalies)
+    spike = data.anomalies[0]
+    latency = data.live["latency_ms"].to_numpy()
+    assert latency[spike.start: spike.start + spike.length].max() > 2 * np.median(latency)
+    again = make_demo_data(train_rows=3000, live_rows=2000, seed=1, n_anomalies=4)
+    assert again.live.equals(data.live)
+
+
+def test_summary_counts_early_warnings_lead_times_and_false_alarms():
+    window = 10
+    labels = np.zeros(100, dtype=int)
+    labels[45:50] = 1  # starts in window 40..49
+    labels[82:90] = 1  # starts in window 80..89
+    rows = [{"window_start": s, "alert": s in (20, 30, 80)} for s in range(10, 91, 10)]
+    summary = summarise(rows, labels, window)
+    # the alerts on windows 20 and 30 announce window 40: warned, 15 rows ahead (from the end of window 20)
+    assert (summary.anomalies, summary.warned, summary.mean_lead_minutes) == (2, 1, 15.0)
+    assert summary.alerted_during == 1 and summary.false_alarms == 2  # 20 -> window 30 and 80 -> window 90 are normal
+    assert summary.alerts == 3
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--speed", "max", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    for fragment in ("demo summary", "anomalies in the replayed part: 8", "warned before they began", "mean lead time"):
+        assert fragment in result.stdout, result.stdout
+    assert (tmp_path / "demo" / "data" / "demo_live.csv").exists()
+    assert (tmp_path / "demo" / "models" / "demo" / "weights.safetensors").exists()
