@@ -65,7 +65,7 @@ def test_label_free_risk_of_the_validation_windows_is_uniform(trained):
     channels = [c for c in frame.columns if c != "timestamp"]
     series = bundle.preprocess.transform(frame[channels].to_numpy(np.float32), channels)
     val = chronological_split(series, scorer.window, bundle.run.train.val_fraction).val
-    starts = scorable_starts(len(val), scorer.window, scorer.window)
+    starts = scorable_starts(len(val), scorer.window, scorer.window // bundle.run.model.n_patches)  # every patch offset
     assert bundle.risk["windows"] == len(starts) and bundle.risk["part"] == "validation"
     risk, _ = scorer.risks(scorer.signals(val, starts))
     n = len(risk)

@@ -10,7 +10,9 @@ most, in the spirit of the paper's variable-wise max-pooling):
     score_t = sum_c (x_c,t - median_c) / iqr_c        (median and IQR over the validation windows)
     risk_t  = mid-rank share of validation windows whose score is below score_t   in [0, 1]
 
-The validation windows are the held-out 10% of the training data, never the data being scored.
+The validation windows are the held-out 10% of the training data, never the data being scored,
+taken at every patch offset (stride = patch length), so that scoring with any `--stride` is
+calibrated and the empirical distribution is finer than with one window per window length.
 An alert is raised at risk >= 0.99 (the 99th percentile of validation windows) unless the
 bundle or `--alert-at` says otherwise. Per channel, the same sum over components ranks the
 channels that drive the risk.
