@@ -348,5 +348,6 @@ def test_watch_bad_inputs_are_one_line_errors(bundle, tmp_path):
     make_frame(rows=100).to_csv(ok, index=False)
     assert runner.invoke(app, ["watch", str(ok), "--model", str(bundle), "--replay", "--jsonl", "--state", str(state)]).exit_code == 0
     assert "--replay" in error(ok, "--follow", "--state", state, "--stop-after-idle", "0.2")
+    assert "--threads must be at least 1" in error(ok, "--replay", "--threads", "0")
     state.write_text("{not json")
     assert "unreadable" in error(ok, "--replay", "--state", state)

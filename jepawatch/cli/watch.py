@@ -38,6 +38,7 @@ def watch(
     top_channels: Annotated[int, typer.Option("--top-channels", help="How many driving channels to name per window.")] = 3,
     poll: Annotated[float, typer.Option("--poll", help="Follow mode: seconds between checks for new rows.")] = 0.05,
     stop_after_idle: Annotated[Optional[float], typer.Option("--stop-after-idle", help="Stop after this many seconds without new rows (follow mode waits forever by default).")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the model. Default: PyTorch's (all cores). On a machine busy with other work, 1 keeps watch responsive.")] = None,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
     label_col: LabelColOption = None,
@@ -68,6 +69,12 @@ def watch(
     pace = parse_speed(speed)
     if poll <= 0:
         raise ConfigError("--poll must be positive")
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError("--threads must be at least 1")
+        import torch
+
+        torch.set_num_threads(threads)
     following = _follows(data) if follow is None else follow
     if following and not _is_plain_csv(data):
         raise ConfigError(f"{data}: only a plain CSV file can be followed; use --replay")
