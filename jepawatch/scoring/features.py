@@ -56,32 +56,56 @@ def surprisal(frequencies: list[int]) -> torch.Tensor:
     return (-(counts / counts.sum()).log()).float()
 
 
+@dataclass
+class WindowOutputs:
+    """What the network computes for one batch of windows (B, T, V), whatever runs it (torch, ONNX)."""
+
+    codes: torch.Tensor  # (B, V, P, K) online fine code probabilities (Pi_t)
+    next_fine: torch.Tensor  # (B, V, P, K) log-probabilities of the codes predicted for the next window
+    next_coarse: torch.Tensor | None  # (B, V, 1, K) the same at the coarse resolution; None w/o Downsample
+    ema_fine: torch.Tensor  # (B, V, P, K) EMA-branch fine code log-probabilities (the target view)
+    ema_coarse: torch.Tensor  # (B, V, 1, K) EMA-branch coarse code log-probabilities
+
+
+@torch.no_grad()
+def window_outputs(model: MTSJEPA, windows: torch.Tensor) -> WindowOutputs:
+    """windows: (B, T, V) preprocessed, on the model's device."""
+    check_scorable(model)
+    online, next_fine, next_coarse = _online_and_predictions(model, windows)
+    return WindowOutputs(
+        codes=online.codes.probs,
+        next_fine=next_fine,
+        next_coarse=next_coarse,
+        ema_fine=model.encode_window(windows, ema=True).codes.log_probs,
+        ema_coarse=model.encode_window(windows, ema=True, coarse=True).codes.log_probs,
+    )
+
+
 @torch.no_grad()
 def window_signals(model: MTSJEPA, previous: torch.Tensor, current: torch.Tensor, code_frequencies: dict) -> WindowSignals:
     """previous, current: (N, T, V) preprocessed windows on the model's device; previous[i] is the
     window just before current[i] (T steps earlier, whatever the scoring stride)."""
-    check_scorable(model)
-    fine_rarity = surprisal(code_frequencies["fine_token"]).to(current.device)  # (K,)
-    coarse_rarity = surprisal(code_frequencies["coarse_token"]).to(current.device)  # (K,)
+    return signals_from_outputs(window_outputs(model, previous), window_outputs(model, current), code_frequencies)
 
-    _, prior_fine, prior_coarse = _online_and_predictions(model, previous)  # what W_{t-1} predicted for W_t
-    online, next_fine, next_coarse = _online_and_predictions(model, current)  # what W_t predicts for W_{t+1}
-    target_fine = model.encode_window(current, ema=True).codes  # (N, V, P, K)
-    target_coarse = model.encode_window(current, ema=True, coarse=True).codes  # (N, V, 1, K)
 
-    surprise_fine = _kl(target_fine.log_probs, prior_fine)  # (N, V)
-    rarity = (next_fine.exp() * fine_rarity).sum(-1).mean(-1)  # (N, V)
-    if next_coarse is not None:
-        surprise_coarse = _kl(target_coarse.log_probs, prior_coarse)  # (N, V)
-        rarity = rarity + (next_coarse.exp() * coarse_rarity).sum(-1).mean(-1)
+def signals_from_outputs(previous: WindowOutputs, current: WindowOutputs, code_frequencies: dict) -> WindowSignals:
+    """The signals of each current window, given its predecessor's outputs (what it predicted)."""
+    device = current.codes.device
+    fine_rarity = surprisal(code_frequencies["fine_token"]).to(device)  # (K,)
+    coarse_rarity = surprisal(code_frequencies["coarse_token"]).to(device)  # (K,)
+    surprise_fine = _kl(current.ema_fine, previous.next_fine)  # (N, V)
+    rarity = (current.next_fine.exp() * fine_rarity).sum(-1).mean(-1)  # (N, V)
+    if current.next_coarse is not None:
+        surprise_coarse = _kl(current.ema_coarse, previous.next_coarse)  # (N, V)
+        rarity = rarity + (current.next_coarse.exp() * coarse_rarity).sum(-1).mean(-1)
     else:  # the "w/o Downsample" ablation has no coarse predictor
         surprise_coarse = torch.zeros_like(surprise_fine)
-    pooled = online.codes.probs.amax(dim=1)  # (N, P, K)
+    pooled = current.codes.amax(dim=1)  # (N, P, K)
     return WindowSignals(
         pooled=pooled,
         regime=pooled.argmax(-1),
-        coarse_regime=target_coarse.probs.amax(dim=1)[:, 0].argmax(-1),
-        next_regime=next_fine.exp().amax(dim=1).argmax(-1),
+        coarse_regime=current.ema_coarse.exp().amax(dim=1)[:, 0].argmax(-1),
+        next_regime=current.next_fine.exp().amax(dim=1).argmax(-1),
         surprise_fine=surprise_fine,
         surprise_coarse=surprise_coarse,
         rarity=rarity,
