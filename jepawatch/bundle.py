@@ -39,6 +39,7 @@ from jepawatch.model import build_model
 BUNDLE_FORMAT = "jepawatch-bundle/1"
 WEIGHTS, PREPROCESS, HISTORY, CODES = "weights.safetensors", "preprocess.json", "history.json", "code_frequencies.json"
 RISK, HEAD_CONFIG, HEAD_WEIGHTS = "risk.json", "head.json", "head.safetensors"
+ONNX_RECORD = "onnx.json"
 LATEST = "LATEST"
 CHECKPOINT = "checkpoint.safetensors"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -57,10 +58,15 @@ class Bundle:
     risk: dict | None = None  # label-free calibration (scoring.label_free)
     head: dict | None = None  # supervised head: config, threshold, provenance (scoring.head)
     head_state: dict | None = None  # its weights
+    onnx: dict | None = None  # the ONNX export this bundle records: file, opset, check (export.onnx_export)
 
     @property
     def name(self) -> str:
         return self.meta.get("name", self.path.name)
+
+    @property
+    def onnx_path(self) -> Path | None:
+        return self.path / self.onnx["file"] if self.onnx else None
 
 
 def check_name(name: str) -> str:
@@ -101,8 +107,10 @@ def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor
         raise
 
 
-def update_bundle(path: Path, json_files: dict[str, dict], tensor_files: dict[str, dict[str, torch.Tensor]]) -> None:
-    """Add or replace files of an existing bundle, whole or not at all: copy, write, re-checksum, swap."""
+def update_bundle(path: Path, json_files: dict[str, dict], tensor_files: dict[str, dict[str, torch.Tensor]],
+                  copied_files: dict[str, Path] | None = None) -> None:
+    """Add or replace files of an existing bundle, whole or not at all: copy, write, re-checksum, swap.
+    `copied_files` maps a bundle file name to a file to copy in as it is (e.g. an ONNX export)."""
     path = Path(path)
     load_bundle(path)  # refuse to extend a corrupted bundle
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
@@ -114,7 +122,9 @@ def update_bundle(path: Path, json_files: dict[str, dict], tensor_files: dict[st
         for name, tensors in tensor_files.items():
             save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / name),
                       metadata={"format": BUNDLE_FORMAT})
-        for name in [*json_files, *tensor_files]:
+        for name, source in (copied_files or {}).items():
+            shutil.copyfile(source, tmp / name)
+        for name in [*json_files, *tensor_files, *(copied_files or {})]:
             config["files"][name] = _sha256(tmp / name)
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         _swap_into_place(tmp, path)
@@ -161,8 +171,8 @@ def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
         run = RunConfig.from_dict(config)
         preprocess = Preprocessor.from_dict(json.loads((path / PREPROCESS).read_text()))
         history = json.loads((path / HISTORY).read_text())
-        codes, risk, head = (json.loads((path / name).read_text()) if name in config["files"] else None
-                             for name in (CODES, RISK, HEAD_CONFIG))
+        codes, risk, head, onnx = (json.loads((path / name).read_text()) if name in config["files"] else None
+                                   for name in (CODES, RISK, HEAD_CONFIG, ONNX_RECORD))
         head_state = load_file(str(path / HEAD_WEIGHTS)) if HEAD_WEIGHTS in config["files"] else None
         model = build_model(run.model_kind, run.model)
         model.load_state_dict(load_file(str(path / WEIGHTS)))
@@ -171,7 +181,8 @@ def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
     model.to(device).eval()
     meta = {k: config.get(k) for k in ("format", "name", "jepawatch_version", "torch_version", "created")}
     meta["weights_sha256"] = config["files"][WEIGHTS]
-    return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta, risk, head, head_state)
+    meta["head_sha256"] = config["files"].get(HEAD_WEIGHTS)
+    return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta, risk, head, head_state, onnx)
 
 
 def mark_latest(models_dir: Path, name: str) -> None:

@@ -10,6 +10,7 @@ from jepawatch.cli.boundary import BoundaryGroup
 from jepawatch.cli.calibrate import calibrate
 from jepawatch.cli.demo import demo
 from jepawatch.cli.evaluate import evaluate
+from jepawatch.cli.export import export
 from jepawatch.cli.info import info
 from jepawatch.cli.score import score
 from jepawatch.cli.train import train
@@ -29,6 +30,7 @@ app.command()(score)
 app.command()(watch)
 app.command()(calibrate)
 app.command()(evaluate)
+app.command()(export)
 app.command()(adapters)
 app.command()(demo)
 

@@ -22,6 +22,11 @@ DeviceOption = Annotated[
     typer.Option("--device", help="auto (CUDA with bf16 autocast when present, else CPU), cpu or cuda. Default: auto."),
 ]
 
+BackendOption = Annotated[
+    Optional[str],
+    typer.Option("--backend", help="What runs the network: torch, onnx (the bundle's `jepawatch export --onnx`), or auto: onnx when the bundle has an export, else torch."),
+]
+
 # Every data-reading command takes these four and turns them into ReadOptions with `read_options`.
 AdapterOption = Annotated[
     Optional[str],

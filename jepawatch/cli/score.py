@@ -15,6 +15,7 @@ from jepawatch.cli import output
 from jepawatch.cli.options import (
     AdapterOption,
     AdapterSettingOption,
+    BackendOption,
     DeviceOption,
     LabelColOption,
     ModelOption,
@@ -37,6 +38,7 @@ def score(
     alert_at: Annotated[Optional[float], typer.Option("--alert-at", help="Alert when next_window_risk >= this. Default: the bundle's threshold.")] = None,
     top_channels: Annotated[int, typer.Option("--top-channels", help="How many driving channels to name per window.")] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 64,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
     label_col: LabelColOption = None,
@@ -59,7 +61,7 @@ def score(
 
     if out is not None:
         check_output_path(out)
-    scorer = Scorer.load(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size))
+    scorer = Scorer.load(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
     bundle = scorer.bundle
     previous = ScoreState.load(state) if state is not None else None
     if previous is not None:
@@ -90,7 +92,7 @@ def score(
         ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, scorer.next_start, rows_seen,
                    out_rows).save(state)
     alerts = sum(r["alert"] for r in rows)
-    output.stderr.print(f"scored {len(rows)} window(s) with {bundle.name} ({scorer.risk_source} risk, alert at "
+    output.stderr.print(f"scored {len(rows)} window(s) with {bundle.name} on {scorer.backend.provider} ({scorer.risk_source} risk, alert at "
                         f"{scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""), highlight=False)
     if fail_on_alert and alerts:
         raise typer.Exit(ALERT_EXIT_CODE)

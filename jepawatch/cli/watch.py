@@ -14,6 +14,7 @@ from jepawatch.cli import output
 from jepawatch.cli.options import (
     AdapterOption,
     AdapterSettingOption,
+    BackendOption,
     DeviceOption,
     LabelColOption,
     ModelOption,
@@ -39,6 +40,7 @@ def watch(
     poll: Annotated[float, typer.Option("--poll", help="Follow mode: seconds between checks for new rows.")] = 0.05,
     stop_after_idle: Annotated[Optional[float], typer.Option("--stop-after-idle", help="Stop after this many seconds without new rows (follow mode waits forever by default).")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the model. Default: PyTorch's (all cores). On a machine busy with other work, 1 keeps watch responsive.")] = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
     label_col: LabelColOption = None,
@@ -80,7 +82,7 @@ def watch(
         raise ConfigError(f"{data}: only a plain CSV file can be followed; use --replay")
     if not following and not data.exists():
         raise ConfigError(f"{data} does not exist (use --follow to wait for it)")
-    scorer = Scorer.load(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size=64))
+    scorer = Scorer.load(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, 64, backend))
     bundle = scorer.bundle
     mode = "follow" if following else "replay"
     source_path = str(data.resolve())
@@ -120,7 +122,7 @@ def watch(
     else:
         sink = LiveTableSink(output.stdout, stats)
 
-    start = (f"{'following' if following else 'replaying'} {data} with {bundle.name}"
+    start = (f"{'following' if following else 'replaying'} {data} with {bundle.name} on {scorer.backend.provider}"
              + (f", resuming at row {context.rows_read:,}" if previous is not None else ""))
     with StopFlag() as stop:
         run_watch(source, ScoringCursor(scorer, context), stats, sink, keeper, stop, stop_after_idle, str(data), start)

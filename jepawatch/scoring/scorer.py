@@ -22,6 +22,7 @@ from jepawatch.adapters import Series
 from jepawatch.bundle import Bundle
 from jepawatch.data.preprocess import fill_forward
 from jepawatch.errors import BundleError, ConfigError
+from jepawatch.scoring.backends import make_backend
 from jepawatch.scoring.features import WindowSignals, check_scorable
 from jepawatch.scoring.head import head_from_bundle, predict
 from jepawatch.scoring.label_free import LabelFreeCalibration
@@ -36,6 +37,7 @@ class ScoreSettings:
     alert_at: float | None = None  # None: the bundle's threshold
     top_channels: int = TOP_CHANNELS
     batch_size: int = 64  # windows per forward pass
+    backend: str | None = None  # auto (ONNX when the bundle has an export), torch or onnx
 
 
 class Scorer:
@@ -53,6 +55,7 @@ class Scorer:
         if self.stride < 1:
             raise ConfigError("--stride must be at least 1")
         self.model = bundle.model.to(device).eval()
+        self.backend = make_backend(self.settings.backend, bundle, device)
         self.calibration = LabelFreeCalibration.from_dict(bundle.risk)
         self.head, threshold = head_from_bundle(bundle.head, bundle.head_state) if bundle.head else (None, None)
         self.risk_source = "supervised" if self.head is not None else "label-free"
@@ -69,7 +72,7 @@ class Scorer:
         return cls(load_bundle(resolve_bundle_path(model, models_dir)), resolve_device(device or "auto"), settings)
 
     def signals(self, series: np.ndarray, starts: np.ndarray) -> WindowSignals:
-        return signals_at(self.model, series, starts, self.window, self.bundle.code_frequencies, self.device,
+        return signals_at(self.backend, series, starts, self.window, self.bundle.code_frequencies,
                           self.settings.batch_size)
 
     def risks(self, signals: WindowSignals) -> tuple[np.ndarray, np.ndarray]:

@@ -8,9 +8,8 @@ since its surprise compares it with what that predecessor predicted. With the de
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from jepawatch.scoring.features import WindowSignals, window_signals
+from jepawatch.scoring.features import WindowSignals, signals_from_outputs
 
 
 def scorable_starts(n_rows: int, window: int, stride: int, first: int | None = None) -> np.ndarray:
@@ -21,17 +20,18 @@ def scorable_starts(n_rows: int, window: int, stride: int, first: int | None = N
     return np.arange(first, n_rows - window + 1, stride, dtype=np.int64)
 
 
-def signals_at(model, series: np.ndarray, starts: np.ndarray, window: int, code_frequencies: dict,
-               device: torch.device, batch_size: int = 64) -> WindowSignals:
-    """series: (T, V) preprocessed; signals for the windows starting at `starts` (each with its predecessor)."""
-    data = torch.from_numpy(np.ascontiguousarray(series))  # (T, V)
-    offsets = torch.arange(window)
+def signals_at(backend, series: np.ndarray, starts: np.ndarray, window: int, code_frequencies: dict,
+               batch_size: int = 64) -> WindowSignals:
+    """series: (T, V) preprocessed; signals for the windows starting at `starts` (each with its
+    predecessor), computed by `backend` (scoring.backends: PyTorch or ONNX Runtime)."""
+    offsets = np.arange(window)
     parts = []
     for begin in range(0, len(starts), batch_size):
-        batch = torch.from_numpy(starts[begin : begin + batch_size])
-        current = data[batch[:, None] + offsets].to(device)  # (B, T, V)
-        previous = data[batch[:, None] - window + offsets].to(device)  # (B, T, V)
-        parts.append(_to_cpu(window_signals(model, previous, current, code_frequencies)))
+        batch = starts[begin : begin + batch_size]
+        current = series[batch[:, None] + offsets]  # (B, T, V)
+        previous = series[batch[:, None] - window + offsets]  # (B, T, V)
+        signals = signals_from_outputs(backend.outputs(previous), backend.outputs(current), code_frequencies)
+        parts.append(_to_cpu(signals))
     return WindowSignals.concat(parts)
 
 

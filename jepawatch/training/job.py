@@ -15,6 +15,7 @@ from jepawatch.data.windows import ChannelPairs, WindowPairs, chronological_spli
 from jepawatch.errors import ConfigError
 from jepawatch.model import build_model
 from jepawatch.scoring.label_free import LabelFreeCalibration
+from jepawatch.scoring.backends import TorchBackend
 from jepawatch.scoring.windows import scorable_starts, signals_at
 from jepawatch.training.checkpoint import load_checkpoint
 from jepawatch.training.code_stats import code_frequencies
@@ -154,7 +155,7 @@ def calibrate_label_free(model, split, window: int, codes: dict, device, warn) -
     if len(starts) < MIN_CALIBRATION_WINDOWS:
         warn(f"the label-free risk is calibrated on only {len(starts)} windows; its risk values are coarse "
              "(more training data gives a finer calibration)")
-    signals = signals_at(model, held_out, starts, window, codes, device)
+    signals = signals_at(TorchBackend(model, device), held_out, starts, window, codes)
     calibration = LabelFreeCalibration.fit(signals)
     return {**calibration.to_dict(), "windows": len(starts), "part": "validation" if held_out is split.val else "train"}
 

@@ -1,0 +1,1 @@
+"""Exporting a bundle for other runtimes (ONNX)."""

@@ -1,0 +1,84 @@
+"""What runs the network when scoring: PyTorch (any bundle) or ONNX Runtime (a bundle with an export).
+
+Both take preprocessed windows (B, T, V) and return `WindowOutputs`; everything after that (the
+signals, the risks) is shared, so both backends give the same rows. The ONNX graph takes raw
+windows (its input is what a third party would feed it), so the ONNX backend turns the
+standardised windows back into raw values first (x * std + mean). ONNX Runtime uses
+CUDAExecutionProvider when onnxruntime-gpu and a GPU are there and the device allows it, else
+the CPU, and says which (`provider`).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from jepawatch.bundle import Bundle
+from jepawatch.errors import BundleError, ConfigError
+from jepawatch.scoring.features import WindowOutputs, window_outputs
+
+BACKENDS = ("auto", "torch", "onnx")
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model, device: torch.device):
+        self.model = model
+        self.device = device
+        self.provider = f"PyTorch on {device}"
+
+    def outputs(self, windows: np.ndarray) -> WindowOutputs:
+        return window_outputs(self.model, torch.from_numpy(np.ascontiguousarray(windows)).to(self.device))
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, bundle: Bundle, device: torch.device):
+        import onnxruntime as ort
+
+        path = bundle.onnx_path
+        if path is None:
+            raise ConfigError(f"{bundle.name} has no ONNX export; run `jepawatch export --onnx --model {bundle.path}` "
+                              "or use --backend torch")
+        if bundle.onnx.get("head_sha256") != bundle.meta.get("head_sha256"):
+            raise BundleError(f"the ONNX export of {bundle.name} predates its current head (calibrated since); "
+                              f"run `jepawatch export --onnx --model {bundle.path}` again, or use --backend torch")
+        available = ort.get_available_providers()
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in available:
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(path), providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BundleError(f"the ONNX file {path} cannot be loaded ({type(exc).__name__}); "
+                              "export it again with `jepawatch export --onnx`") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        channels = json.loads(props.get("channels", "[]"))
+        if channels != list(bundle.preprocess.kept_channels) or props.get("window") != str(bundle.run.model.window):
+            raise BundleError(f"the ONNX file {path} was exported for other channels or another window "
+                              f"({len(channels)} channels, window {props.get('window')}); export it again")
+        self.outputs_named = json.loads(props["outputs"])
+        self.mean = np.asarray(bundle.preprocess.mean, dtype=np.float32)
+        self.std = np.asarray(bundle.preprocess.std, dtype=np.float32)
+        self.provider = f"ONNX Runtime, {self.session.get_providers()[0]}"
+
+    def outputs(self, windows: np.ndarray) -> WindowOutputs:
+        raw = (windows * self.std + self.mean).astype(np.float32)  # (B, T, V): the graph standardises again
+        got = dict(zip(self.outputs_named, self.session.run(None, {"window": raw})))
+        tensor = {k: torch.from_numpy(v) for k, v in got.items()}
+        return WindowOutputs(tensor["codes"], tensor["next_fine"], tensor.get("next_coarse"), tensor["ema_fine"],
+                             tensor["ema_coarse"])
+
+
+def make_backend(name: str | None, bundle: Bundle, device: torch.device):
+    """`auto` (or None): ONNX when the bundle has an export, else PyTorch."""
+    name = (name or "auto").lower()
+    if name not in BACKENDS:
+        raise ConfigError(f"--backend {name!r}: use one of {', '.join(BACKENDS)}")
+    if name == "onnx" or (name == "auto" and bundle.onnx is not None):
+        return OnnxBackend(bundle, device)
+    return TorchBackend(bundle.model, device)
