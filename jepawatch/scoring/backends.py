@@ -79,6 +79,10 @@ def make_backend(name: str | None, bundle: Bundle, device: torch.device):
     name = (name or "auto").lower()
     if name not in BACKENDS:
         raise ConfigError(f"--backend {name!r}: use one of {', '.join(BACKENDS)}")
-    if name == "onnx" or (name == "auto" and bundle.onnx is not None):
+    stale = bundle.onnx is not None and bundle.onnx.get("head_sha256") != bundle.meta.get("head_sha256")
+    if name == "onnx" or (name == "auto" and bundle.onnx is not None and not stale):
         return OnnxBackend(bundle, device)
-    return TorchBackend(bundle.model, device)
+    backend = TorchBackend(bundle.model, device)
+    if name == "auto" and stale:
+        backend.provider += " (the ONNX export predates the calibrated head: run `jepawatch export --onnx` again)"
+    return backend

@@ -1,0 +1,142 @@
+"""`jepawatch export --onnx`, the ONNX backend of `score`, and their bad inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from typer.testing import CliRunner
+
+from jepawatch.bundle import load_bundle
+from jepawatch.cli.app import app
+from jepawatch.configuration import resolve_config
+from jepawatch.training.job import TrainRequest, train
+
+from conftest import TINY_MTS, make_frame, make_labelled_frame
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny bundle, calibrated (so the export has the head), exported into the bundle."""
+    root = tmp_path_factory.mktemp("export")
+    frame = make_labelled_frame(rows=2400)
+    frame.iloc[:1200].drop(columns="label").to_csv(root / "train.csv", index=False)
+    frame.iloc[1200:].to_csv(root / "test.csv", index=False)
+    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 1}})
+    path = train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None)
+    calibrated = runner.invoke(app, ["calibrate", str(root / "test.csv"), "--model", str(path)])
+    assert calibrated.exit_code == 0, calibrated.output
+    result = runner.invoke(app, ["export", "--onnx", "--model", str(path)])
+    assert result.exit_code == 0, result.output
+    return root, path, result.output
+
+
+def test_export_checks_itself_records_the_file_and_carries_metadata(exported):
+    root, path, text = exported
+    for name in ("codes", "next_fine", "next_coarse", "ema_fine", "ema_coarse", "next_window_probability"):
+        assert f"{name}" in text and "max |onnx - torch|" in text
+    assert "windows of the training data" in text
+    bundle = load_bundle(path)
+    assert bundle.onnx is not None and bundle.onnx_path.exists()
+    assert all(v <= 1e-4 for v in bundle.onnx["max_abs_diff"].values())
+    props = {p.key: p.value for p in onnx.load(str(bundle.onnx_path)).metadata_props}
+    assert json.loads(props["channels"]) == list(bundle.preprocess.kept_channels)
+    assert props["window"] == str(bundle.run.model.window)
+    assert props["bundle_weights_sha256"] == bundle.meta["weights_sha256"] and props["jepawatch_version"]
+    graph_input = onnx.load(str(bundle.onnx_path)).graph.input[0]
+    assert graph_input.type.tensor_type.shape.dim[0].dim_param  # a named, dynamic batch axis
+
+
+def test_score_is_the_same_with_either_backend(exported):
+    root, path, _ = exported
+    rows = {}
+    for backend in ("torch", "onnx"):
+        result = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--backend", backend])
+        assert result.exit_code == 0, result.output
+        assert ("ONNX Runtime" if backend == "onnx" else "PyTorch") in result.output
+        rows[backend] = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    torch_rows, onnx_rows = rows["torch"], rows["onnx"]
+    assert len(torch_rows) == len(onnx_rows) > 10
+    assert [r["regime"] for r in torch_rows] == [r["regime"] for r in onnx_rows]
+    assert [r["alert"] for r in torch_rows] == [r["alert"] for r in onnx_rows]
+    np.testing.assert_allclose([r["next_window_risk"] for r in torch_rows], [r["next_window_risk"] for r in onnx_rows], atol=1e-5)
+    np.testing.assert_allclose([r["surprise_fine"] for r in torch_rows], [r["surprise_fine"] for r in onnx_rows], atol=1e-3)
+    default = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path)])
+    assert "ONNX Runtime" in default.output  # auto: the bundle has an export
+
+
+def one_line_error(args: list[str], *fragments: str) -> None:
+    result = runner.invoke(app, args)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and text.startswith("error:") and "Traceback" not in text, result.output
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+def test_export_and_onnx_backend_bad_inputs(exported, tmp_path):
+    root, path, _ = exported
+    one_line_error(["export", "--onnx", "--models-dir", str(tmp_path / "none")], "no trained model")
+    one_line_error(["export", "--model", str(path)], "--onnx")
+    plain = tmp_path / "plain"
+    shutil.copytree(path, plain)
+    config = json.loads((plain / "config.json").read_text())
+    del config["files"]["onnx.json"], config["files"]["model.onnx"]
+    (plain / "config.json").write_text(json.dumps(config))
+    one_line_error(["score", str(root / "test.csv"), "--model", str(plain), "--backend", "onnx"], "has no ONNX export")
+    # an ONNX file for other channels: the metadata does not match the bundle
+    other = tmp_path / "other"
+    shutil.copytree(path, other)
+    model = onnx.load(str(other / "model.onnx"))
+    for prop in model.metadata_props:
+        if prop.key == "channels":
+            prop.value = json.dumps(["a", "b"])
+    onnx.save(model, str(other / "model.onnx"))
+    _recompute_checksum(other, "model.onnx")
+    one_line_error(["score", str(root / "test.csv"), "--model", str(other), "--backend", "onnx"], "other channels")
+    # a corrupted ONNX file: the bundle's checksum catches it
+    broken = tmp_path / "broken"
+    shutil.copytree(path, broken)
+    with open(broken / "model.onnx", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\x00" * 64)
+    one_line_error(["score", str(root / "test.csv"), "--model", str(broken)], "corrupted", "model.onnx")
+    # corrupted and re-checksummed: onnxruntime cannot load it
+    _recompute_checksum(broken, "model.onnx")
+    one_line_error(["score", str(root / "test.csv"), "--model", str(broken)], "cannot be loaded")
+    one_line_error(["score", str(root / "test.csv"), "--model", str(path), "--backend", "tpu"], "--backend")
+    wrong = tmp_path / "wrong.csv"
+    make_frame(rows=100).drop(columns=["ch1"]).to_csv(wrong, index=False)
+    one_line_error(["score", str(wrong), "--model", str(path)], "ch1")
+
+
+def test_a_calibration_after_the_export_makes_it_stale(exported, tmp_path):
+    root, path, _ = exported
+    copy = tmp_path / "recalibrated"
+    shutil.copytree(path, copy)
+    result = runner.invoke(app, ["calibrate", str(root / "test.csv"), "--model", str(copy), "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    auto = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(copy)])
+    assert auto.exit_code == 0 and "PyTorch" in auto.output and "predates" in " ".join(auto.output.split())
+    one_line_error(["score", str(root / "test.csv"), "--model", str(copy), "--backend", "onnx"], "predates")
+
+
+def test_export_to_a_file_leaves_the_bundle_alone(exported, tmp_path):
+    root, path, _ = exported
+    out = tmp_path / "copy.onnx"
+    result = runner.invoke(app, ["export", "--onnx", "--model", str(path), "--out", str(out), "--check-data", str(root / "train.csv")])
+    assert result.exit_code == 0, result.output
+    assert out.exists() and str(out) in " ".join(result.output.split())
+
+
+def _recompute_checksum(bundle: Path, name: str) -> None:
+    import hashlib
+
+    config = json.loads((bundle / "config.json").read_text())
+    config["files"][name] = hashlib.sha256((bundle / name).read_bytes()).hexdigest()
+    (bundle / "config.json").write_text(json.dumps(config))
