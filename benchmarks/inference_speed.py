@@ -1,0 +1,111 @@
+"""Inference speed of one bundle: PyTorch eager vs ONNX Runtime, same graph, same run.
+
+The work timed is the exported inference path (`export.onnx_export.InferenceGraph`: raw window
+-> standardisation, RevIN, online and EMA encoders, codebook, predictors): in PyTorch eager
+(`torch.no_grad`) and in ONNX Runtime on the file `jepawatch export --onnx` writes. Batch 1
+(per-window latency, as `watch` meets it) and batch 256 (throughput, as `score` meets it).
+Ratios are ONNX Runtime's speed over PyTorch's. With a GPU (`--device cuda`), both on CUDA.
+
+    python benchmarks/inference_speed.py [--model DIR] [--repeat 50] [--device cpu|cuda]
+
+Without --model it trains the paper config (window 100, D 256, K 128, 6 layers) for one epoch on
+25 generated channels (speed does not depend on how well it is trained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def train_bundle(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    t = np.arange(4000)[:, None]
+    values = np.sin(2 * np.pi * t / rng.uniform(30, 300, 25)[None, :]) + 0.2 * rng.standard_normal((4000, 25))
+    import pandas as pd
+
+    pd.DataFrame(values.round(4), columns=[f"m{i:02d}" for i in range(25)]).to_csv(root / "train.csv", index=False)
+    subprocess.run([sys.executable, "-m", "jepawatch", "train", str(root / "train.csv"), "--epochs", "1", "--out",
+                    str(root / "models"), "--device", "cpu"], check=True, capture_output=True)
+    return root / "models" / "train"
+
+
+def timed(run, repeat: int) -> list[float]:
+    run()  # warm-up
+    run()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    import onnxruntime as ort
+
+    from jepawatch.bundle import load_bundle
+    from jepawatch.export.onnx_export import InferenceGraph, export_onnx
+
+    root = Path(tempfile.mkdtemp(prefix="inference-speed-"))
+    bundle = load_bundle(args.model or train_bundle(root))
+    onnx_path = root / "model.onnx"
+    start = time.perf_counter()
+    report = export_onnx(bundle, onnx_path)
+    export_seconds = time.perf_counter() - start
+    device = torch.device(args.device)
+    graph = InferenceGraph(bundle).eval().to(device)
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
+    session = ort.InferenceSession(str(onnx_path), providers=providers)
+    cfg = bundle.run.model
+    print(f"inference speed, {date.today()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {ort.__version__} "
+          f"({session.get_providers()[0]}), device {device}")
+    print(f"bundle {bundle.path}: window {cfg.window}, {cfg.n_channels} channels, D {cfg.d_model}, K {cfg.codebook_size}, "
+          f"{cfg.encoder_layers} encoder layers; export {export_seconds:.1f} s, "
+          f"max |onnx - torch| {max(report.max_abs_diff.values()):.1e}")
+    print(f"{'batch':>5} {'backend':<12} {'ms/batch p50':>13} {'ms/window':>10} {'windows/s':>10}")
+    rng = np.random.default_rng(0)
+    for batch in (1, 256):
+        raw = (rng.standard_normal((batch, cfg.window, cfg.n_channels)) * np.asarray(bundle.preprocess.std)
+               + np.asarray(bundle.preprocess.mean)).astype(np.float32)
+        x = torch.from_numpy(raw).to(device)
+
+        def run_torch():
+            with torch.no_grad():
+                out = graph(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return out
+
+        def run_onnx():
+            return session.run(None, {"window": raw})
+
+        repeat = args.repeat if batch == 1 else max(5, args.repeat // 10)
+        speeds = {}
+        for name, run in (("torch eager", run_torch), ("onnxruntime", run_onnx)):
+            p50 = statistics.median(timed(run, repeat))
+            speeds[name] = batch / p50
+            print(f"{batch:>5} {name:<12} {p50 * 1000:>13.2f} {p50 * 1000 / batch:>10.3f} {batch / p50:>10.1f}")
+        print(f"{batch:>5} ratio onnxruntime / torch eager: {speeds['onnxruntime'] / speeds['torch eager']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
