@@ -49,6 +49,8 @@ def test_export_checks_itself_records_the_file_and_carries_metadata(exported):
     assert json.loads(props["channels"]) == list(bundle.preprocess.kept_channels)
     assert props["window"] == str(bundle.run.model.window)
     assert props["bundle_weights_sha256"] == bundle.meta["weights_sha256"] and props["jepawatch_version"]
+    info = runner.invoke(app, ["info", str(path)])
+    assert info.exit_code == 0 and "ONNX export" in info.output, info.output
     graph_input = onnx.load(str(bundle.onnx_path)).graph.input[0]
     assert graph_input.type.tensor_type.shape.dim[0].dim_param  # a named, dynamic batch axis
 
