@@ -30,8 +30,8 @@ class TorchBackend:
         self.device = device
         self.provider = f"PyTorch on {device}"
 
-    def outputs(self, windows: np.ndarray) -> WindowOutputs:
-        return window_outputs(self.model, torch.from_numpy(np.ascontiguousarray(windows)).to(self.device))
+    def outputs(self, windows: np.ndarray, targets: bool = True) -> WindowOutputs:
+        return window_outputs(self.model, torch.from_numpy(np.ascontiguousarray(windows)).to(self.device), targets)
 
 
 class OnnxBackend:
@@ -66,12 +66,12 @@ class OnnxBackend:
         self.std = np.asarray(bundle.preprocess.std, dtype=np.float32)
         self.provider = f"ONNX Runtime, {self.session.get_providers()[0]}"
 
-    def outputs(self, windows: np.ndarray) -> WindowOutputs:
+    def outputs(self, windows: np.ndarray, targets: bool = True) -> WindowOutputs:
         raw = (windows * self.std + self.mean).astype(np.float32)  # (B, T, V): the graph standardises again
-        got = dict(zip(self.outputs_named, self.session.run(None, {"window": raw})))
-        tensor = {k: torch.from_numpy(v) for k, v in got.items()}
-        return WindowOutputs(tensor["codes"], tensor["next_fine"], tensor.get("next_coarse"), tensor["ema_fine"],
-                             tensor["ema_coarse"])
+        wanted = [n for n in self.outputs_named if targets or n in ("codes", "next_fine", "next_coarse")]
+        tensor = {k: torch.from_numpy(v) for k, v in zip(wanted, self.session.run(wanted, {"window": raw}))}
+        return WindowOutputs(tensor["codes"], tensor["next_fine"], tensor.get("next_coarse"), tensor.get("ema_fine"),
+                             tensor.get("ema_coarse"))
 
 
 def make_backend(name: str | None, bundle: Bundle, device: torch.device):

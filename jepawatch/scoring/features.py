@@ -63,21 +63,22 @@ class WindowOutputs:
     codes: torch.Tensor  # (B, V, P, K) online fine code probabilities (Pi_t)
     next_fine: torch.Tensor  # (B, V, P, K) log-probabilities of the codes predicted for the next window
     next_coarse: torch.Tensor | None  # (B, V, 1, K) the same at the coarse resolution; None w/o Downsample
-    ema_fine: torch.Tensor  # (B, V, P, K) EMA-branch fine code log-probabilities (the target view)
-    ema_coarse: torch.Tensor  # (B, V, 1, K) EMA-branch coarse code log-probabilities
+    ema_fine: torch.Tensor | None  # (B, V, P, K) EMA-branch fine code log-probabilities (the target view)
+    ema_coarse: torch.Tensor | None  # (B, V, 1, K) EMA-branch coarse code log-probabilities
+    # (the EMA views are left out, None, for a predecessor window: only its predictions are used)
 
 
 @torch.no_grad()
-def window_outputs(model: MTSJEPA, windows: torch.Tensor) -> WindowOutputs:
-    """windows: (B, T, V) preprocessed, on the model's device."""
+def window_outputs(model: MTSJEPA, windows: torch.Tensor, targets: bool = True) -> WindowOutputs:
+    """windows: (B, T, V) preprocessed, on the model's device; `targets=False` skips the EMA views."""
     check_scorable(model)
     online, next_fine, next_coarse = _online_and_predictions(model, windows)
     return WindowOutputs(
         codes=online.codes.probs,
         next_fine=next_fine,
         next_coarse=next_coarse,
-        ema_fine=model.encode_window(windows, ema=True).codes.log_probs,
-        ema_coarse=model.encode_window(windows, ema=True, coarse=True).codes.log_probs,
+        ema_fine=model.encode_window(windows, ema=True).codes.log_probs if targets else None,
+        ema_coarse=model.encode_window(windows, ema=True, coarse=True).codes.log_probs if targets else None,
     )
 
 
@@ -85,7 +86,8 @@ def window_outputs(model: MTSJEPA, windows: torch.Tensor) -> WindowOutputs:
 def window_signals(model: MTSJEPA, previous: torch.Tensor, current: torch.Tensor, code_frequencies: dict) -> WindowSignals:
     """previous, current: (N, T, V) preprocessed windows on the model's device; previous[i] is the
     window just before current[i] (T steps earlier, whatever the scoring stride)."""
-    return signals_from_outputs(window_outputs(model, previous), window_outputs(model, current), code_frequencies)
+    return signals_from_outputs(window_outputs(model, previous, targets=False), window_outputs(model, current),
+                                code_frequencies)
 
 
 def signals_from_outputs(previous: WindowOutputs, current: WindowOutputs, code_frequencies: dict) -> WindowSignals:

@@ -30,7 +30,7 @@ def signals_at(backend, series: np.ndarray, starts: np.ndarray, window: int, cod
         batch = starts[begin : begin + batch_size]
         current = series[batch[:, None] + offsets]  # (B, T, V)
         previous = series[batch[:, None] - window + offsets]  # (B, T, V)
-        signals = signals_from_outputs(backend.outputs(previous), backend.outputs(current), code_frequencies)
+        signals = signals_from_outputs(backend.outputs(previous, targets=False), backend.outputs(current), code_frequencies)
         parts.append(_to_cpu(signals))
     return WindowSignals.concat(parts)
 
