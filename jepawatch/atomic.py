@@ -1,4 +1,5 @@
-"""Write files so that a reader never sees a half-written one: temporary file, then rename."""
+"""Write files so that a reader never sees a half-written one: temporary file, then rename; and read
+such JSON records back."""
 
 from __future__ import annotations
 
@@ -39,3 +40,20 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: object) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json_record(path: str | Path, record_format: str, fix: str) -> dict | None:
+    """The JSON object at `path` whose "format" is `record_format`; None when there is no file.
+    Anything else is a one-line DataError ending in `fix` (what the user should do)."""
+    from jepawatch.errors import DataError
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or data.get("format") != record_format:
+            raise ValueError(f"not a {record_format} file")
+        return data
+    except (ValueError, OSError) as exc:
+        raise DataError(f"state file {path} is unreadable ({exc}); {fix}") from None

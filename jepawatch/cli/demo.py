@@ -35,7 +35,6 @@ def demo(
     from jepawatch.demo.run import DEMO_CONFIG, DEMO_EPOCHS, summarise, write_demo_files
     from jepawatch.live.display import WatchStats
     from jepawatch.live.sources import ReplaySource, parse_speed
-    from jepawatch.live.state import WatchState
     from jepawatch.live.watch import LiveTableSink, PlainLinesSink, StateKeeper, StopFlag, run_watch
     from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext
     from jepawatch.training.job import TrainRequest, resolve_device
@@ -59,10 +58,9 @@ def demo(
     stats = WatchStats(bundle.name, str(files.live), f"replay, {pace}", scorer.alert_at, scorer.risk_source)
     inner = LiveTableSink(output.stdout, stats) if sys.stdout.isatty() else PlainLinesSink()
     sink = _Collecting(inner)
-    template = WatchState(str(path), bundle.meta["weights_sha256"], scorer.stride, "replay", str(files.live), {}, {})
     with StopFlag() as stop:
         reason = run_watch(source, ScoringCursor(scorer, StreamContext.start(scorer.window, len(scorer.channels), None)),
-                           stats, sink, StateKeeper(None, template), stop)
+                           stats, sink, StateKeeper(None, None), stop)
     labels = pd.read_csv(files.live, usecols=["label"])["label"].to_numpy()[: stats.rows_read]
     summary = summarise(sink.rows, labels, scorer.window)
     output.stdout.print("[bold]demo summary[/]" + (f" ({reason})" if reason != "finished" else ""))

@@ -11,11 +11,10 @@ repeats that window's line on restart, with the same `window_start`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jepawatch.atomic import atomic_write_json
+from jepawatch.atomic import atomic_write_json, read_json_record
 from jepawatch.errors import DataError
 
 WATCH_STATE_FORMAT = "jepawatch-watch-state/1"
@@ -35,14 +34,12 @@ class WatchState:
 
     @classmethod
     def load(cls, path: Path) -> "WatchState | None":
-        if not path.exists():
+        data = read_json_record(path, WATCH_STATE_FORMAT, "delete it to watch from the beginning")
+        if data is None:
             return None
         try:
-            data = json.loads(path.read_text())
-            if data.get("format") != WATCH_STATE_FORMAT:
-                raise ValueError("not a watch state file")
             return cls(**data)
-        except (ValueError, TypeError, OSError) as exc:
+        except TypeError as exc:
             raise DataError(f"state file {path} is unreadable ({exc}); delete it to watch from the beginning") from None
 
     def save(self, path: Path) -> None:

@@ -85,8 +85,8 @@ class LiveTableSink:
 class StateKeeper:
     """Saves the watch state: right after windows are written, on events, else at most once a second."""
 
-    path: Path | None
-    template: WatchState
+    path: Path | None  # None: nothing is saved
+    template: WatchState | None
     last_saved: float = 0.0
 
     def save(self, source, cursor: ScoringCursor, stats: WatchStats, force: bool) -> None:

@@ -84,7 +84,8 @@ class Scorer:
 
     def rows(self, series: np.ndarray, starts: np.ndarray, row_offset: int = 0,
              timestamps: np.ndarray | None = None) -> list[dict]:
-        """series (T, V) preprocessed; one dict per window starting at `starts` (indices into series)."""
+        """series (T, V) preprocessed; one dict per window starting at `starts` (indices into series);
+        timestamps (T,): display strings (`display_times`) or None."""
         if len(starts) == 0:
             return []
         signals = self.signals(series, starts)
@@ -207,9 +208,5 @@ def display_times(timestamps: np.ndarray) -> np.ndarray:
 
 
 def _stamp(timestamps: np.ndarray | None, index: int) -> str | None:
-    if timestamps is None:
-        return None
-    value = timestamps[index]
-    if isinstance(value, np.datetime64):
-        return str(np.datetime_as_string(value, unit="s"))
-    return str(value.item() if hasattr(value, "item") else value)
+    """timestamps: the display strings `display_times` made, or None."""
+    return None if timestamps is None else str(timestamps[index])

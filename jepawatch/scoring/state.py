@@ -10,11 +10,10 @@ written twice.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from jepawatch.atomic import atomic_write_json
+from jepawatch.atomic import atomic_write_json, read_json_record
 from jepawatch.errors import DataError
 
 STATE_FORMAT = "jepawatch-score-state/1"
@@ -32,14 +31,12 @@ class ScoreState:
 
     @classmethod
     def load(cls, path: Path) -> "ScoreState | None":
-        if not path.exists():
+        data = read_json_record(path, STATE_FORMAT, "delete it to start scoring from the beginning")
+        if data is None:
             return None
         try:
-            data = json.loads(path.read_text())
-            if data.get("format") != STATE_FORMAT:
-                raise ValueError("unknown format")
             return cls(**data)
-        except (ValueError, TypeError, OSError) as exc:
+        except TypeError as exc:
             raise DataError(f"state file {path} is unreadable ({exc}); delete it to start scoring from the beginning") from None
 
     def save(self, path: Path) -> None:
