@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset of the export (default: jepawatch's)")
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -68,7 +69,7 @@ def main() -> None:
     bundle = load_bundle(args.model or train_bundle(root))
     onnx_path = root / "model.onnx"
     start = time.perf_counter()
-    report = export_onnx(bundle, onnx_path)
+    report = export_onnx(bundle, onnx_path, **({"opset": args.opset} if args.opset else {}))
     export_seconds = time.perf_counter() - start
     device = torch.device(args.device)
     graph = InferenceGraph(bundle).eval().to(device)
@@ -79,7 +80,7 @@ def main() -> None:
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {ort.__version__} "
           f"({session.get_providers()[0]}), device {device}")
     print(f"bundle {bundle.path}: window {cfg.window}, {cfg.n_channels} channels, D {cfg.d_model}, K {cfg.codebook_size}, "
-          f"{cfg.encoder_layers} encoder layers; export {export_seconds:.1f} s, "
+          f"{cfg.encoder_layers} encoder layers; export (opset {args.opset or 'default'}) {export_seconds:.1f} s, "
           f"max |onnx - torch| {max(report.max_abs_diff.values()):.1e}")
     print(f"{'batch':>5} {'backend':<12} {'ms/batch p50':>13} {'ms/window':>10} {'windows/s':>10}")
     rng = np.random.default_rng(0)

@@ -16,7 +16,7 @@ def export(
     models_dir: ModelsDirOption = Path("models"),
     onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the one format so far).")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the ONNX file here. Default: into the bundle, which then records it (and `score` / `watch` use it).")] = None,
-    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 18,
+    opset: Annotated[Optional[int], typer.Option("--opset", help="ONNX opset version (default 23: fused attention; 18 for older runtimes).")] = None,
     check_data: Annotated[Optional[Path], typer.Option("--check-data", help="Data to check the export on besides random windows. Default: the bundle's training data, when it is still there.")] = None,
 ) -> None:
     """Export a bundle's whole inference path, from a raw window [batch, T_w, V] (standardisation
@@ -33,10 +33,11 @@ def export(
     from jepawatch.adapters import ReadOptions, read_dataset
     from jepawatch.bundle import ONNX_RECORD, load_bundle, resolve_bundle_path, update_bundle
     from jepawatch.errors import ConfigError, JepawatchError
-    from jepawatch.export.onnx_export import CHECK_WINDOWS, ONNX_FILE, TOLERANCE, export_onnx
+    from jepawatch.export.onnx_export import CHECK_WINDOWS, DEFAULT_OPSET, ONNX_FILE, TOLERANCE, export_onnx
 
     if not onnx:
         raise ConfigError("say which format: `jepawatch export --onnx` (the only one so far)")
+    opset = opset or DEFAULT_OPSET
     bundle = load_bundle(resolve_bundle_path(model, models_dir))
     if bundle.run.model_kind != "mts-jepa":
         raise ConfigError(f"{bundle.name} is a {bundle.run.model_kind} bundle; export needs an mts-jepa bundle")
