@@ -95,6 +95,22 @@ def test_constant_window_normalises_to_zero():
     assert torch.equal(y, torch.zeros_like(y))
 
 
+def test_revin_without_per_window_statistics_keeps_level_and_scale():
+    """model.revin_per_window=false: a flag held at 0 and one held at 1 stay different; still invertible."""
+    revin = RevIN(1, per_window=False)
+    with torch.no_grad():
+        revin.weight.fill_(2.0)
+        revin.bias.fill_(0.5)
+    x = torch.stack([torch.zeros(20), torch.ones(20), torch.randn(20) * 3])
+    channel = torch.zeros(3, dtype=torch.long)
+    y, stats = revin.normalise(x, channel)
+    torch.testing.assert_close(y, x * 2.0 + 0.5)
+    assert not torch.equal(y[0], y[1])
+    torch.testing.assert_close(revin.denormalise(y, stats), x, rtol=1e-4, atol=1e-4)
+    with_revin, _ = RevIN(1).normalise(x, channel)
+    assert torch.equal(with_revin[0], with_revin[1])  # the paper's RevIN cannot tell them apart
+
+
 def test_soft_codes_on_simplex_and_z_in_convex_hull():
     torch.manual_seed(0)
     codebook = SoftCodebook(8, 5, temperature=0.1)

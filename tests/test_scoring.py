@@ -230,10 +230,10 @@ def test_evaluate_json_reports_the_protocol_and_what_it_hides(trained):
     report = json.loads(result.stdout)
     assert report["pairs"]["train"]["windows"] + report["pairs"]["val"]["windows"] + report["pairs"]["test"]["windows"] == 69
     for key in ("f1", "precision", "recall", "auc", "auprc", "auc_normal_context", "mean_lead_steps"):
-        assert key in report["mts_jepa"] and key in report["raw_stats_head"]
+        assert key in report["model_head"] and key in report["raw_stats_head"]
     for key in ("base_rate", "always_positive_f1", "label_free_auc", "continuation_share"):
         assert key in report
-    assert len(report["per_seed"]["mts_jepa"]) == 2
+    assert len(report["per_seed"]["model_head"]) == 2
     table = runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1"])
     assert table.exit_code == 0 and "always +" in table.output and "label-free" in table.output
 
@@ -249,7 +249,7 @@ def planted_pairs(n: int = 300, seed: int = 0) -> LabelledPairs:
     context = np.concatenate([[0], target[:-1]]).astype(np.uint8)
     window = 10
     steps = np.repeat(np.concatenate([context[:1], target]), window)
-    return LabelledPairs(pooled=pooled, raw_stats=torch.randn(n, 3, 5), label_free_risk=rng.random(n), target=target,
+    return LabelledPairs(features=pooled, raw_stats=torch.randn(n, 3, 5), label_free_risk=rng.random(n), target=target,
                          context=context, window=window, step_labels=steps)
 
 
@@ -258,15 +258,15 @@ def test_protocol_finds_a_planted_precursor_and_is_leak_free():
     result = run_protocol(pairs, seeds=[0, 1], head_cfg=FAST_HEAD)
     assert split_points(len(pairs)) == (180, 240)
     assert [result["pairs"][p]["windows"] for p in ("train", "val", "test")] == [180, 60, 60]
-    assert result["mts_jepa"]["f1"]["mean"] > 0.9 and result["mts_jepa"]["auc"]["mean"] > 0.95
+    assert result["model_head"]["f1"]["mean"] > 0.9 and result["model_head"]["auc"]["mean"] > 0.95
     assert result["raw_stats_head"]["auc"]["mean"] < 0.8  # noise features carry nothing
     assert result["base_rate"] == pytest.approx(pairs.target[240:].mean())
     # changing the test labels changes the test metrics, never the threshold (chosen on validation)
     flipped = planted_pairs()
     flipped.target[240:] = 1 - flipped.target[240:]
     again = run_protocol(flipped, seeds=[0, 1], head_cfg=FAST_HEAD)
-    assert [s["threshold"] for s in again["per_seed"]["mts_jepa"]] == [s["threshold"] for s in result["per_seed"]["mts_jepa"]]
-    assert again["mts_jepa"]["f1"]["mean"] < 0.5
+    assert [s["threshold"] for s in again["per_seed"]["model_head"]] == [s["threshold"] for s in result["per_seed"]["model_head"]]
+    assert again["model_head"]["f1"]["mean"] < 0.5
 
 
 def test_f1_threshold_and_lead_time():

@@ -46,6 +46,7 @@ def calibrate(
     from jepawatch.errors import ConfigError, DataError
     from jepawatch.evaluation.labelled import labelled_pairs, read_labelled
     from jepawatch.evaluation.metrics import auc, threshold_metrics
+    from jepawatch.evaluation.representation import Representation
     from jepawatch.scoring.head import (
         HeadConfig,
         best_f1_threshold,
@@ -60,7 +61,7 @@ def calibrate(
     scorer = Scorer.load(model, models_dir, device)
     bundle = scorer.bundle
     series, labels, source = read_labelled(data, adapter, read_options(label_col, timestamp_col, adapter_option), bundle)
-    pairs = labelled_pairs(scorer, series, labels)
+    pairs = labelled_pairs(Representation(bundle, scorer.device), series, labels)  # the head reads eq. 31's pooled codes
     cut = int(round(len(pairs) * train_fraction))
     fit, pick = slice(0, cut), slice(cut, len(pairs))
     for name, part in (("training", fit), ("threshold", pick)):
@@ -68,14 +69,14 @@ def calibrate(
             raise DataError(f"the {name} part of the labelled windows has no anomalous next window; "
                             "give more labelled data or change --train-fraction")
     cfg = HeadConfig()
-    head = train_head(pairs.pooled[fit], pairs.target[fit], cfg, seed)
-    probabilities = predict(head, pairs.pooled[pick])
+    head = train_head(pairs.features[fit], pairs.target[fit], cfg, seed)
+    probabilities = predict(head, pairs.features[pick])
     threshold = best_f1_threshold(probabilities, pairs.target[pick])
     quality = {**threshold_metrics(pairs.target[pick], probabilities, threshold), "auc": auc(pairs.target[pick], probabilities)}
     provenance = {"source": source, "seed": seed, "train_windows": cut, "threshold_windows": len(pairs) - cut,
                   "train_positives": int(pairs.target[fit].sum()), "threshold_positives": int(pairs.target[pick].sum()),
                   "on_threshold_part": quality}
-    meta, state = head_to_bundle(head, int(pairs.pooled[0].numel()), cfg, threshold, provenance)
+    meta, state = head_to_bundle(head, int(pairs.features[0].numel()), cfg, threshold, provenance)
     update_bundle(bundle.path, {HEAD_CONFIG: meta}, {HEAD_WEIGHTS: state})
     output.stderr.print(
         f"[green]calibrated[/] {bundle.name}: head trained on {cut} windows ({provenance['train_positives']} positive), "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -28,6 +28,7 @@ def evaluate(
     model: ModelOption = None,
     models_dir: ModelsDirOption = Path("models"),
     seeds: Annotated[int, typer.Option("--seeds", help="Runs of the head (seeds 0..N-1); mean and std are reported.")] = 5,
+    features: Annotated[Optional[str], typer.Option("--features", help="What the head reads: codes (the paper's eq. 31), codes-mean, latent, codes+stats; context for temporal-jepa. Default: codes, or latent without a codebook.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON instead of tables.")] = False,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
@@ -39,19 +40,31 @@ def evaluate(
     threshold from validation), and beside it AUPRC, the base rate, always-positive F1, the
     label-free risk's AUC, a head on raw window statistics, AUC for normal-context and
     continuation windows, and the lead time of alerts. Nothing is fitted on the last 20%.
+    Works for every bundle: MTS-JEPA, its ablations and the Temporal JEPA baseline (those that
+    cannot score have no label-free risk).
     """
-    from jepawatch.errors import ConfigError
+    from jepawatch.bundle import load_bundle, resolve_bundle_path
+    from jepawatch.errors import ConfigError, JepawatchError
     from jepawatch.evaluation.labelled import labelled_pairs, read_labelled
     from jepawatch.evaluation.protocol import run_protocol
+    from jepawatch.evaluation.representation import Representation
     from jepawatch.scoring.scorer import Scorer
+    from jepawatch.training.job import resolve_device
 
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
-    scorer = Scorer.load(model, models_dir, device)
-    bundle = scorer.bundle
+    bundle = load_bundle(resolve_bundle_path(model, models_dir))
+    torch_device = resolve_device(device or "auto")
+    representation = Representation(bundle, torch_device, features)
+    try:
+        scorer, no_label_free = Scorer(bundle, torch_device), None
+    except JepawatchError as exc:  # an ablation without codes or predictors, or the Temporal JEPA
+        scorer, no_label_free = None, str(exc)
     series, labels, source = read_labelled(data, adapter, read_options(label_col, timestamp_col, adapter_option), bundle)
-    result = run_protocol(labelled_pairs(scorer, series, labels), list(range(seeds)))
-    result = {"model": str(bundle.path), "data": source, **result}
+    pairs = labelled_pairs(representation, series, labels, scorer)
+    result = run_protocol(pairs, list(range(seeds)), add_window_stats=representation.adds_window_stats)
+    result = {"model": str(bundle.path), "model_kind": bundle.run.model_kind, "features": representation.features,
+              "data": source, "label_free_unavailable": no_label_free, **result}
     if as_json:
         output.stdout.print_json(json.dumps(_finite(result)))
         return
@@ -66,9 +79,10 @@ def _print(result: dict) -> None:
         f"({pairs['val']['positives']}+), test {pairs['test']['windows']} ({pairs['test']['positives']}+); "
         f"{len(result['seeds'])} seeds", highlight=False)
     table = Table(title="next-window prediction, test 20% (%, mean ± std over seeds)")
-    for column in ("", "MTS-JEPA head", "raw-stats head", "label-free", "always +"):
+    head_name = f"{'Temporal JEPA' if result['model_kind'] == 'temporal-jepa' else 'MTS-JEPA'} head ({result['features']})"
+    for column in ("", head_name, "raw-stats head", "label-free", "always +"):
         table.add_column(column, justify="right" if column else "left")
-    jepa, raw = result["mts_jepa"], result["raw_stats_head"]
+    jepa, raw = result["model_head"], result["raw_stats_head"]
     rows = [
         ("F1 (paper)", "f1", _pct(result["always_positive_f1"]), ""),
         ("precision", "precision", _pct(result["base_rate"]), ""),
@@ -80,12 +94,13 @@ def _print(result: dict) -> None:
     ]
     for label, key, always, label_free in rows:
         table.add_row(label, _pm(jepa[key]), _pm(raw[key]), label_free, always)
+    table.add_row("AUC 95% (test windows resampled)", _interval(jepa), _interval(raw), "", "")
     output.stdout.print(table)
-    s = result["mts_jepa"]
+    s = result["model_head"]
     output.stdout.print(
         f"base rate {_pct(result['base_rate'])}% of test windows are followed by an anomalous window; "
         f"{_pct(result['continuation_share'])}% of those follow a window that is itself anomalous (continuation). "
-        f"Alerts (MTS-JEPA head) warned of {s['warned']['mean']:.1f} of {s['segments']['mean']:.0f} anomalous segments starting "
+        f"Alerts ({head_name}) warned of {s['warned']['mean']:.1f} of {s['segments']['mean']:.0f} anomalous segments starting "
         f"in the test part, {s['mean_lead_steps']['mean']:.0f} steps ahead on average.", highlight=False)
 
 
@@ -93,6 +108,11 @@ def _pm(stat: dict) -> str:
     if not math.isfinite(stat["mean"]):
         return "n/a"
     return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
+
+
+def _interval(summary: dict) -> str:
+    low, high = summary["auc_low95"]["mean"], summary["auc_high95"]["mean"]
+    return f"{100 * low:.1f} – {100 * high:.1f}" if math.isfinite(low) else "n/a"
 
 
 def _pct(value: float) -> str:

@@ -2,9 +2,11 @@
 
 The series is cut into non-overlapping windows W_0 .. W_{N-1} of T_w steps from its first row;
 a window's label is 1 if any of its steps is labelled anomalous (eq. 28); pair t is
-(W_t, y_{t+1}). Features per pair: the online fine code probabilities of W_t max-pooled over
-channels (the head's input), raw per-channel statistics of W_t (the baseline's input), and the
-label-free risk of W_t (NaN for W_0, which has no predecessor).
+(W_t, y_{t+1}). Features per pair: what the pre-trained model makes of W_t (the head's input;
+`representation.py` — by default the online fine code probabilities max-pooled over channels),
+raw per-channel statistics of W_t (the baseline's input), and the label-free risk of W_t (NaN
+for W_0, which has no predecessor, and for every pair when the bundle cannot score: an ablation
+without codes or predictors, or the Temporal JEPA).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import torch
 
 from jepawatch.adapters import read_dataset
 from jepawatch.errors import DataError
+from jepawatch.evaluation.representation import Representation
 from jepawatch.scoring.scorer import Scorer
 
 
 @dataclass
 class LabelledPairs:
-    pooled: torch.Tensor  # (N-1, P, K) head input from W_t
+    features: torch.Tensor  # (N-1, ...) head input from W_t, e.g. (N-1, P, K) pooled codes
     raw_stats: torch.Tensor  # (N-1, V, 5) mean, std, min, max, last of W_t per channel
     label_free_risk: np.ndarray  # (N-1,) NaN for t = 0
     target: np.ndarray  # (N-1,) y_{t+1}
@@ -37,9 +40,10 @@ class LabelledPairs:
         return (t + 1) * self.window
 
 
-def labelled_pairs(scorer: Scorer, series: np.ndarray, labels: np.ndarray) -> LabelledPairs:
-    """series: (T, V) preprocessed; labels: (T,) 0/1 per step."""
-    window = scorer.window
+def labelled_pairs(representation: Representation, series: np.ndarray, labels: np.ndarray,
+                   scorer: Scorer | None = None) -> LabelledPairs:
+    """series: (T, V) preprocessed; labels: (T,) 0/1 per step; scorer: the label-free risk, when the bundle has one."""
+    window = representation.window
     n_windows = len(series) // window
     if n_windows < 3:
         raise DataError(f"the labelled data holds {n_windows} whole window(s) of {window} steps; "
@@ -48,28 +52,18 @@ def labelled_pairs(scorer: Scorer, series: np.ndarray, labels: np.ndarray) -> La
     window_labels = labels[: n_windows * window].reshape(n_windows, window).max(axis=1).astype(np.uint8)  # (N,)
     windows = torch.from_numpy(np.ascontiguousarray(covered)).reshape(n_windows, window, -1)  # (N, T, V)
 
-    pooled = _pooled_codes(scorer, windows[:-1])  # W_0 .. W_{N-2}
+    features = representation(windows[:-1])  # W_0 .. W_{N-2}
     starts = np.arange(window, (n_windows - 1) * window, window)  # W_1 .. W_{N-2}, each with its predecessor
     label_free = np.full(n_windows - 1, np.nan)
-    if len(starts):
+    if scorer is not None and len(starts):
         _, risk = scorer.risks(scorer.signals(covered, starts))
         label_free[1:] = risk
     context_windows = windows[:-1]
     raw_stats = torch.stack([context_windows.mean(1), context_windows.std(1), context_windows.amin(1),
                              context_windows.amax(1), context_windows[:, -1]], dim=-1)  # (N-1, V, 5)
-    return LabelledPairs(pooled=pooled, raw_stats=raw_stats, label_free_risk=label_free,
+    return LabelledPairs(features=features, raw_stats=raw_stats, label_free_risk=label_free,
                          target=window_labels[1:], context=window_labels[:-1], window=window,
                          step_labels=labels[: n_windows * window].astype(np.uint8))
-
-
-@torch.no_grad()
-def _pooled_codes(scorer: Scorer, windows: torch.Tensor) -> torch.Tensor:
-    """(N, T, V) -> (N, P, K): online fine code probabilities, max-pooled over channels (eq. 31)."""
-    parts = []
-    for begin in range(0, len(windows), scorer.settings.batch_size):
-        batch = windows[begin : begin + scorer.settings.batch_size].to(scorer.device)
-        parts.append(scorer.model.encode_window(batch).codes.probs.amax(dim=1).float().cpu())
-    return torch.cat(parts)
 
 
 def read_labelled(data, adapter: str | None, options, bundle) -> tuple[np.ndarray, np.ndarray, str]:

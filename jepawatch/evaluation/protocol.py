@@ -1,8 +1,8 @@
 """`jepawatch evaluate`: the paper's downstream protocol, and beside it what the protocol hides.
 
 Protocol (SPEC §5, App. B.4): pairs (W_t, y_{t+1}) of the labelled data, split chronologically
-6:2:2; an MLP head on the frozen, max-pooled code probabilities trained with BCE on the first
-60%; the threshold maximising F1 on the next 20%; precision, recall, F1 (p > threshold) and ROC
+6:2:2; an MLP head on the frozen, max-pooled code probabilities (or another representation of
+the pre-trained model, `representation.py`) trained with BCE on the first 60%; the threshold maximising F1 on the next 20%; precision, recall, F1 (p > threshold) and ROC
 AUC on the last 20%; mean and std over seeds (the seed changes the head's initialisation and
 batch order; the pre-trained model is fixed). Nothing is fitted on the last 20%: preprocessing
 and the label-free calibration come from the training data, the head and threshold from the
@@ -27,6 +27,7 @@ from jepawatch.evaluation.labelled import LabelledPairs
 from jepawatch.evaluation.metrics import (
     always_positive_f1,
     auc,
+    auc_interval,
     auprc,
     lead_times,
     threshold_metrics,
@@ -43,7 +44,9 @@ def split_points(n_pairs: int) -> tuple[int, int]:
     return train_end, val_end
 
 
-def run_protocol(pairs: LabelledPairs, seeds: list[int], head_cfg: HeadConfig | None = None) -> dict:
+def run_protocol(pairs: LabelledPairs, seeds: list[int], head_cfg: HeadConfig | None = None,
+                 add_window_stats: bool = False) -> dict:
+    """The protocol on `pairs`; add_window_stats: the model head reads the raw statistics beside its features."""
     head_cfg = head_cfg or HeadConfig()
     n = len(pairs)
     train_end, val_end = split_points(n)
@@ -56,9 +59,13 @@ def run_protocol(pairs: LabelledPairs, seeds: list[int], head_cfg: HeadConfig | 
     test_labels = pairs.target[parts["test"]]
     test_context = pairs.context[parts["test"]]
 
-    per_seed = {"mts_jepa": [], "raw_stats": []}
+    raw_stats = _standardised(pairs.raw_stats, parts["train"])
+    model_features = pairs.features.flatten(1)
+    if add_window_stats:
+        model_features = torch.cat([model_features, raw_stats.flatten(1)], dim=1)
+    per_seed = {"model_head": [], "raw_stats": []}
     for seed in seeds:
-        for name, features in (("mts_jepa", pairs.pooled), ("raw_stats", _standardised(pairs.raw_stats, parts["train"]))):
+        for name, features in (("model_head", model_features), ("raw_stats", raw_stats)):
             per_seed[name].append(_one_seed(pairs, features, parts, seed, head_cfg))
 
     label_free = pairs.label_free_risk[parts["test"]]
@@ -67,7 +74,7 @@ def run_protocol(pairs: LabelledPairs, seeds: list[int], head_cfg: HeadConfig | 
         "window": pairs.window,
         "seeds": list(seeds),
         "head": asdict(head_cfg),
-        "mts_jepa": _summary(per_seed["mts_jepa"]),
+        "model_head": _summary(per_seed["model_head"]),
         "raw_stats_head": _summary(per_seed["raw_stats"]),
         "base_rate": float(test_labels.mean()),
         "always_positive_f1": always_positive_f1(test_labels),
@@ -89,6 +96,7 @@ def _one_seed(pairs: LabelledPairs, features: torch.Tensor, parts: dict, seed: i
         "threshold": threshold,
         **threshold_metrics(labels, probabilities, threshold),
         "auc": auc(labels, probabilities),
+        **dict(zip(("auc_low95", "auc_high95"), auc_interval(labels, probabilities))),
         "auprc": auprc(labels, probabilities),
         "auc_normal_context": auc(labels[context == 0], probabilities[context == 0]),
         "auc_continuation": auc(labels[context == 1], probabilities[context == 1]),

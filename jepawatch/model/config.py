@@ -34,6 +34,10 @@ class MTSJEPAConfig:
     decoder_hidden: int = 256  # decision: per-token MLP decoder z -> patch
     revin_eps: float = 1e-5
     revin_affine: bool = True
+    # Not in the paper (issue 7): False drops RevIN's per-window mean/std (the affine stays), so the
+    # encoder also sees each window's level and scale, which per-window normalisation removes. On MSL
+    # 32 of 33 channels are binary flags: with RevIN a flag held at 0 and one held at 1 look the same.
+    revin_per_window: bool = True
     # Loss weights (§3.4, App. B.2).
     lambda_fine: float = 1.0
     lambda_coarse: float = 0.5

@@ -50,7 +50,7 @@ class MTSJEPA(nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        self.revin = RevIN(cfg.n_channels, eps=cfg.revin_eps, affine=cfg.revin_affine)
+        self.revin = RevIN(cfg.n_channels, eps=cfg.revin_eps, affine=cfg.revin_affine, per_window=cfg.revin_per_window)
         self.encoder = Encoder(cfg)
         self.codebook = (
             SoftCodebook(cfg.codebook_size, cfg.d_model, cfg.temperature) if cfg.use_codebook else None

@@ -26,17 +26,23 @@ class RevIN(nn.Module):
     effect on MSL-like data (mostly constant binary flags) shows in the training-health metrics.
     """
 
-    def __init__(self, n_channels: int, eps: float = 1e-5, affine: bool = True):
+    def __init__(self, n_channels: int, eps: float = 1e-5, affine: bool = True, per_window: bool = True):
         super().__init__()
         self.eps = eps
         self.affine = affine
+        # per_window=False (not the paper; issue 7): no instance statistics, only the affine, so the
+        # encoder sees the window's level and scale (in training-standardised units) as well as its shape.
+        self.per_window = per_window
         self.weight = nn.Parameter(torch.ones(n_channels)) if affine else None
         self.bias = nn.Parameter(torch.zeros(n_channels)) if affine else None
 
     def normalise(self, x: torch.Tensor, channel: torch.Tensor) -> tuple[torch.Tensor, RevINStats]:
         # x: (N, T) raw; channel: (N,) -> (N, T) normalised
-        mean = x.mean(dim=1, keepdim=True)  # (N, 1)
-        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)  # (N, 1)
+        if self.per_window:
+            mean = x.mean(dim=1, keepdim=True)  # (N, 1)
+            std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)  # (N, 1)
+        else:
+            mean, std = torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])  # (N, 1)
         y = (x - mean) / std
         if self.affine:
             y = y * self.weight[channel, None] + self.bias[channel, None]
