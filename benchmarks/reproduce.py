@@ -70,6 +70,16 @@ QUICK_MTS = ["model.d_model=32", "model.codebook_size=16", "model.encoder_layers
 QUICK_TEMPORAL = ["model.embed_dim=32", "model.predictor_embed_dim=16", "model.encoder_depth=1", "model.num_heads=2"]
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def jepawatch(*args: str, log: Path) -> tuple[int, float]:
     """Run `python -m jepawatch ARGS`, stdout+stderr to `log`; (exit code, seconds)."""
     start = time.perf_counter()
@@ -83,8 +93,10 @@ def train(args, name: str, kind: str, overrides: list[str], models: Path, logs: 
     bundle = models / name
     if name in args.bundle:
         return {"bundle": args.bundle[name], "trained_here": False}
+    record = args.out / f"{name}.train.json"
     if (bundle / "weights.safetensors").exists() and not args.fresh:
-        return {"bundle": str(bundle), "trained_here": False}
+        earlier = json.loads(record.read_text()) if record.exists() else {}
+        return {"bundle": str(bundle), "trained_here": False, "train_seconds": earlier.get("train_seconds")}
     if args.quick:
         overrides = overrides + (QUICK_TEMPORAL if kind == "temporal-jepa" else QUICK_MTS)
     interrupted = (bundle / CHECKPOINT).exists() and not args.fresh  # continue an interrupted run of this row
@@ -97,6 +109,7 @@ def train(args, name: str, kind: str, overrides: list[str], models: Path, logs: 
     rc, seconds = jepawatch(*cmd, log=logs / f"{name}.train.log")
     if rc != 0:
         raise SystemExit(f"training {name} failed (exit {rc}); see {logs / f'{name}.train.log'}")
+    record.write_text(json.dumps({"train_seconds": round(seconds, 1), "command": cmd}))
     return {"bundle": str(bundle), "trained_here": True, "train_seconds": round(seconds, 1)}
 
 
@@ -139,6 +152,13 @@ def pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}"
 
 
+def interval(head: dict) -> str:
+    low, high = head.get("auc_low95"), head.get("auc_high95")
+    if not low or low.get("mean") is None:
+        return "—"
+    return f"{100 * low['mean']:.1f}–{100 * high['mean']:.1f}"
+
+
 def paper(name: str) -> str:
     f1, f1_std, auc, auc_std = PAPER_MSL.get(name, (None,) * 4)
     if f1 is None:
@@ -148,8 +168,8 @@ def paper(name: str) -> str:
 
 def table(rows: list[dict], baseline: dict) -> str:
     lines = [
-        "| row | paper F1 / AUC | F1 | precision | recall | AUC | AUPRC | AUC y_t=0 | warned (lead steps) | label-free AUC | epochs (selected) | code ppl |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| row | paper F1 / AUC | F1 | precision | recall | AUC | AUC 95% (bootstrap) | AUPRC | AUC y_t=0 | warned (lead steps) | label-free AUC | epochs (selected) | code ppl |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         r, head, t = row["result"], row["result"]["model_head"], row.get("training", {})
@@ -158,15 +178,15 @@ def table(rows: list[dict], baseline: dict) -> str:
         ppl = t.get("code_perplexity")
         lines.append(
             f"| {row['label']} | {paper(row['name'])} | {pm(head['f1'])} | {pm(head['precision'])} | {pm(head['recall'])} | "
-            f"**{pm(head['auc'])}** | {pm(head['auprc'])} | {pm(head['auc_normal_context'])} | {warned} | "
+            f"**{pm(head['auc'])}** | {interval(head)} | {pm(head['auprc'])} | {pm(head['auc_normal_context'])} | {warned} | "
             f"{pct(r['label_free_auc'])} | {t.get('epochs_run', '—')} ({t.get('selected_epoch', '—')}) | "
             f"{'—' if ppl is None else f'{ppl:.1f}'} |")
     raw = baseline["raw_stats_head"]
     lines.append(f"| same head on raw window statistics (baseline, same run) | — | {pm(raw['f1'])} | {pm(raw['precision'])} | "
-                 f"{pm(raw['recall'])} | **{pm(raw['auc'])}** | {pm(raw['auprc'])} | {pm(raw['auc_normal_context'])} | "
+                 f"{pm(raw['recall'])} | **{pm(raw['auc'])}** | {interval(raw)} | {pm(raw['auprc'])} | {pm(raw['auc_normal_context'])} | "
                  f"{raw['warned']['mean']:.1f}/{raw['segments']['mean']:.0f} ({raw['mean_lead_steps']['mean']:.0f}) | | | |")
     lines.append(f"| always positive | — | {pct(baseline['always_positive_f1'])} | {pct(baseline['base_rate'])} | 100.00 | "
-                 f"50.00 | {pct(baseline['base_rate'])} | | | | | |")
+                 f"50.00 | | {pct(baseline['base_rate'])} | | | | | |")
     return "\n".join(lines)
 
 
@@ -204,7 +224,7 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    header = (f"reproduce.py on {args.data.name}, {date.today()}, {platform.processor() or platform.machine()}, "
+    header = (f"reproduce.py on {args.data.name}, {date.today()}, {cpu_name()}, "
               f"{os.cpu_count()} CPUs, device {args.device}; epochs {args.epochs or 'paper (100)'}, seeds {args.seeds}"
               f"{', QUICK (tiny model)' if args.quick else ''}{', extra: ' + ' '.join(args.set) if args.set else ''}")
     print(header, flush=True)
@@ -227,7 +247,9 @@ def main() -> None:
         print(f"{'full.' + probe:<18} F1 {pm(head['f1']):>15}  AUC {pm(head['auc']):>15}", flush=True)
 
     baseline = (full or rows[0])["result"]
-    markdown = f"{header}\n\n{table(rows, baseline)}\n\nwall time {time.perf_counter() - started:.0f} s\n"
+    spent = sum((row["training"].get("train_seconds") or 0) + (row["result"].get("eval_seconds") or 0) for row in rows)
+    markdown = (f"{header}\n\n{table(rows, baseline)}\n\ntraining and evaluation recorded for these rows: {spent / 60:.0f} min "
+                f"(this invocation: {(time.perf_counter() - started) / 60:.0f} min)\n")
     print("\n" + markdown)
     (args.out / "table.md").write_text(markdown)
     (args.out / "results.json").write_text(json.dumps({"header": header, "rows": rows}, indent=1))

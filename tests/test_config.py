@@ -60,3 +60,17 @@ def test_bad_toml_is_refused(tmp_path):
     unknown.write_text("[optimizer]\nlr = 1\n")
     with pytest.raises(ConfigError, match="unknown section"):
         resolve_config("mts-jepa", unknown)
+
+
+def test_presets_sit_under_the_toml_and_set(tmp_path):
+    assert resolve_config("mts-jepa", preset="paper").model == resolve_config("mts-jepa").model
+    levels = resolve_config("mts-jepa", preset="levels")
+    assert levels.model.revin_per_window is False and resolve_config("mts-jepa").model.revin_per_window is True
+    toml = tmp_path / "c.toml"
+    toml.write_text("[model]\nrevin_per_window = true\n")
+    assert resolve_config("mts-jepa", config_file=toml, preset="levels").model.revin_per_window is True
+    assert resolve_config("mts-jepa", overrides=["model.revin_per_window=true"], preset="levels").model.revin_per_window is True
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; choose one of paper, levels"):
+        resolve_config("mts-jepa", preset="fast")
+    with pytest.raises(ConfigError, match="--preset is for mts-jepa"):
+        resolve_config("temporal-jepa", preset="paper")
