@@ -223,6 +223,50 @@ def test_calibrate_stores_a_head_that_score_then_uses(trained, tmp_path):
     assert_one_line_error(no_labels, "has no labels", "--label-col")
 
 
+def test_calibrate_head_reads_codes_and_window_statistics_and_score_builds_the_same_input(trained, tmp_path):
+    import shutil
+
+    from jepawatch.errors import BundleError
+    from jepawatch.scoring.head import head_from_bundle, predict, window_statistics
+
+    root, path = trained
+    with_stats, codes_only = tmp_path / "with_stats", tmp_path / "codes_only"
+    shutil.copytree(path, with_stats)
+    shutil.copytree(path, codes_only)
+    assert runner.invoke(app, ["calibrate", str(root / "test.csv"), "--model", str(with_stats)]).exit_code == 0
+    assert runner.invoke(app, ["calibrate", str(root / "test.csv"), "--model", str(codes_only), "--features", "codes"]).exit_code == 0
+    stats_bundle, codes_bundle = load_bundle(with_stats), load_bundle(codes_only)
+    n_channels, cfg = len(stats_bundle.preprocess.kept_channels), stats_bundle.run.model
+    assert stats_bundle.head["features"] == "codes+stats" and stats_bundle.head["stats_shape"] == [n_channels, 5]
+    assert stats_bundle.head["n_features"] == cfg.n_patches * cfg.codebook_size + 5 * n_channels
+    assert codes_bundle.head["features"] == "codes" and codes_bundle.head["n_features"] == cfg.n_patches * cfg.codebook_size
+    head, _ = head_from_bundle(stats_bundle.head, stats_bundle.head_state)
+    assert head.stats_std.min() > 0 and not torch.equal(head.stats_mean, torch.zeros_like(head.stats_mean))
+
+    # score's risk for each window == the head on (pooled codes, statistics of that very window)
+    scored = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(with_stats), "--out", str(tmp_path / "s.csv")])
+    assert scored.exit_code == 0, scored.output
+    rows = pd.read_csv(tmp_path / "s.csv")
+    scorer = Scorer(stats_bundle, torch.device("cpu"))
+    frame = pd.read_csv(root / "test.csv")
+    series = stats_bundle.preprocess.transform(frame[stats_bundle.preprocess.channels].to_numpy(np.float32),
+                                               stats_bundle.preprocess.channels)
+    starts = rows["window_start"].to_numpy()
+    windows = torch.from_numpy(series[starts[:, None] + np.arange(cfg.window)])
+    expected = predict(head, head.inputs(scorer.signals(series, starts).pooled, window_statistics(windows)))
+    np.testing.assert_allclose(rows["next_window_risk"], expected, atol=2e-6)
+    shuffled = predict(head, head.inputs(scorer.signals(series, starts).pooled, window_statistics(windows.flip(0))))
+    assert np.abs(shuffled - expected).max() > 1e-3  # the statistics do move the risk
+
+    # a head saved before `features` was recorded reads codes; an unknown input is refused
+    old_meta = {k: v for k, v in codes_bundle.head.items() if k != "features"}
+    assert head_from_bundle(old_meta, codes_bundle.head_state)[0].features == "codes"
+    with pytest.raises(BundleError, match="upgrade jepawatch"):
+        head_from_bundle({**codes_bundle.head, "features": "pixels"}, codes_bundle.head_state)
+    assert_one_line_error(runner.invoke(app, ["calibrate", str(root / "test.csv"), "--model", str(codes_only), "--features", "pixels"]),
+                          "--features must be one of codes, codes+stats")
+
+
 def test_evaluate_json_reports_the_protocol_and_what_it_hides(trained):
     root, path = trained
     result = runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "2", "--json"])

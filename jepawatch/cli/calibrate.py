@@ -26,6 +26,7 @@ def calibrate(
     models_dir: ModelsDirOption = Path("models"),
     train_fraction: Annotated[float, typer.Option("--train-fraction", help="Share of the labelled windows (the earliest) that trains the head; the rest picks the threshold.")] = 0.75,
     seed: Annotated[int, typer.Option(help="Seed of the head's initialisation and batch order.")] = 0,
+    features: Annotated[str, typer.Option("--features", help="What the head reads: codes+stats (the pooled codes and each window's per-channel statistics) or codes (the paper's head).")] = "codes+stats",
     device: DeviceOption = None,
     adapter: AdapterOption = None,
     label_col: LabelColOption = None,
@@ -36,7 +37,9 @@ def calibrate(
 
     The head (frozen encoder and codebook, max-pooled code probabilities, MLP, BCE) learns from
     the earliest windows; the F1-optimal threshold is chosen on the later ones. From then on
-    `score` reports the supervised risk and alerts at that threshold.
+    `score` reports the supervised risk and alerts at that threshold. By default the head also
+    reads each window's per-channel statistics (mean, std, min, max, last), which RevIN hides
+    from the encoder; `--features codes` is the paper's head.
     """
     from jepawatch.bundle import (
         HEAD_CONFIG,
@@ -47,15 +50,21 @@ def calibrate(
     from jepawatch.evaluation.labelled import labelled_pairs, read_labelled
     from jepawatch.evaluation.metrics import auc, threshold_metrics
     from jepawatch.evaluation.representation import Representation
+    import torch
+
     from jepawatch.scoring.head import (
+        HEAD_FEATURES,
         HeadConfig,
         best_f1_threshold,
+        fit_standardiser,
         head_to_bundle,
         predict,
         train_head,
     )
     from jepawatch.scoring.scorer import Scorer
 
+    if features not in HEAD_FEATURES:
+        raise ConfigError(f"--features must be one of {', '.join(HEAD_FEATURES)}, not {features!r}")
     if not 0 < train_fraction < 1:
         raise ConfigError("--train-fraction must be between 0 and 1")
     scorer = Scorer.load(model, models_dir, device)
@@ -69,17 +78,21 @@ def calibrate(
             raise DataError(f"the {name} part of the labelled windows has no anomalous next window; "
                             "give more labelled data or change --train-fraction")
     cfg = HeadConfig()
-    head = train_head(pairs.features[fit], pairs.target[fit], cfg, seed)
-    probabilities = predict(head, pairs.features[pick])
+    standardiser = fit_standardiser(pairs.raw_stats[fit]) if features == "codes+stats" else None
+    inputs = pairs.features.flatten(1)  # (N, P*K)
+    if standardiser is not None:
+        inputs = torch.cat([inputs, ((pairs.raw_stats - standardiser[0]) / standardiser[1]).flatten(1)], dim=1)
+    head = train_head(inputs[fit], pairs.target[fit], cfg, seed, standardiser)
+    probabilities = predict(head, inputs[pick])
     threshold = best_f1_threshold(probabilities, pairs.target[pick])
     quality = {**threshold_metrics(pairs.target[pick], probabilities, threshold), "auc": auc(pairs.target[pick], probabilities)}
     provenance = {"source": source, "seed": seed, "train_windows": cut, "threshold_windows": len(pairs) - cut,
                   "train_positives": int(pairs.target[fit].sum()), "threshold_positives": int(pairs.target[pick].sum()),
                   "on_threshold_part": quality}
-    meta, state = head_to_bundle(head, int(pairs.features[0].numel()), cfg, threshold, provenance)
+    meta, state = head_to_bundle(head, int(inputs.shape[1]), cfg, threshold, provenance)
     update_bundle(bundle.path, {HEAD_CONFIG: meta}, {HEAD_WEIGHTS: state})
     output.stderr.print(
-        f"[green]calibrated[/] {bundle.name}: head trained on {cut} windows ({provenance['train_positives']} positive), "
+        f"[green]calibrated[/] {bundle.name}: head ({features}) trained on {cut} windows ({provenance['train_positives']} positive), "
         f"threshold {threshold:.3f} from {len(pairs) - cut} ({provenance['threshold_positives']} positive): "
         f"F1 {quality['f1']:.3f}, AUC {quality['auc']:.3f} on that part. `score` now reports the supervised risk.",
         highlight=False,

@@ -19,6 +19,7 @@ import torch
 from jepawatch.adapters import read_dataset
 from jepawatch.errors import DataError
 from jepawatch.evaluation.representation import Representation
+from jepawatch.scoring.head import window_statistics
 from jepawatch.scoring.scorer import Scorer
 
 
@@ -59,8 +60,7 @@ def labelled_pairs(representation: Representation, series: np.ndarray, labels: n
         _, risk = scorer.risks(scorer.signals(covered, starts))
         label_free[1:] = risk
     context_windows = windows[:-1]
-    raw_stats = torch.stack([context_windows.mean(1), context_windows.std(1), context_windows.amin(1),
-                             context_windows.amax(1), context_windows[:, -1]], dim=-1)  # (N-1, V, 5)
+    raw_stats = window_statistics(context_windows)  # (N-1, V, 5)
     return LabelledPairs(features=features, raw_stats=raw_stats, label_free_risk=label_free,
                          target=window_labels[1:], context=window_labels[:-1], window=window,
                          step_labels=labels[: n_windows * window].astype(np.uint8))

@@ -32,7 +32,7 @@ from jepawatch.evaluation.metrics import (
     lead_times,
     threshold_metrics,
 )
-from jepawatch.scoring.head import HeadConfig, best_f1_threshold, predict, train_head
+from jepawatch.scoring.head import HeadConfig, best_f1_threshold, fit_standardiser, predict, train_head
 
 SPLIT = (0.6, 0.2, 0.2)
 
@@ -107,8 +107,7 @@ def _one_seed(pairs: LabelledPairs, features: torch.Tensor, parts: dict, seed: i
 
 def _standardised(raw: torch.Tensor, train: slice) -> torch.Tensor:
     """Raw statistics scaled with the train part's mean and std only (leak-free)."""
-    mean = raw[train].mean(dim=0, keepdim=True)
-    std = raw[train].std(dim=0, keepdim=True).clamp_min(1e-6)
+    mean, std = fit_standardiser(raw[train])
     return (raw - mean) / std
 
 

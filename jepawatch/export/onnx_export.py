@@ -35,7 +35,7 @@ from jepawatch import __version__
 from jepawatch.bundle import Bundle
 from jepawatch.errors import BundleError
 from jepawatch.scoring.features import window_outputs
-from jepawatch.scoring.head import head_from_bundle
+from jepawatch.scoring.head import head_from_bundle, window_statistics
 
 ONNX_FILE = "model.onnx"
 # Opset 23 has the fused Attention and Gelu operators: on CPU (onnxruntime >= 1.23) the paper-size
@@ -69,7 +69,8 @@ class InferenceGraph(nn.Module):
         out = window_outputs(self.model, x)
         results = [out.codes, out.next_fine, *([out.next_coarse] if self.has_coarse else []), out.ema_fine, out.ema_coarse]
         if self.head is not None:
-            results.append(torch.sigmoid(self.head(out.codes.amax(dim=1).flatten(1))))  # (B,)
+            inputs = self.head.inputs(out.codes.amax(dim=1), window_statistics(x))  # (B, F)
+            results.append(torch.sigmoid(self.head(inputs)))  # (B,)
         return tuple(results)
 
 

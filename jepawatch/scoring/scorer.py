@@ -24,7 +24,7 @@ from jepawatch.data.preprocess import fill_forward
 from jepawatch.errors import BundleError, ConfigError
 from jepawatch.scoring.backends import make_backend
 from jepawatch.scoring.features import WindowSignals, check_scorable
-from jepawatch.scoring.head import head_from_bundle, predict
+from jepawatch.scoring.head import head_from_bundle, predict, window_statistics
 from jepawatch.scoring.label_free import LabelFreeCalibration
 from jepawatch.scoring.windows import signals_at
 
@@ -75,12 +75,19 @@ class Scorer:
         return signals_at(self.backend, series, starts, self.window, self.bundle.code_frequencies,
                           self.settings.batch_size)
 
-    def risks(self, signals: WindowSignals) -> tuple[np.ndarray, np.ndarray]:
-        """(next_window_risk, label_free_risk), each (N,)."""
+    def risks(self, signals: WindowSignals, stats: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(next_window_risk, label_free_risk), each (N,); stats: (N, V, 5) `window_statistics` of the
+        scored windows, which a `codes+stats` head reads."""
         label_free = self.calibration.risk(self.calibration.score(signals))
         if self.head is None:
             return label_free, label_free
-        return predict(self.head, signals.pooled), label_free
+        return predict(self.head, self.head.inputs(signals.pooled, stats)), label_free
+
+    def window_stats(self, series: np.ndarray, starts: np.ndarray) -> torch.Tensor | None:
+        """(N, V, 5) statistics of the windows at `starts` when the head reads them, else None."""
+        if self.head is None or self.head.features != "codes+stats":
+            return None
+        return window_statistics(torch.from_numpy(series[starts[:, None] + np.arange(self.window)]))
 
     def rows(self, series: np.ndarray, starts: np.ndarray, row_offset: int = 0,
              timestamps: np.ndarray | None = None) -> list[dict]:
@@ -89,7 +96,7 @@ class Scorer:
         if len(starts) == 0:
             return []
         signals = self.signals(series, starts)
-        risk, label_free = self.risks(signals)
+        risk, label_free = self.risks(signals, self.window_stats(series, starts))
         drivers = np.argsort(-self.calibration.channel_scores(signals), axis=1)[:, : self.settings.top_channels]
         out = []
         for i, start in enumerate(starts):
