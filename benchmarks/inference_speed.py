@@ -41,17 +41,6 @@ def train_bundle(root: Path) -> Path:
     return root / "models" / "train"
 
 
-def timed(run, repeat: int) -> list[float]:
-    run()  # warm-up
-    run()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path)
@@ -99,13 +88,26 @@ def main() -> None:
         def run_onnx():
             return session.run(None, {"window": raw})
 
-        repeat = args.repeat if batch == 1 else max(5, args.repeat // 10)
-        speeds = {}
-        for name, run in (("torch eager", run_torch), ("onnxruntime", run_onnx)):
-            p50 = statistics.median(timed(run, repeat))
-            speeds[name] = batch / p50
+        repeat = args.repeat if batch == 1 else max(3, args.repeat // 10)
+        # The runtimes alternate in blocks, so that drift in the machine's speed (shared cores,
+        # frequency) falls on both alike; a pause after each block lets the other runtime's worker
+        # threads stop spinning (ONNX Runtime's and OpenMP's spin-wait would otherwise steal a core
+        # from the next block: alternating call by call doubled torch's batch-1 time on 2 cores).
+        times = {"torch eager": [], "onnxruntime": []}
+        block = 10 if batch == 1 else 1
+        for _ in range(max(1, repeat // block)):
+            for name, run in (("torch eager", run_torch), ("onnxruntime", run_onnx)):
+                run()  # warm-up after the pause
+                for _ in range(block):
+                    start = time.perf_counter()
+                    run()
+                    times[name].append(time.perf_counter() - start)
+                time.sleep(0.5)
+        for name, values in times.items():
+            p50 = statistics.median(values)
             print(f"{batch:>5} {name:<12} {p50 * 1000:>13.2f} {p50 * 1000 / batch:>10.3f} {batch / p50:>10.1f}")
-        print(f"{batch:>5} ratio onnxruntime / torch eager: {speeds['onnxruntime'] / speeds['torch eager']:.2f}x")
+        ratio = statistics.median(times["torch eager"]) / statistics.median(times["onnxruntime"])
+        print(f"{batch:>5} ratio onnxruntime / torch eager: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
