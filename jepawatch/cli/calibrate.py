@@ -50,13 +50,12 @@ def calibrate(
     from jepawatch.evaluation.labelled import labelled_pairs, read_labelled
     from jepawatch.evaluation.metrics import auc, threshold_metrics
     from jepawatch.evaluation.representation import Representation
-    import torch
-
     from jepawatch.scoring.head import (
         HEAD_FEATURES,
         HeadConfig,
         best_f1_threshold,
         fit_standardiser,
+        head_inputs,
         head_to_bundle,
         predict,
         train_head,
@@ -79,9 +78,7 @@ def calibrate(
                             "give more labelled data or change --train-fraction")
     cfg = HeadConfig()
     standardiser = fit_standardiser(pairs.raw_stats[fit]) if features == "codes+stats" else None
-    inputs = pairs.features.flatten(1)  # (N, P*K)
-    if standardiser is not None:
-        inputs = torch.cat([inputs, ((pairs.raw_stats - standardiser[0]) / standardiser[1]).flatten(1)], dim=1)
+    inputs = head_inputs(pairs.features, pairs.raw_stats, standardiser)  # (N, F)
     head = train_head(inputs[fit], pairs.target[fit], cfg, seed, standardiser)
     probabilities = predict(head, inputs[pick])
     threshold = best_f1_threshold(probabilities, pairs.target[pick])

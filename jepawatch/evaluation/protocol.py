@@ -32,7 +32,7 @@ from jepawatch.evaluation.metrics import (
     lead_times,
     threshold_metrics,
 )
-from jepawatch.scoring.head import HeadConfig, best_f1_threshold, fit_standardiser, predict, train_head
+from jepawatch.scoring.head import HeadConfig, best_f1_threshold, fit_standardiser, head_inputs, predict, train_head
 
 SPLIT = (0.6, 0.2, 0.2)
 
@@ -59,10 +59,9 @@ def run_protocol(pairs: LabelledPairs, seeds: list[int], head_cfg: HeadConfig | 
     test_labels = pairs.target[parts["test"]]
     test_context = pairs.context[parts["test"]]
 
-    raw_stats = _standardised(pairs.raw_stats, parts["train"])
-    model_features = pairs.features.flatten(1)
-    if add_window_stats:
-        model_features = torch.cat([model_features, raw_stats.flatten(1)], dim=1)
+    standardiser = fit_standardiser(pairs.raw_stats[parts["train"]])  # leak-free: the train part only
+    raw_stats = (pairs.raw_stats - standardiser[0]) / standardiser[1]
+    model_features = head_inputs(pairs.features, pairs.raw_stats, standardiser if add_window_stats else None)
     per_seed = {"model_head": [], "raw_stats": []}
     for seed in seeds:
         for name, features in (("model_head", model_features), ("raw_stats", raw_stats)):
@@ -103,12 +102,6 @@ def _one_seed(pairs: LabelledPairs, features: torch.Tensor, parts: dict, seed: i
     }
     result.update(lead_times(pairs.step_labels, pairs.window, test.start + 1, probabilities > threshold, labels))
     return result
-
-
-def _standardised(raw: torch.Tensor, train: slice) -> torch.Tensor:
-    """Raw statistics scaled with the train part's mean and std only (leak-free)."""
-    mean, std = fit_standardiser(raw[train])
-    return (raw - mean) / std
 
 
 def _summary(results: list[dict]) -> dict:

@@ -52,6 +52,15 @@ def fit_standardiser(stats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return stats.mean(dim=0), stats.std(dim=0).clamp_min(1e-6)
 
 
+def head_inputs(pooled: torch.Tensor, stats: torch.Tensor | None = None,
+                standardiser: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """(N, ...) pooled codes [beside (N, V, 5) window statistics scaled by (mean, std)] -> (N, F)."""
+    x = pooled.float().flatten(1)
+    if standardiser is None:
+        return x
+    return torch.cat([x, ((stats.float() - standardiser[0]) / standardiser[1]).flatten(1)], dim=1)
+
+
 class RiskHead(nn.Module):
     def __init__(self, n_features: int, cfg: HeadConfig, stats_shape: tuple[int, int] | None = None):
         super().__init__()
@@ -64,10 +73,7 @@ class RiskHead(nn.Module):
 
     def inputs(self, pooled: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
         """(N, P, K) pooled codes [and (N, V, 5) window statistics] -> (N, F) head input."""
-        x = pooled.float().flatten(1)
-        if self.features == "codes+stats":
-            x = torch.cat([x, ((stats.float() - self.stats_mean) / self.stats_std).flatten(1)], dim=1)
-        return x
+        return head_inputs(pooled, stats, (self.stats_mean, self.stats_std) if self.features == "codes+stats" else None)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features.flatten(1)).squeeze(-1)  # (N, F...) -> (N,) logits
