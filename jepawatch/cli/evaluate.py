@@ -29,6 +29,8 @@ def evaluate(
     models_dir: ModelsDirOption = Path("models"),
     seeds: Annotated[int, typer.Option("--seeds", help="Runs of the head (seeds 0..N-1); mean and std are reported.")] = 5,
     features: Annotated[Optional[str], typer.Option("--features", help="What the head reads: codes (the paper's eq. 31), codes-mean, latent, codes+stats; context for temporal-jepa. Default: codes, or latent without a codebook.")] = None,
+    train_data: Annotated[Optional[Path], typer.Option("--train-data", help="Unlabelled normal data the label-free baselines are fitted on. Default: DATA's train part (a benchmark folder), else the file the bundle was trained on.")] = None,
+    ablate_risk: Annotated[bool, typer.Option("--ablate-risk", help="Also measure the label-free risk recalibrated without each component, with the statistics or the model components only, and each component alone.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON instead of tables.")] = False,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
@@ -42,10 +44,17 @@ def evaluate(
     continuation windows, and the lead time of alerts. Nothing is fitted on the last 20%.
     Works for every bundle: MTS-JEPA, its ablations and the Temporal JEPA baseline (those that
     cannot score have no label-free risk).
+
+    Then the label-free risk against simple detectors fitted on the training data (robust z-score,
+    IsolationForest, kNN on window statistics, PCA reconstruction), on the whole labelled data and
+    on the last 20%, and its alerts as events (warned before onset, lead time, false alarms).
+    Labelled data too small or without positives for the protocol still gets this comparison.
     """
     from jepawatch.bundle import load_bundle, resolve_bundle_path
-    from jepawatch.errors import ConfigError, JepawatchError
-    from jepawatch.evaluation.labelled import labelled_pairs, read_labelled
+    from jepawatch.errors import ConfigError, DataError, JepawatchError
+    from jepawatch.evaluation.baselines import fit_baselines, windows_of
+    from jepawatch.evaluation.early_warning import compare
+    from jepawatch.evaluation.labelled import labelled_pairs, read_labelled, read_training
     from jepawatch.evaluation.protocol import run_protocol
     from jepawatch.evaluation.representation import Representation
     from jepawatch.scoring.scorer import Scorer
@@ -60,11 +69,23 @@ def evaluate(
         scorer, no_label_free = Scorer(bundle, torch_device), None
     except JepawatchError as exc:  # an ablation without codes or predictors, or the Temporal JEPA
         scorer, no_label_free = None, str(exc)
-    series, labels, source = read_labelled(data, adapter, read_options(label_col, timestamp_col, adapter_option), bundle)
-    pairs = labelled_pairs(representation, series, labels, scorer)
-    result = run_protocol(pairs, list(range(seeds)), add_window_stats=representation.adds_window_stats)
+    options = read_options(label_col, timestamp_col, adapter_option)
+    series, labels, source = read_labelled(data, adapter, options, bundle)
+    baselines = fit_baselines(windows_of(read_training(data, adapter, options, bundle, train_data), representation.window))
+    pairs = labelled_pairs(representation, series, labels, scorer, baselines)
+    if pairs.target.sum() == 0:
+        raise DataError(f"{data} has no anomalous window (every label is 0): nothing to evaluate; "
+                        "give labelled data with anomalies")
+    try:
+        result, no_protocol = run_protocol(pairs, list(range(seeds)), add_window_stats=representation.adds_window_stats), None
+    except DataError as exc:  # too few positives for a head: the label-free comparison still stands
+        result, no_protocol = {}, str(exc)
     result = {"model": str(bundle.path), "model_kind": bundle.run.model_kind, "features": representation.features,
-              "data": source, "label_free_unavailable": no_label_free, **result}
+              "data": source, "window": pairs.window, "label_free_unavailable": no_label_free,
+              "protocol_unavailable": no_protocol, **result}
+    if scorer is not None:
+        result["early_warning"] = compare(pairs, pairs.baseline_scores, scorer.calibration, scorer.calibration.alert_at,
+                                          ablate_risk)
     if as_json:
         output.stdout.print_json(json.dumps(_finite(result)))
         return
@@ -72,6 +93,46 @@ def evaluate(
 
 
 def _print(result: dict) -> None:
+    if result["protocol_unavailable"]:
+        output.stdout.print(f"[bold]{result['model']}[/] on {result['data']}: no supervised protocol "
+                            f"({result['protocol_unavailable']})", highlight=False)
+    else:
+        _print_protocol(result)
+    if "early_warning" in result:
+        _print_early_warning(result["early_warning"])
+
+
+def _print_early_warning(ew: dict) -> None:
+    table = Table(title="label-free next-window AUC (%): the risk against simple detectors fitted on the training data")
+    for column in ("score", "whole data: next", "normal context", "last 20%: next", "normal context"):
+        table.add_column(column, justify="left" if column == "score" else "right")
+    whole, test = ew["scores"]["whole"], ew["scores"]["test"]
+    names = ["label_free_risk", *ew["baselines"], *ew["ablation"]]
+    for name in names:
+        label = "label-free risk (" + " + ".join(ew["risk_components"]) + ")" if name == "label_free_risk" else name
+        table.add_row(label, _pct(whole[name]["next"]), _pct(whole[name]["normal_context"]),
+                      _pct(test[name]["next"]), _pct(test[name]["normal_context"]))
+        if name == "label_free_risk" or name == ew["baselines"][-1]:
+            table.add_section()
+    output.stdout.print(table)
+    for part, best in ew["best_baseline"].items():
+        text = "; ".join(f"{measure.replace('_', ' ')}: best baseline {b['name']} {_pct(b['auc'])}, risk "
+                         f"{'+' if b['margin'] >= 0 else ''}{100 * b['margin']:.1f} points" for measure, b in best.items())
+        output.stdout.print(f"{'whole data' if part == 'whole' else 'last 20%'}: {text}", highlight=False)
+    e = ew["events"]
+    lead = f"{e['mean_lead_steps']:.0f} steps" if e["warned"] else "n/a"
+    output.stdout.print(
+        f"alerts at risk >= {e['alert_at']} on the whole data: warned of {e['warned']} of {e['anomalies']} anomalies "
+        f"before they began (mean lead {lead}), alerted while under way on {e['alerted_during']}; {e['alerts']} alerts, "
+        f"{e['false_alarms']} before a normal window ({_rate(e['false_alarms_per_1000'])} per 1,000 normal windows)",
+        highlight=False)
+
+
+def _rate(value) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1f}"
+
+
+def _print_protocol(result: dict) -> None:
     pairs = result["pairs"]
     output.stdout.print(
         f"[bold]{result['model']}[/] on {result['data']}: windows of {result['window']} steps; pairs (W_t, y_t+1) "

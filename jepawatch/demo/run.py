@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from jepawatch.demo.generator import make_demo_data
-from jepawatch.evaluation.metrics import lead_times
+from jepawatch.evaluation.events import event_summary
 
 DEMO_CONFIG = [
     "model.window=40", "model.n_patches=4", "model.d_model=64", "model.codebook_size=32",
@@ -71,26 +71,9 @@ class DemoSummary:
 
 def summarise(rows: list[dict], labels: np.ndarray, window: int) -> DemoSummary:
     """rows: the scored windows (stride = window) of the live part; labels: its (T,) 0/1 labels."""
-    starts = np.asarray([r["window_start"] for r in rows], dtype=np.int64)
-    alerts = np.asarray([bool(r["alert"]) for r in rows])
-    if len(starts) == 0:
+    if not rows:
         return DemoSummary(0, 0, float("nan"), 0, 0, 0)
-    first_target = int(starts[0]) // window + 1  # the alert on W_t is about W_{t+1}
-    n_targets = len(labels) // window
-    targets = np.asarray([labels[(first_target + i) * window:(first_target + i + 1) * window].any()
-                          for i in range(len(rows))]) if len(rows) else np.zeros(0, bool)
-    usable = (first_target + np.arange(len(rows))) < n_targets
-    leads = lead_times(labels, window, first_target, alerts[usable], targets[usable])
-    false_alarms = int((alerts[usable] & ~targets[usable]).sum())
-    alerted_during = 0
-    for first, last in _segments(labels):
-        overlapping = (starts <= last) & (starts + window - 1 >= first)
-        alerted_during += bool(alerts[overlapping].any())
-    return DemoSummary(leads["segments"], leads["warned"], leads["mean_lead_steps"] * MINUTES_PER_ROW,
-                       int(alerts.sum()), false_alarms, alerted_during)
-
-
-def _segments(labels: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last) row of each run of 1s."""
-    edges = np.diff(np.concatenate([[0], labels.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
+    first_window = int(rows[0]["window_start"]) // window
+    events = event_summary(labels, window, first_window, np.asarray([bool(r["alert"]) for r in rows]))
+    return DemoSummary(events.anomalies, events.warned, events.mean_lead_steps * MINUTES_PER_ROW, events.alerts,
+                       events.false_alarms, events.alerted_during)

@@ -11,7 +11,7 @@ without codes or predictors, or the Temporal JEPA).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -19,8 +19,10 @@ import torch
 from jepawatch.adapters import read_dataset
 from jepawatch.errors import DataError
 from jepawatch.evaluation.representation import Representation
-from jepawatch.scoring.head import window_statistics
+from jepawatch.scoring.features import window_statistics
+from jepawatch.scoring.label_free import component_values
 from jepawatch.scoring.scorer import Scorer
+from jepawatch.scoring.stats_reference import StatsReference
 
 
 @dataclass
@@ -32,6 +34,8 @@ class LabelledPairs:
     context: np.ndarray  # (N-1,) y_t: 1 when W_t itself is anomalous (continuation)
     window: int
     step_labels: np.ndarray  # (N*T_w,) the per-step labels covered by the windows
+    risk_components: dict[str, np.ndarray] = field(default_factory=dict)  # (N-1,) each, NaN for t = 0
+    baseline_scores: dict[str, np.ndarray] = field(default_factory=dict)  # (N-1,) each: simple detectors of W_t
 
     def __len__(self) -> int:
         return len(self.target)
@@ -42,8 +46,9 @@ class LabelledPairs:
 
 
 def labelled_pairs(representation: Representation, series: np.ndarray, labels: np.ndarray,
-                   scorer: Scorer | None = None) -> LabelledPairs:
-    """series: (T, V) preprocessed; labels: (T,) 0/1 per step; scorer: the label-free risk, when the bundle has one."""
+                   scorer: Scorer | None = None, baselines: dict | None = None) -> LabelledPairs:
+    """series: (T, V) preprocessed; labels: (T,) 0/1 per step; scorer: the label-free risk, when the
+    bundle has one; baselines: name -> scorer of windows (`baselines.fit_baselines`)."""
     window = representation.window
     n_windows = len(series) // window
     if n_windows < 3:
@@ -56,14 +61,21 @@ def labelled_pairs(representation: Representation, series: np.ndarray, labels: n
     features = representation(windows[:-1])  # W_0 .. W_{N-2}
     starts = np.arange(window, (n_windows - 1) * window, window)  # W_1 .. W_{N-2}, each with its predecessor
     label_free = np.full(n_windows - 1, np.nan)
+    components = {}
     if scorer is not None and len(starts):
-        _, risk = scorer.risks(scorer.signals(covered, starts))
-        label_free[1:] = risk
+        signals = scorer.signals(covered, starts)
+        _, label_free[1:] = scorer.risks(signals)
+        reference = getattr(scorer.calibration, "reference", None)
+        if isinstance(reference, StatsReference):
+            for name, values in component_values(signals, reference).items():
+                components[name] = np.concatenate([[np.nan], values])
+    baseline_scores = {name: np.asarray(score(windows[:-1]), dtype=float) for name, score in (baselines or {}).items()}
     context_windows = windows[:-1]
     raw_stats = window_statistics(context_windows)  # (N-1, V, 5)
     return LabelledPairs(features=features, raw_stats=raw_stats, label_free_risk=label_free,
                          target=window_labels[1:], context=window_labels[:-1], window=window,
-                         step_labels=labels[: n_windows * window].astype(np.uint8))
+                         step_labels=labels[: n_windows * window].astype(np.uint8),
+                         risk_components=components, baseline_scores=baseline_scores)
 
 
 def read_labelled(data, adapter: str | None, options, bundle) -> tuple[np.ndarray, np.ndarray, str]:
@@ -74,3 +86,24 @@ def read_labelled(data, adapter: str | None, options, bundle) -> tuple[np.ndarra
     if part.labels is None:
         raise DataError(f"{data} has no labels; give --label-col COLUMN (0/1), or a benchmark folder with test labels")
     return bundle.preprocess.transform(part.values, part.channels), part.labels, dataset.source
+
+
+def read_training(data, adapter: str | None, options, bundle, train_data=None) -> np.ndarray:
+    """The training series the label-free baselines are fitted on, preprocessed (T, V): `train_data`
+    when given, else DATA's train part when DATA is a benchmark layout, else the file the bundle was
+    trained on (its recorded source)."""
+    from pathlib import Path
+
+    columns = replace(options, columns=tuple(bundle.preprocess.channels))
+    if train_data is None:
+        dataset = read_dataset(data, adapter, columns)
+        if dataset.is_benchmark:
+            part = dataset.part("train")
+            return bundle.preprocess.transform(part.values, part.channels)
+        train_data = bundle.data.get("source")
+        if not train_data or not Path(train_data).exists():
+            raise DataError(f"the data {bundle.name} was trained on ({train_data}) is not there; give it with "
+                            "--train-data FILE (the label-free baselines are fitted on it)")
+        adapter = bundle.data.get("adapter")
+    part = read_dataset(Path(train_data), adapter, columns).part("train")
+    return bundle.preprocess.transform(part.values, part.channels)

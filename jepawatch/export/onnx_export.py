@@ -34,8 +34,8 @@ from torch import nn
 from jepawatch import __version__
 from jepawatch.bundle import Bundle
 from jepawatch.errors import BundleError
-from jepawatch.scoring.features import window_outputs
-from jepawatch.scoring.head import head_from_bundle, window_statistics
+from jepawatch.scoring.features import window_outputs, window_statistics
+from jepawatch.scoring.head import head_from_bundle
 
 ONNX_FILE = "model.onnx"
 # Opset 23 has the fused Attention and Gelu operators: on CPU (onnxruntime >= 1.23) the paper-size

@@ -11,6 +11,9 @@ returns per window:
   W_{t-1}), summed over patches and codes, per channel (SPEC §7).
 - `rarity` (N, V): expected surprisal of the codes predicted for W_{t+1} under the training code
   frequencies, sum_k p_hat(k) * -log f(k), averaged over patches, fine plus coarse, per channel.
+- `stats` (N, V, 5): the window's own per-channel statistics (mean, std, min, max, last value of
+  the preprocessed window), what per-window RevIN hides from the encoder; the label-free risk's
+  statistics components and a `codes+stats` head read them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from jepawatch.model.codebook import SoftCodes
 from jepawatch.model.mts_jepa import MTSJEPA, Encoding
 
 
+def window_statistics(windows: torch.Tensor) -> torch.Tensor:
+    """(N, T, V) -> (N, V, 5): mean, std, min, max and last value of each channel in each window."""
+    return torch.stack([windows.mean(1), windows.std(1), windows.amin(1), windows.amax(1), windows[:, -1]], dim=-1)
+
+
 @dataclass
 class WindowSignals:
     pooled: torch.Tensor  # (N, P, K)
@@ -34,6 +42,7 @@ class WindowSignals:
     surprise_fine: torch.Tensor  # (N, V)
     surprise_coarse: torch.Tensor  # (N, V)
     rarity: torch.Tensor  # (N, V)
+    stats: torch.Tensor  # (N, V, 5) window_statistics of W_t
 
     def __len__(self) -> int:
         return self.pooled.shape[0]
@@ -87,11 +96,13 @@ def window_signals(model: MTSJEPA, previous: torch.Tensor, current: torch.Tensor
     """previous, current: (N, T, V) preprocessed windows on the model's device; previous[i] is the
     window just before current[i] (T steps earlier, whatever the scoring stride)."""
     return signals_from_outputs(window_outputs(model, previous, targets=False), window_outputs(model, current),
-                                code_frequencies)
+                                code_frequencies, window_statistics(current))
 
 
-def signals_from_outputs(previous: WindowOutputs, current: WindowOutputs, code_frequencies: dict) -> WindowSignals:
-    """The signals of each current window, given its predecessor's outputs (what it predicted)."""
+def signals_from_outputs(previous: WindowOutputs, current: WindowOutputs, code_frequencies: dict,
+                         stats: torch.Tensor) -> WindowSignals:
+    """The signals of each current window, given its predecessor's outputs (what it predicted) and
+    the current windows' statistics (N, V, 5)."""
     device = current.codes.device
     fine_rarity = surprisal(code_frequencies["fine_token"]).to(device)  # (K,)
     coarse_rarity = surprisal(code_frequencies["coarse_token"]).to(device)  # (K,)
@@ -111,6 +122,7 @@ def signals_from_outputs(previous: WindowOutputs, current: WindowOutputs, code_f
         surprise_fine=surprise_fine,
         surprise_coarse=surprise_coarse,
         rarity=rarity,
+        stats=stats.to(device),
     )
 
 

@@ -42,11 +42,6 @@ HEAD_FEATURES = ("codes", "codes+stats")
 N_WINDOW_STATS = 5
 
 
-def window_statistics(windows: torch.Tensor) -> torch.Tensor:
-    """(N, T, V) -> (N, V, 5): mean, std, min, max and last value of each channel in each window."""
-    return torch.stack([windows.mean(1), windows.std(1), windows.amin(1), windows.amax(1), windows[:, -1]], dim=-1)
-
-
 def fit_standardiser(stats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std over windows (dim 0) of the fitting part only (leak-free); std at least 1e-6."""
     return stats.mean(dim=0), stats.std(dim=0).clamp_min(1e-6)

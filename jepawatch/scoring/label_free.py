@@ -1,83 +1,165 @@
-"""The label-free next-window risk every bundle carries (our design, SPEC §9; measured by `evaluate`).
+"""The label-free next-window risk every MTS-JEPA bundle carries (our design; `evaluate` measures it).
 
-For window W_t, three components, each the largest value over channels (the channel that moved
-most, in the spirit of the paper's variable-wise max-pooling):
-- surprise_fine, surprise_coarse: KL between the EMA branch's codes of W_t and the codes
-  predicted for W_t from W_{t-1} (spikes show at the fine, drifts at the coarse resolution);
-- rarity: the expected surprisal, under the training code frequencies, of the codes predicted
-  for W_{t+1} (a forecast of an unusual regime).
+Components, one number per window W_t, larger = more unusual (SPEC-free summary of each):
+- model (MTS-JEPA): `surprise_fine`, `surprise_coarse` (KL between the EMA branch's codes of W_t
+  and the codes predicted for W_t from W_{t-1}, largest over channels), `rarity` (expected
+  surprisal of the codes predicted for W_{t+1} under the training code frequencies);
+- statistics (`stats_reference`): `stats_deviation` (the largest robust z-score of a channel's
+  window statistics against the training windows) and `stats_neighbours` (distance to the nearest
+  training windows in the joint space of all channels' statistics).
 
-    score_t = sum_c (x_c,t - median_c) / iqr_c        (median and IQR over the validation windows)
-    risk_t  = mid-rank share of validation windows whose score is below score_t   in [0, 1]
+Fusion, without labels (`FusedRisk`): each component's values on the validation windows (the
+held-out 10% of the training data at every patch offset, never the data being scored) give it a
+continuous CDF with an exponential upper tail (`tails.TailCDF`); a window's fused score is the
+sum over the chosen components of their tail scores -log(1 - F_c(x_c)) (Fisher's combination:
+several components that are each a little unusual add up); the risk is the fused score's own
+CDF on the same validation windows, so an alert at risk >= 0.99 fires on about 1% of normal
+validation windows. No steps, no ties: the risk moves continuously with its inputs.
 
-The validation windows are the held-out 10% of the training data, never the data being scored,
-taken at every patch offset (stride = patch length), so that scoring with any `--stride` is
-calibrated and the empirical distribution is finer than with one window per window length.
-An alert is raised at risk >= 0.99 (the 99th percentile of validation windows) unless the
-bundle or `--alert-at` says otherwise. Per channel, the same sum over components ranks the
-channels that drive the risk.
+Which components the default risk fuses is decided by measurement (`evaluate --ablate-risk`,
+`benchmarks/early_warning.py`, README's decisions table). Decision (measured 2026-12-01,
+BENCHMARKS.md "Early warning"): the default is the two statistics components. The three model
+components lowered the fused next-window AUC on held-out demo-generator data and on MSL when
+added (each tried alone and together; also tried and not kept: a memory over the last windows,
+max instead of sum, latent prediction errors, nearest-neighbour distances in the encoder's
+latent space). They are still computed, reported in every scored row and available with
+`--set risk.components=...` at train time or `jepawatch calibrate --label-free-components`.
+
+Bundles made before this fusion carry the earlier formula (`LegacyCalibration`), which still loads.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from jepawatch.scoring.features import WindowSignals
+from jepawatch.scoring.stats_reference import StatsReference
+from jepawatch.scoring.tails import TailCDF
 
-COMPONENTS = ("surprise_fine", "surprise_coarse", "rarity")
+MODEL_COMPONENTS = ("surprise_fine", "surprise_coarse", "rarity")
+STATS_COMPONENTS = ("stats_deviation", "stats_neighbours")
+COMPONENTS = MODEL_COMPONENTS + STATS_COMPONENTS
+DEFAULT_COMPONENTS = STATS_COMPONENTS
 DEFAULT_ALERT_AT = 0.99
+FORMAT = "fused-tails/1"
+
+
+def component_values(signals: WindowSignals, reference: StatsReference) -> dict[str, np.ndarray]:
+    """Every component's value per window, (N,) each."""
+    values = {name: getattr(signals, name).amax(dim=-1).double().numpy() for name in MODEL_COMPONENTS}
+    values["stats_deviation"] = reference.deviation(signals.stats).amax(dim=-1).numpy()
+    values["stats_neighbours"] = reference.neighbours(signals.stats).numpy()
+    return values
+
+
+def channel_values(signals: WindowSignals, reference: StatsReference) -> dict[str, np.ndarray]:
+    """The per-channel components, (N, V) each (`stats_neighbours` is joint: it has none)."""
+    values = {name: getattr(signals, name).double().numpy() for name in MODEL_COMPONENTS}
+    values["stats_deviation"] = reference.deviation(signals.stats).numpy()
+    return values
 
 
 @dataclass
-class LabelFreeCalibration:
-    center: list[float]  # median of each component on the validation windows
-    scale: list[float]  # IQR of each component (1 where it is 0)
-    reference: list[float] = field(repr=False)  # the validation windows' scores, sorted
+class FusedRisk:
+    components: list[str]  # the fused ones, a subset of COMPONENTS
+    reference: StatsReference  # training windows' statistics
+    validation: dict[str, list[float]]  # every component's values on the validation windows
     alert_at: float = DEFAULT_ALERT_AT
+    tails: dict[str, TailCDF] = field(init=False, repr=False)
+    fused_tail: TailCDF = field(init=False, repr=False)
+
+    def __post_init__(self):
+        unknown = [c for c in self.components if c not in COMPONENTS]
+        if unknown or not self.components:
+            raise ValueError(f"risk components must be a non-empty subset of {', '.join(COMPONENTS)}, not {self.components}")
+        self.tails = {name: TailCDF.fit(np.asarray(v)) for name, v in self.validation.items()}
+        validation = {name: np.asarray(v, dtype=np.float64) for name, v in self.validation.items()}
+        self.fused_tail = TailCDF.fit(self._fused(validation))
 
     @classmethod
-    def fit(cls, signals: WindowSignals) -> "LabelFreeCalibration":
-        values = _component_maxima(signals).double()  # (N, 3)
-        center = values.median(dim=0).values
-        iqr = values.quantile(0.75, dim=0) - values.quantile(0.25, dim=0)
-        scale = torch.where(iqr > 1e-12, iqr, torch.ones_like(iqr))
-        calibration = cls(center=center.tolist(), scale=scale.tolist(), reference=[])
-        calibration.reference = np.sort(calibration.score(signals)).tolist()
-        return calibration
+    def fit(cls, training_stats: torch.Tensor, validation_signals: WindowSignals,
+            components: list[str] | tuple[str, ...] = DEFAULT_COMPONENTS, alert_at: float = DEFAULT_ALERT_AT) -> "FusedRisk":
+        reference = StatsReference.fit(training_stats)
+        values = component_values(validation_signals, reference)
+        return cls(list(components), reference, {k: v.tolist() for k, v in values.items()}, alert_at)
 
-    def score(self, signals: WindowSignals) -> np.ndarray:
-        """(N,) raw score: standardised components summed."""
-        return self._standardised(_component_maxima(signals)).sum(-1).numpy()
+    def without(self, name: str) -> "FusedRisk":
+        """The same calibration with one component left out (the risk's ablation)."""
+        return FusedRisk([c for c in self.components if c != name], self.reference, self.validation, self.alert_at)
 
-    def risk(self, scores: np.ndarray) -> np.ndarray:
-        """(N,) in [0, 1]: the mid-rank empirical CDF of the validation scores."""
+    def only(self, names) -> "FusedRisk":
+        return FusedRisk(list(names), self.reference, self.validation, self.alert_at)
+
+    def _fused(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return np.sum([self.tails[name].tail_score(values[name]) for name in self.components], axis=0)
+
+    def risk_of_values(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """(N,) in [0, 1): the fused score's CDF on the validation windows."""
+        return self.fused_tail.cdf(self._fused(values))
+
+    def risk(self, signals: WindowSignals) -> np.ndarray:
+        return self.risk_of_values(component_values(signals, self.reference))
+
+    def channel_scores(self, signals: WindowSignals) -> np.ndarray:
+        """(N, V): each channel's summed tail scores of the fused per-channel components, to name the
+        drivers (each scored against the window-level component's validation tail). When only
+        joint components are fused, the channels are ranked by their statistics' deviation."""
+        per_channel = channel_values(signals, self.reference)
+        names = [c for c in self.components if c in per_channel] or ["stats_deviation"]
+        return np.sum([self.tails[name].tail_score(per_channel[name]) for name in names], axis=0)
+
+    @property
+    def n_windows(self) -> int:
+        return len(next(iter(self.validation.values())))
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "formula": "CDF of sum_c -log(1 - F_c(x_c)) over validation windows, "
+                "F_c continuous with an exponential tail", "components": list(self.components),
+                "alert_at": self.alert_at, "reference": self.reference.to_dict(), "validation": self.validation}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FusedRisk":
+        return cls(list(d["components"]), StatsReference.from_dict(d["reference"]),
+                   {k: [float(x) for x in v] for k, v in d["validation"].items()}, float(d.get("alert_at", DEFAULT_ALERT_AT)))
+
+
+@dataclass
+class LegacyCalibration:
+    """The risk of bundles made before the fusion: the mid-rank ECDF of the summed robust z-scores of
+    the three model components (their largest value over channels) on the validation windows."""
+
+    center: list[float]
+    scale: list[float]
+    reference: list[float] = field(repr=False)
+    alert_at: float = DEFAULT_ALERT_AT
+    components = list(MODEL_COMPONENTS)
+
+    def _standardised(self, values: torch.Tensor) -> torch.Tensor:
+        return (values.double() - torch.tensor(self.center, dtype=torch.float64)) / torch.tensor(self.scale, dtype=torch.float64)
+
+    def risk(self, signals: WindowSignals) -> np.ndarray:
+        maxima = torch.stack([getattr(signals, c).amax(dim=-1) for c in MODEL_COMPONENTS], dim=-1).cpu()
+        scores = self._standardised(maxima).sum(-1).numpy()
         reference = np.asarray(self.reference)
         below = np.searchsorted(reference, scores, side="left")
         at_or_below = np.searchsorted(reference, scores, side="right")
         return (below + at_or_below) / (2.0 * len(reference))
 
     def channel_scores(self, signals: WindowSignals) -> np.ndarray:
-        """(N, V): each channel's standardised components summed, to name the drivers."""
-        stacked = torch.stack([getattr(signals, c) for c in COMPONENTS], dim=-1).cpu()  # (N, V, 3)
+        stacked = torch.stack([getattr(signals, c) for c in MODEL_COMPONENTS], dim=-1).cpu()  # (N, V, 3)
         return self._standardised(stacked).sum(-1).numpy()
 
-    def _standardised(self, values: torch.Tensor) -> torch.Tensor:
-        center = torch.tensor(self.center, dtype=torch.float64)
-        scale = torch.tensor(self.scale, dtype=torch.float64)
-        return (values.double() - center) / scale
-
-    def to_dict(self) -> dict:
-        return {"formula": "mid-rank ECDF of sum_c (max_v x_c - median_c) / iqr_c over validation windows",
-                "components": list(COMPONENTS), **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "LabelFreeCalibration":
-        return cls(center=d["center"], scale=d["scale"], reference=d["reference"], alert_at=d.get("alert_at", DEFAULT_ALERT_AT))
+    @property
+    def n_windows(self) -> int:
+        return len(self.reference)
 
 
-def _component_maxima(signals: WindowSignals) -> torch.Tensor:
-    """(N, 3): each component's largest value over channels."""
-    return torch.stack([getattr(signals, c).amax(dim=-1) for c in COMPONENTS], dim=-1).cpu()
+def risk_from_dict(d: dict):
+    """The calibration a bundle's risk.json describes: the fusion, or the earlier formula."""
+    if d.get("format") == FORMAT:
+        return FusedRisk.from_dict(d)
+    return LegacyCalibration(center=d["center"], scale=d["scale"], reference=d["reference"],
+                             alert_at=d.get("alert_at", DEFAULT_ALERT_AT))

@@ -24,8 +24,8 @@ from jepawatch.data.preprocess import fill_forward
 from jepawatch.errors import BundleError, ConfigError
 from jepawatch.scoring.backends import make_backend
 from jepawatch.scoring.features import WindowSignals, check_scorable
-from jepawatch.scoring.head import head_from_bundle, predict, window_statistics
-from jepawatch.scoring.label_free import LabelFreeCalibration
+from jepawatch.scoring.head import head_from_bundle, predict
+from jepawatch.scoring.label_free import risk_from_dict
 from jepawatch.scoring.windows import signals_at
 
 TOP_CHANNELS = 3
@@ -56,7 +56,7 @@ class Scorer:
             raise ConfigError("--stride must be at least 1")
         self.model = bundle.model.to(device).eval()
         self.backend = make_backend(self.settings.backend, bundle, device)
-        self.calibration = LabelFreeCalibration.from_dict(bundle.risk)
+        self.calibration = risk_from_dict(bundle.risk)
         self.head, threshold = head_from_bundle(bundle.head, bundle.head_state) if bundle.head else (None, None)
         self.risk_source = "supervised" if self.head is not None else "label-free"
         default = threshold if self.head is not None else self.calibration.alert_at
@@ -75,19 +75,13 @@ class Scorer:
         return signals_at(self.backend, series, starts, self.window, self.bundle.code_frequencies,
                           self.settings.batch_size)
 
-    def risks(self, signals: WindowSignals, stats: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(next_window_risk, label_free_risk), each (N,); stats: (N, V, 5) `window_statistics` of the
-        scored windows, which a `codes+stats` head reads."""
-        label_free = self.calibration.risk(self.calibration.score(signals))
+    def risks(self, signals: WindowSignals) -> tuple[np.ndarray, np.ndarray]:
+        """(next_window_risk, label_free_risk), each (N,); a `codes+stats` head reads the windows'
+        statistics from the signals."""
+        label_free = self.calibration.risk(signals)
         if self.head is None:
             return label_free, label_free
-        return predict(self.head, self.head.inputs(signals.pooled, stats)), label_free
-
-    def window_stats(self, series: np.ndarray, starts: np.ndarray) -> torch.Tensor | None:
-        """(N, V, 5) statistics of the windows at `starts` when the head reads them, else None."""
-        if self.head is None or self.head.features != "codes+stats":
-            return None
-        return window_statistics(torch.from_numpy(series[starts[:, None] + np.arange(self.window)]))
+        return predict(self.head, self.head.inputs(signals.pooled, signals.stats)), label_free
 
     def rows(self, series: np.ndarray, starts: np.ndarray, row_offset: int = 0,
              timestamps: np.ndarray | None = None) -> list[dict]:
@@ -96,7 +90,7 @@ class Scorer:
         if len(starts) == 0:
             return []
         signals = self.signals(series, starts)
-        risk, label_free = self.risks(signals, self.window_stats(series, starts))
+        risk, label_free = self.risks(signals)
         drivers = np.argsort(-self.calibration.channel_scores(signals), axis=1)[:, : self.settings.top_channels]
         out = []
         for i, start in enumerate(starts):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from jepawatch.scoring.features import WindowSignals, signals_from_outputs
+import torch
+
+from jepawatch.scoring.features import WindowSignals, signals_from_outputs, window_statistics
 
 
 def scorable_starts(n_rows: int, window: int, stride: int, first: int | None = None) -> np.ndarray:
@@ -30,7 +32,9 @@ def signals_at(backend, series: np.ndarray, starts: np.ndarray, window: int, cod
         batch = starts[begin : begin + batch_size]
         current = series[batch[:, None] + offsets]  # (B, T, V)
         previous = series[batch[:, None] - window + offsets]  # (B, T, V)
-        signals = signals_from_outputs(backend.outputs(previous, targets=False), backend.outputs(current), code_frequencies)
+        stats = window_statistics(torch.from_numpy(np.ascontiguousarray(current)))  # (B, V, 5)
+        signals = signals_from_outputs(backend.outputs(previous, targets=False), backend.outputs(current),
+                                       code_frequencies, stats)
         parts.append(_to_cpu(signals))
     return WindowSignals.concat(parts)
 

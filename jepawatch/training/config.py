@@ -21,6 +21,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     collapse_perplexity: float = 4.0  # warn when validation code perplexity falls below this (MSL, 2 epochs: 2.4)
+    # What the label-free risk fuses (scoring.label_free.COMPONENTS; its docstring says why these).
+    risk_components: tuple[str, ...] = ("stats_deviation", "stats_neighbours")
 
     @property
     def selection_start(self) -> int:
@@ -45,3 +47,6 @@ class TrainConfig:
             raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
         if self.stride < 0:
             raise ValueError("stride must be >= 0")
+        known = ("surprise_fine", "surprise_coarse", "rarity", "stats_deviation", "stats_neighbours")
+        if not self.risk_components or any(c not in known for c in self.risk_components):
+            raise ValueError(f"risk_components must be a non-empty subset of {', '.join(known)}")

@@ -1,0 +1,79 @@
+"""The label-free risk against simple detectors, on the same windows, in the same run.
+
+For the pairs (W_t, y_{t+1}) of the labelled data (`labelled.py`), every score of W_t (the
+bundle's label-free risk, each baseline of `baselines.py`, and with `ablate` the risk
+recalibrated without each component, with the statistics components only and with the model
+components only) is measured by:
+- `next`: ROC AUC of the score of W_t for y_{t+1};
+- `normal_context`: the same on the pairs whose W_t is normal (y_t = 0): true early warning.
+On two sets of pairs: `whole`, every pair of the labelled data with a predecessor window (t >= 1;
+nothing is fitted on it: baselines and risk come from the training data), and `test`, the
+protocol's last 20%. Event-level figures at the bundle's alert level come from `events.py`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jepawatch.evaluation.events import event_summary
+from jepawatch.evaluation.labelled import LabelledPairs
+from jepawatch.evaluation.metrics import auc
+from jepawatch.evaluation.protocol import split_points
+from jepawatch.scoring.label_free import COMPONENTS, MODEL_COMPONENTS, STATS_COMPONENTS, FusedRisk
+
+
+def compare(pairs: LabelledPairs, baseline_scores: dict[str, np.ndarray], calibration, alert_at: float,
+            ablate: bool = False) -> dict:
+    """baseline_scores: name -> (N-1,) scores of W_0 .. W_{N-2}; calibration: the bundle's risk."""
+    n = len(pairs)
+    _, val_end = split_points(n)
+    parts = {"whole": np.arange(1, n), "test": np.arange(max(1, val_end), n)}
+    scores = {"label_free_risk": pairs.label_free_risk, **baseline_scores}
+    ablation = {}
+    if ablate and isinstance(calibration, FusedRisk):
+        ablation = _ablated_risks(calibration, pairs.risk_components)
+    table = {part: {name: _aucs(pairs, s, index) for name, s in {**scores, **ablation}.items()}
+             for part, index in parts.items()}
+    best = {part: _best_baseline(table[part], baseline_scores) for part in parts}
+    risk = pairs.label_free_risk
+    alerts = np.nan_to_num(risk[1:], nan=0.0) >= alert_at  # alert raised at the end of W_1 .. W_{N-2}
+    events = event_summary(pairs.step_labels, pairs.window, 1, alerts).to_dict()
+    components = list(getattr(calibration, "components", []))
+    return {"scores": table, "best_baseline": best, "events": {"alert_at": alert_at, **events},
+            "risk_components": components, "ablation": sorted(ablation), "baselines": sorted(baseline_scores)}
+
+
+def _ablated_risks(calibration: FusedRisk, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    variants = {}
+    for name in calibration.components:
+        if len(calibration.components) > 1:
+            variants[f"risk without {name}"] = calibration.without(name)
+    variants["risk, statistics components only"] = calibration.only(STATS_COMPONENTS)
+    variants["risk, model components only"] = calibration.only(MODEL_COMPONENTS)
+    variants["risk, all components"] = calibration.only(COMPONENTS)
+    for name in COMPONENTS:
+        variants[f"component {name} alone"] = calibration.only([name])
+    out = {}
+    for label, variant in variants.items():
+        risk = np.full(len(next(iter(values.values()))), np.nan)
+        finite = np.isfinite(values[COMPONENTS[0]])
+        risk[finite] = variant.risk_of_values({k: v[finite] for k, v in values.items()})
+        out[label] = risk
+    return out
+
+
+def _aucs(pairs: LabelledPairs, scores: np.ndarray, index: np.ndarray) -> dict:
+    target, context, s = pairs.target[index], pairs.context[index], np.asarray(scores, dtype=float)[index]
+    normal = context == 0
+    return {"next": auc(target, s), "normal_context": auc(target[normal], s[normal])}
+
+
+def _best_baseline(table: dict, baselines: dict) -> dict:
+    out = {}
+    for measure in ("next", "normal_context"):
+        finite = {name: table[name][measure] for name in baselines if np.isfinite(table[name][measure])}
+        if finite:
+            name = max(finite, key=finite.get)
+            out[measure] = {"name": name, "auc": finite[name],
+                            "margin": table["label_free_risk"][measure] - finite[name]}
+    return out

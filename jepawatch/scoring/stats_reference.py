@@ -1,0 +1,69 @@
+"""How unusual a window's per-channel statistics are, against the training windows.
+
+The statistics (`window_statistics`: mean, std, min, max and last value of each channel, in the
+training-standardised units of the preprocessing) keep what per-window RevIN removes from the
+encoder's view: each channel's level and scale. Two measures, both fitted on the training
+windows only:
+
+- `deviation` (N, V): per channel, the largest robust z-score |s - median| / IQR over the five
+  statistics (an IQR of 0, a statistic constant on training, counts as 1);
+- `neighbours` (N,): the mean Euclidean distance to the k nearest training windows in the space
+  of all statistics standardised by their training mean and std (a joint view: a combination of
+  channels never seen together in training is far from every training window even when each
+  channel alone looks ordinary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+NEIGHBOURS = 5
+MAX_POINTS = 2000  # training windows kept as the neighbours' reference (evenly thinned)
+
+
+@dataclass
+class StatsReference:
+    median: list[float]  # (V*5,)
+    iqr: list[float]  # (V*5,)
+    mean: list[float]  # (V*5,)
+    std: list[float]  # (V*5,)
+    points: list[list[float]]  # (M, V*5) standardised statistics of training windows
+    n_channels: int
+
+    @classmethod
+    def fit(cls, stats: torch.Tensor) -> "StatsReference":
+        """stats: (N, V, 5) of training windows."""
+        x = stats.double().flatten(1).numpy()  # (N, V*5)
+        median = np.median(x, axis=0)
+        iqr = np.subtract(*np.percentile(x, [75, 25], axis=0))
+        iqr = np.where(iqr > 1e-9, iqr, 1.0)
+        mean, std = x.mean(axis=0), x.std(axis=0)
+        std = np.where(std > 1e-9, std, 1.0)
+        keep = np.linspace(0, len(x) - 1, min(len(x), MAX_POINTS)).round().astype(int)
+        points = np.round((x[keep] - mean) / std, 4)  # 4 decimals keep risk.json small
+        return cls(median.tolist(), iqr.tolist(), mean.tolist(), std.tolist(), points.tolist(), int(stats.shape[1]))
+
+    def deviation(self, stats: torch.Tensor) -> torch.Tensor:
+        """(N, V, 5) -> (N, V): the largest robust z-score of each channel's statistics."""
+        x = stats.double().flatten(1)
+        z = ((x - torch.tensor(self.median, dtype=torch.float64)) / torch.tensor(self.iqr, dtype=torch.float64)).abs()
+        return z.reshape(len(x), self.n_channels, -1).amax(-1)
+
+    def neighbours(self, stats: torch.Tensor) -> torch.Tensor:
+        """(N, V, 5) -> (N,): mean distance to the k nearest training windows."""
+        x = (stats.double().flatten(1) - torch.tensor(self.mean, dtype=torch.float64)) / torch.tensor(self.std, dtype=torch.float64)
+        reference = torch.tensor(self.points, dtype=torch.float64)
+        k = min(NEIGHBOURS, len(reference))
+        out = [torch.cdist(part, reference).topk(k, largest=False).values.mean(-1) for part in x.split(1024)]
+        return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+
+    def to_dict(self) -> dict:
+        return {"median": self.median, "iqr": self.iqr, "mean": self.mean, "std": self.std,
+                "points": self.points, "n_channels": self.n_channels}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StatsReference":
+        return cls(d["median"], d["iqr"], d["mean"], d["std"], d["points"], int(d["n_channels"]))
