@@ -36,7 +36,7 @@ def train_bundle(root: Path) -> Path:
     import pandas as pd
 
     pd.DataFrame(values.round(4), columns=[f"m{i:02d}" for i in range(25)]).to_csv(root / "train.csv", index=False)
-    subprocess.run([sys.executable, "-m", "jepawatch", "train", str(root / "train.csv"), "--epochs", "1", "--out",
+    subprocess.run([sys.executable, "-m", "jepawatch", "train", str(root / "train.csv"), "--epochs", "1", "--preset", "paper", "--out",
                     str(root / "models"), "--device", "cpu"], check=True, capture_output=True)
     return root / "models" / "train"
 

@@ -101,7 +101,7 @@ def train(args, name: str, kind: str, overrides: list[str], models: Path, logs: 
         overrides = overrides + (QUICK_TEMPORAL if kind == "temporal-jepa" else QUICK_MTS)
     interrupted = (bundle / CHECKPOINT).exists() and not args.fresh  # continue an interrupted run of this row
     cmd = ["train", str(args.data), "--out", str(models), "--name", name, "--model", kind, "--device", args.device,
-           "--seed", str(args.seed)] + (["--resume"] if interrupted else [])
+           "--seed", str(args.seed)] + (["--preset", "paper"] if kind == "mts-jepa" else []) + (["--resume"] if interrupted else [])
     if args.epochs:
         cmd += ["--epochs", str(args.epochs)]
     for setting in overrides + args.set:

@@ -46,7 +46,7 @@ def make_rows(n: int, seed: int) -> pd.DataFrame:
 def train_bundle(root: Path) -> Path:
     data = root / "train.csv"
     make_rows(4000, 0).to_csv(data, index=False)
-    subprocess.run([sys.executable, "-m", "jepawatch", "train", str(data), "--epochs", "1", "--out", str(root / "models"),
+    subprocess.run([sys.executable, "-m", "jepawatch", "train", str(data), "--epochs", "1", "--preset", "paper", "--out", str(root / "models"),
                     "--device", "cpu"], check=True, capture_output=True)
     return root / "models" / "train"
 

@@ -6,10 +6,11 @@ import pytest
 
 from jepawatch.configuration import RunConfig, resolve_config
 from jepawatch.errors import ConfigError
+from jepawatch.model.config import MTSJEPAConfig
 
 
 def test_paper_defaults():
-    run = resolve_config("mts-jepa")
+    run = resolve_config("mts-jepa", preset="paper")
     m, t = run.model, run.train
     assert (m.window, m.n_patches, m.patch_len, m.d_model, m.codebook_size, m.temperature) == (100, 5, 20, 256, 128, 0.1)
     assert (m.encoder_layers, m.encoder_heads, m.predictor_layers, m.predictor_heads, m.predictor_hidden) == (6, 8, 2, 4, 128)
@@ -63,14 +64,19 @@ def test_bad_toml_is_refused(tmp_path):
 
 
 def test_presets_sit_under_the_toml_and_set(tmp_path):
-    assert resolve_config("mts-jepa", preset="paper").model == resolve_config("mts-jepa").model
+    paper = resolve_config("mts-jepa", preset="paper")
+    assert paper.model == MTSJEPAConfig() and paper.train.epochs == 100  # the paper's App. B.2, unchanged
+    default = resolve_config("mts-jepa")  # the product's default preset
+    assert default.model == resolve_config("mts-jepa", preset="watch").model
+    assert (default.model.d_model, default.model.codebook_size, default.model.lambda_ent_batch) == (64, 32, 1.0)
+    assert resolve_config("mts-jepa", overrides=["model.d_model=128"]).model.d_model == 128  # --set sits above it
     levels = resolve_config("mts-jepa", preset="levels")
     assert levels.model.revin_per_window is False and resolve_config("mts-jepa").model.revin_per_window is True
     toml = tmp_path / "c.toml"
     toml.write_text("[model]\nrevin_per_window = true\n")
     assert resolve_config("mts-jepa", config_file=toml, preset="levels").model.revin_per_window is True
     assert resolve_config("mts-jepa", overrides=["model.revin_per_window=true"], preset="levels").model.revin_per_window is True
-    with pytest.raises(ConfigError, match="unknown preset 'fast'; choose one of paper, levels"):
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; choose one of watch, paper, levels"):
         resolve_config("mts-jepa", preset="fast")
     with pytest.raises(ConfigError, match="--preset is for mts-jepa"):
         resolve_config("temporal-jepa", preset="paper")

@@ -428,3 +428,41 @@ def test_evaluate_ablates_the_risk(trained, tmp_path):
     assert whole["risk, statistics components only"]["next"] == pytest.approx(whole["label_free_risk"]["next"])
     text = runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1"])
     assert text.exit_code == 0 and "best baseline" in text.stdout and "per 1,000 normal windows" in " ".join(text.stdout.split())
+
+
+def test_tail_cdf_is_continuous_increasing_and_extrapolates_both_ways():
+    from jepawatch.scoring.tails import TailCDF
+
+    reference = np.random.default_rng(0).standard_normal(500)
+    tail = TailCDF.fit(reference)
+    x = np.linspace(-6, 6, 4001)  # (far beyond, F rounds to 1.0 in floating point; the tail score keeps growing)
+    f = tail.cdf(x)
+    assert np.all(np.diff(f) > 0) and 0 < f[0] and f[-1] <= 1  # strictly increasing: no ties anywhere
+    assert np.abs(np.diff(f)).max() < 0.01  # no jumps
+    assert abs(tail.cdf(np.quantile(reference, 0.5)) - 0.5) < 0.01
+    s = tail.tail_score(np.array([5.0, 10.0, 15.0]))
+    assert s[0] < s[1] < s[2] and s[2] - s[1] == pytest.approx(s[1] - s[0])  # linear beyond the threshold
+    constant = TailCDF.fit(np.zeros(50))
+    assert constant.cdf(np.array([0.0]))[0] <= 0.5 and constant.tail_score(np.array([1.0]))[0] > 1000
+
+
+def test_info_shows_the_risk_components_code_usage_and_a_rough_calibration(trained):
+    root, path = trained
+    bundle = load_bundle(path)
+    assert bundle.risk["windows"] < 50  # 1,600 training rows leave few validation windows
+    result = runner.invoke(app, ["info", str(path)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "stats_deviation + stats_neighbours" in text
+    assert f"only {bundle.risk['windows']} windows (fewer than 50)" in text
+    assert "codes dominant on training windows, perplexity" in text
+
+
+def test_train_warns_in_one_line_when_few_windows_calibrate_the_risk(tmp_path):
+    frame = make_labelled_frame(rows=1200).drop(columns="label")
+    frame.to_csv(tmp_path / "short.csv", index=False)
+    result = runner.invoke(app, ["train", str(tmp_path / "short.csv"), "--out", str(tmp_path / "models"), "--epochs", "1",
+                                 *[a for s in TINY_MTS for a in ("--set", s)]])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert text.count("calibrated on only") == 1 and "validation windows (fewer than 50)" in text, result.output

@@ -21,7 +21,9 @@ def info(
     import torch  # here, not at the top: `jepawatch --help` should not wait for torch
 
     from jepawatch.bundle import load_bundle, resolve_bundle_path
+    from jepawatch.training.code_stats import code_usage
     from jepawatch.training.health import perplexity
+    from jepawatch.training.job import MIN_CALIBRATION_WINDOWS
 
     bundle = load_bundle(resolve_bundle_path(model, models_dir))
     console = output.stdout
@@ -45,8 +47,18 @@ def info(
     head.add_row("selected epoch", f"{history.get('selected_epoch')} of {len(history.get('epochs', []))}"
                  + (" (stopped early)" if history.get("stopped_early") else ""))
     if bundle.risk:
-        head.add_row("label-free risk", f"calibrated on {bundle.risk.get('windows')} {bundle.risk.get('part')} windows; "
-                     f"alert at {bundle.risk.get('alert_at')}")
+        windows = bundle.risk.get("windows") or 0
+        components = " + ".join(bundle.risk.get("components", ["surprise_fine", "surprise_coarse", "rarity"]))
+        coarse = (f"; [yellow]only {windows} windows (fewer than {MIN_CALIBRATION_WINDOWS}): the alert level is rough[/]"
+                  if windows < MIN_CALIBRATION_WINDOWS else "")
+        head.add_row("label-free risk", f"{components}; calibrated on {windows} {bundle.risk.get('part')} windows; "
+                     f"alert at {bundle.risk.get('alert_at')}{coarse}")
+    if bundle.code_frequencies:
+        usage = code_usage(bundle.code_frequencies["fine_token"])
+        size = len(bundle.code_frequencies["fine_token"])
+        collapsed = usage["perplexity"] < size / 8
+        head.add_row("codes", f"{usage['dominant']} of {size} codes dominant on training windows, perplexity "
+                     f"{usage['perplexity']:.1f}" + (f" [yellow](below K/8 = {size / 8:g}: collapsed)[/]" if collapsed else ""))
     if bundle.head:
         quality = bundle.head.get("on_threshold_part", {})
         head.add_row("supervised head", f"threshold {bundle.head['threshold']:.3f} (F1 {quality.get('f1', float('nan')):.3f} "

@@ -8,8 +8,10 @@ of 0 (an exponential excess, the SPOT detector's tail with its scale set to the 
     F(x) = 1 - (1 - F(u)) * exp(-(x - u) / beta),   x > u,  beta = mean of (v - u) over v > u
 
 so a value beyond anything seen on the reference still gets a finite, growing tail score
--log(1 - F(x)), linear in x there. A reference of one repeated value gets a tiny scale: anything
-above it is very surprising, anything at or below it is not.
+-log(1 - F(x)), linear in x there. The lower tail (below the 10th percentile l) is the mirror
+image, F(x) = F(l) * exp(-(l - x) / beta_low), so that values below every reference value are
+still ordered (no ties there either). A reference of one repeated value gets a tiny scale:
+anything above it is very surprising, anything at or below it is not.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class TailCDF:
     threshold: float  # u
     threshold_cdf: float  # F(u)
     scale: float  # beta
+    low_threshold: float  # l
+    low_threshold_cdf: float  # F(l)
+    low_scale: float  # beta_low
 
     @classmethod
     def fit(cls, reference: np.ndarray) -> "TailCDF":
@@ -49,27 +54,23 @@ class TailCDF:
         excess = x[x > threshold] - threshold
         spread = float(values[-1] - values[0])
         scale = float(excess.mean()) if len(excess) else max(spread / max(n, 1), MIN_SCALE)
+        low = float(np.quantile(x, 1.0 - TAIL_QUANTILE))
+        deficit = low - x[x < low]
+        low_scale = float(deficit.mean()) if len(deficit) else max(spread / max(n, 1), MIN_SCALE)
         return cls(values.tolist(), positions.tolist(), threshold, float(np.interp(threshold, values, positions)),
-                   max(scale, MIN_SCALE))
+                   max(scale, MIN_SCALE), low, float(np.interp(low, values, positions)), max(low_scale, MIN_SCALE))
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         body = np.interp(x, self.values, self.positions)
         tail = 1.0 - (1.0 - self.threshold_cdf) * np.exp(-(x - self.threshold) / self.scale)
-        return np.where(x > self.threshold, tail, body)
+        with np.errstate(over="ignore"):
+            low = self.low_threshold_cdf * np.exp(-(self.low_threshold - x) / self.low_scale)
+        return np.where(x > self.threshold, tail, np.where(x < self.low_threshold, low, body))
 
     def tail_score(self, x: np.ndarray) -> np.ndarray:
         """-log(1 - F(x)): about 2.3 at the 90th percentile, 4.6 at the 99th, linear beyond u."""
         x = np.asarray(x, dtype=np.float64)
-        body = -np.log1p(-np.interp(x, self.values, self.positions))
+        body = -np.log1p(-self.cdf(np.minimum(x, self.threshold)))
         tail = -np.log1p(-self.threshold_cdf) + (x - self.threshold) / self.scale
         return np.where(x > self.threshold, tail, body)
-
-    def to_dict(self) -> dict:
-        return {"values": self.values, "positions": self.positions, "threshold": self.threshold,
-                "threshold_cdf": self.threshold_cdf, "scale": self.scale}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TailCDF":
-        return cls([float(v) for v in d["values"]], [float(p) for p in d["positions"]], float(d["threshold"]),
-                   float(d["threshold_cdf"]), float(d["scale"]))

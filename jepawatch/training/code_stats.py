@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from jepawatch.model.mts_jepa import MTSJEPA
+from jepawatch.training.health import perplexity
 
 
 @torch.no_grad()
@@ -27,3 +28,12 @@ def code_frequencies(model: MTSJEPA, windows: torch.Tensor, device: torch.device
         counts["fine_pooled"] += torch.bincount(fine.amax(dim=1).argmax(-1).flatten().cpu(), minlength=k)
         counts["coarse_token"] += torch.bincount(coarse.argmax(-1).flatten().cpu(), minlength=k)
     return {name: c.tolist() for name, c in counts.items()}
+
+
+def code_usage(counts: list[int]) -> dict:
+    """How many codes are dominant somewhere and the perplexity of the dominant-code histogram
+    (exp of its entropy: K when every code is dominant equally often, 1 when one code always is)."""
+    c = torch.tensor(counts, dtype=torch.float64)
+    if c.sum() == 0:
+        return {"dominant": 0, "perplexity": 0.0}
+    return {"dominant": int((c > 0).sum()), "perplexity": perplexity(c)}
