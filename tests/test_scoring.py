@@ -466,3 +466,12 @@ def test_train_warns_in_one_line_when_few_windows_calibrate_the_risk(tmp_path):
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert text.count("calibrated on only") == 1 and "validation windows (fewer than 50)" in text, result.output
+
+
+def test_evaluate_with_an_explicit_label_column_reads_training_data_without_one(trained):
+    root, path = trained
+    assert "label" not in pd.read_csv(root / "train.csv").columns
+    result = runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1",
+                                 "--label-col", "label", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "early_warning" in json.loads(result.stdout)

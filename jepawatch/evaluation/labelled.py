@@ -94,9 +94,10 @@ def read_training(data, adapter: str | None, options, bundle, train_data=None) -
     trained on (its recorded source)."""
     from pathlib import Path
 
-    columns = replace(options, columns=tuple(bundle.preprocess.channels))
+    columns = replace(options, columns=tuple(bundle.preprocess.channels), label_column=None)  # the training
+    # data need not have the labelled data's label column: only the model's channels are read
     if train_data is None:
-        dataset = read_dataset(data, adapter, columns)
+        dataset = read_dataset(data, adapter, replace(options, columns=tuple(bundle.preprocess.channels)))
         if dataset.is_benchmark:
             part = dataset.part("train")
             return bundle.preprocess.transform(part.values, part.channels)
