@@ -36,7 +36,7 @@ def test_the_head_reads_window_statistics_only_when_asked():
     raw[:, 1, 3] += torch.as_tensor(target, dtype=torch.float32) * 5.0  # channel 1's max announces it
     context = np.concatenate([[0], target[:-1]]).astype(np.uint8)
     noise = torch.rand(n, 2, 4, generator=torch.Generator().manual_seed(2))  # codes that carry nothing
-    pairs = LabelledPairs(features=noise, raw_stats=raw, label_free_risk=np.full(n, np.nan),
+    pairs = LabelledPairs(features=noise, raw_stats=raw, label_free_risk=np.full(n, np.nan), label_free_score=np.full(n, np.nan),
                           target=target, context=context, window=10,
                           step_labels=np.repeat(np.concatenate([context[:1], target]), 10))
     head = HeadConfig(epochs=30)

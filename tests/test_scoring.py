@@ -67,7 +67,7 @@ def test_label_free_risk_of_the_validation_windows_is_uniform(trained):
     val = chronological_split(series, scorer.window, bundle.run.train.val_fraction).val
     starts = scorable_starts(len(val), scorer.window, scorer.window // bundle.run.model.n_patches)  # every patch offset
     assert bundle.risk["windows"] == len(starts) and bundle.risk["part"] == "validation"
-    risk, _ = scorer.risks(scorer.signals(val, starts))
+    risk, _, _ = scorer.risks(scorer.signals(val, starts))
     n = len(risk)
     assert n >= 5 and np.all((risk >= 0) & (risk < 1))
     # continuous and calibrated: the empirical CDF of the validation windows' risks is close to uniform
@@ -79,14 +79,18 @@ def _signals(n: int, v: int, rng, stats=None) -> WindowSignals:
     model = {k: torch.tensor(rng.random((n, v)), dtype=torch.float32) for k in ("surprise_fine", "surprise_coarse", "rarity")}
     stats = torch.tensor(rng.standard_normal((n, v, 5)), dtype=torch.float32) if stats is None else stats
     return WindowSignals(torch.zeros(n, 2, 3), torch.zeros(n, 2, dtype=torch.long), torch.zeros(n, dtype=torch.long),
-                         torch.zeros(n, 2, dtype=torch.long), **model, stats=stats)
+                         torch.zeros(n, 2, dtype=torch.long), **model, stats=stats, recent_stats=stats * 0.5)
+
+
+def _training_stats(rng, n: int, v: int) -> tuple[torch.Tensor, torch.Tensor]:
+    stats = torch.tensor(rng.standard_normal((n, v, 5)), dtype=torch.float32)
+    return stats, stats * 0.5
 
 
 def test_fused_risk_ranks_an_unusual_window_higher_and_names_its_channel():
     rng = np.random.default_rng(0)
     n, v = 200, 4
-    training = torch.tensor(rng.standard_normal((400, v, 5)), dtype=torch.float32)
-    calibration = FusedRisk.fit(training, _signals(n, v, rng), components=list(COMPONENTS))
+    calibration = FusedRisk.fit(*_training_stats(rng, 400, v), _signals(n, v, rng), components=list(COMPONENTS))
     stats = torch.tensor(rng.standard_normal((3, v, 5)) * 0.3, dtype=torch.float32)
     stats[1, 2] += 6.0  # channel 2's level and spread far outside training
     stats[2, 2] += 60.0  # further still: beyond every validation window, the tail keeps growing
@@ -111,7 +115,7 @@ def test_fused_risk_alerts_on_about_the_share_of_validation_windows_its_level_sa
     rng = np.random.default_rng(1)
     n, v = 2000, 3
     validation = _signals(n, v, rng)
-    calibration = FusedRisk.fit(torch.tensor(rng.standard_normal((500, v, 5)), dtype=torch.float32), validation)
+    calibration = FusedRisk.fit(*_training_stats(rng, 500, v), validation, components=list(COMPONENTS))
     fresh = _signals(n, v, np.random.default_rng(2))  # more normal windows from the same distribution
     rate = (calibration.risk(fresh) >= 0.99).mean()
     assert 0.003 <= rate <= 0.02, rate
@@ -328,7 +332,7 @@ def planted_pairs(n: int = 300, seed: int = 0) -> LabelledPairs:
     context = np.concatenate([[0], target[:-1]]).astype(np.uint8)
     window = 10
     steps = np.repeat(np.concatenate([context[:1], target]), window)
-    return LabelledPairs(features=pooled, raw_stats=torch.randn(n, 3, 5), label_free_risk=rng.random(n), target=target,
+    return LabelledPairs(features=pooled, raw_stats=torch.randn(n, 3, 5), label_free_risk=rng.random(n), label_free_score=rng.random(n), target=target,
                          context=context, window=window, step_labels=steps)
 
 
@@ -406,7 +410,7 @@ def test_compare_measures_every_score_on_the_same_pairs_and_finds_the_best_basel
     perfect = target.astype(float) + 0.01 * rng.random(n - 1)  # knows the next window
     noise = rng.random(n - 1)
     pairs = LabelledPairs(features=torch.zeros(n - 1, 1), raw_stats=torch.zeros(n - 1, 1, 5),
-                          label_free_risk=np.r_[np.nan, noise[1:]], target=target, context=context, window=window,
+                          label_free_risk=np.r_[np.nan, noise[1:]], label_free_score=np.r_[np.nan, noise[1:]], target=target, context=context, window=window,
                           step_labels=step_labels)
     out = compare(pairs, {"oracle": perfect, "random": noise}, calibration=None, alert_at=0.99)
     whole = out["scores"]["whole"]
@@ -421,11 +425,12 @@ def test_evaluate_ablates_the_risk(trained, tmp_path):
     result = runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1", "--ablate-risk", "--json"])
     assert result.exit_code == 0, result.output
     ew = json.loads(result.stdout)["early_warning"]
-    assert ew["risk_components"] == ["stats_deviation", "stats_neighbours"]
-    assert {"risk without stats_deviation", "risk, model components only", "component surprise_fine alone"} <= set(ew["ablation"])
+    assert ew["risk_components"] == ["stats_neighbours"]
+    assert {"risk, statistics components only", "risk, model components only", "risk, all components",
+            "component surprise_fine alone"} <= set(ew["ablation"])
     whole = ew["scores"]["whole"]
     # the ablation that keeps exactly the bundle's components is the bundle's own risk
-    assert whole["risk, statistics components only"]["next"] == pytest.approx(whole["label_free_risk"]["next"])
+    assert whole["component stats_neighbours alone"]["next"] == pytest.approx(whole["label_free_risk"]["next"])
     text = runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1"])
     assert text.exit_code == 0 and "best baseline" in text.stdout and "per 1,000 normal windows" in " ".join(text.stdout.split())
 
@@ -453,7 +458,7 @@ def test_info_shows_the_risk_components_code_usage_and_a_rough_calibration(train
     result = runner.invoke(app, ["info", str(path)], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
-    assert "stats_deviation + stats_neighbours" in text
+    assert "label-free risk stats_neighbours; calibrated on" in text
     assert f"only {bundle.risk['windows']} windows (fewer than 50)" in text
     assert "codes dominant on training windows, perplexity" in text
 
@@ -475,3 +480,18 @@ def test_evaluate_with_an_explicit_label_column_reads_training_data_without_one(
                                  "--label-col", "label", "--json"])
     assert result.exit_code == 0, result.output
     assert "early_warning" in json.loads(result.stdout)
+
+
+def test_signals_carry_the_statistics_of_the_whole_window_and_of_its_last_patch(trained):
+    from jepawatch.scoring.features import window_statistics
+
+    root, path = trained
+    scorer = Scorer(load_bundle(path), torch.device("cpu"))
+    frame = pd.read_csv(root / "test.csv")
+    channels = [c for c in frame.columns if c not in ("timestamp", "label")]
+    series = scorer.bundle.preprocess.transform(frame[channels].to_numpy(np.float32), channels)
+    starts = np.array([20, 47, 100])
+    signals = scorer.signals(series, starts)
+    windows = torch.from_numpy(series[starts[:, None] + np.arange(20)])
+    torch.testing.assert_close(signals.stats, window_statistics(windows))
+    torch.testing.assert_close(signals.recent_stats, window_statistics(windows[:, -5:]))  # patch length 20 / 4

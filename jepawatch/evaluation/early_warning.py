@@ -28,7 +28,8 @@ def compare(pairs: LabelledPairs, baseline_scores: dict[str, np.ndarray], calibr
     n = len(pairs)
     _, val_end = split_points(n)
     parts = {"whole": np.arange(1, n), "test": np.arange(max(1, val_end), n)}
-    scores = {"label_free_risk": pairs.label_free_risk, **baseline_scores}
+    # AUC of the risk's score: the same order as the risk, and it still ranks windows whose risk rounds to 1
+    scores = {"label_free_risk": pairs.label_free_score, **baseline_scores}
     ablation = {}
     if ablate and isinstance(calibration, FusedRisk):
         ablation = _ablated_risks(calibration, pairs.risk_components)
@@ -44,6 +45,7 @@ def compare(pairs: LabelledPairs, baseline_scores: dict[str, np.ndarray], calibr
 
 
 def _ablated_risks(calibration: FusedRisk, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """label -> (N-1,) fused score of each recalibrated variant (NaN for t = 0)."""
     variants = {}
     for name in calibration.components:
         if len(calibration.components) > 1:
@@ -57,7 +59,7 @@ def _ablated_risks(calibration: FusedRisk, values: dict[str, np.ndarray]) -> dic
     for label, variant in variants.items():
         risk = np.full(len(next(iter(values.values()))), np.nan)
         finite = np.isfinite(values[COMPONENTS[0]])
-        risk[finite] = variant.risk_of_values({k: v[finite] for k, v in values.items()})
+        risk[finite] = variant.score_of_values({k: v[finite] for k, v in values.items()})
         out[label] = risk
     return out
 

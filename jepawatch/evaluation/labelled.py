@@ -30,6 +30,7 @@ class LabelledPairs:
     features: torch.Tensor  # (N-1, ...) head input from W_t, e.g. (N-1, P, K) pooled codes
     raw_stats: torch.Tensor  # (N-1, V, 5) mean, std, min, max, last of W_t per channel
     label_free_risk: np.ndarray  # (N-1,) NaN for t = 0
+    label_free_score: np.ndarray  # (N-1,) the risk before calibration (same order, unbounded), NaN for t = 0
     target: np.ndarray  # (N-1,) y_{t+1}
     context: np.ndarray  # (N-1,) y_t: 1 when W_t itself is anomalous (continuation)
     window: int
@@ -61,10 +62,11 @@ def labelled_pairs(representation: Representation, series: np.ndarray, labels: n
     features = representation(windows[:-1])  # W_0 .. W_{N-2}
     starts = np.arange(window, (n_windows - 1) * window, window)  # W_1 .. W_{N-2}, each with its predecessor
     label_free = np.full(n_windows - 1, np.nan)
+    label_free_score = np.full(n_windows - 1, np.nan)
     components = {}
     if scorer is not None and len(starts):
         signals = scorer.signals(covered, starts)
-        _, label_free[1:] = scorer.risks(signals)
+        _, label_free[1:], label_free_score[1:] = scorer.risks(signals)
         reference = getattr(scorer.calibration, "reference", None)
         if isinstance(reference, StatsReference):
             for name, values in component_values(signals, reference).items():
@@ -72,7 +74,7 @@ def labelled_pairs(representation: Representation, series: np.ndarray, labels: n
     baseline_scores = {name: np.asarray(score(windows[:-1]), dtype=float) for name, score in (baselines or {}).items()}
     context_windows = windows[:-1]
     raw_stats = window_statistics(context_windows)  # (N-1, V, 5)
-    return LabelledPairs(features=features, raw_stats=raw_stats, label_free_risk=label_free,
+    return LabelledPairs(features=features, raw_stats=raw_stats, label_free_risk=label_free, label_free_score=label_free_score,
                          target=window_labels[1:], context=window_labels[:-1], window=window,
                          step_labels=labels[: n_windows * window].astype(np.uint8),
                          risk_components=components, baseline_scores=baseline_scores)

@@ -13,7 +13,8 @@ returns per window:
   frequencies, sum_k p_hat(k) * -log f(k), averaged over patches, fine plus coarse, per channel.
 - `stats` (N, V, 5): the window's own per-channel statistics (mean, std, min, max, last value of
   the preprocessed window), what per-window RevIN hides from the encoder; the label-free risk's
-  statistics components and a `codes+stats` head read them.
+  statistics components and a `codes+stats` head read them; `recent_stats` (N, V, 5) the same of
+  the window's last patch (its newest L rows), where a precursor that builds up is strongest.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class WindowSignals:
     surprise_coarse: torch.Tensor  # (N, V)
     rarity: torch.Tensor  # (N, V)
     stats: torch.Tensor  # (N, V, 5) window_statistics of W_t
+    recent_stats: torch.Tensor  # (N, V, 5) window_statistics of the last patch of W_t
 
     def __len__(self) -> int:
         return self.pooled.shape[0]
@@ -96,13 +98,14 @@ def window_signals(model: MTSJEPA, previous: torch.Tensor, current: torch.Tensor
     """previous, current: (N, T, V) preprocessed windows on the model's device; previous[i] is the
     window just before current[i] (T steps earlier, whatever the scoring stride)."""
     return signals_from_outputs(window_outputs(model, previous, targets=False), window_outputs(model, current),
-                                code_frequencies, window_statistics(current))
+                                code_frequencies, window_statistics(current),
+                                window_statistics(current[:, -model.cfg.patch_len:]))
 
 
 def signals_from_outputs(previous: WindowOutputs, current: WindowOutputs, code_frequencies: dict,
-                         stats: torch.Tensor) -> WindowSignals:
+                         stats: torch.Tensor, recent_stats: torch.Tensor) -> WindowSignals:
     """The signals of each current window, given its predecessor's outputs (what it predicted) and
-    the current windows' statistics (N, V, 5)."""
+    the current windows' statistics, whole and of their last patch (N, V, 5) each."""
     device = current.codes.device
     fine_rarity = surprisal(code_frequencies["fine_token"]).to(device)  # (K,)
     coarse_rarity = surprisal(code_frequencies["coarse_token"]).to(device)  # (K,)
@@ -123,6 +126,7 @@ def signals_from_outputs(previous: WindowOutputs, current: WindowOutputs, code_f
         surprise_coarse=surprise_coarse,
         rarity=rarity,
         stats=stats.to(device),
+        recent_stats=recent_stats.to(device),
     )
 
 

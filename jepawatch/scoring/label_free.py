@@ -18,12 +18,15 @@ validation windows. No steps, no ties: the risk moves continuously with its inpu
 
 Which components the default risk fuses is decided by measurement (`evaluate --ablate-risk`,
 `benchmarks/early_warning.py`, README's decisions table). Decision (measured 2026-12-01,
-BENCHMARKS.md "Early warning"): the default is the two statistics components. The three model
-components lowered the fused next-window AUC on held-out demo-generator data and on MSL when
-added (each tried alone and together; also tried and not kept: a memory over the last windows,
-max instead of sum, latent prediction errors, nearest-neighbour distances in the encoder's
-latent space). They are still computed, reported in every scored row and available with
-`--set risk.components=...` at train time or `jepawatch calibrate --label-free-components`.
+BENCHMARKS.md "Early warning"): the default is `stats_neighbours` alone. Adding any model
+component lowered the fused next-window and normal-context AUC on held-out demo-generator data,
+on MSL and on SKAB (each tried alone and together, with the paper's RevIN and with `--preset
+levels`; also tried and not kept: a memory over the last windows, max instead of sum, latent
+prediction errors, nearest-neighbour distances in the encoder's latent space, a ridge forecast
+of the next window's statistics from the codes); adding `stats_deviation` lowered it too (demo
+78.1 -> 77.5 next, 71.6 -> 69.4 normal context; MSL 62.2 -> 57.2, 65.9 -> 63.5). The other
+components are still computed, reported in every scored row and can be fused with
+`--set train.risk_components=...` at train time.
 
 Bundles made before this fusion carry the earlier formula (`LegacyCalibration`), which still loads.
 """
@@ -42,7 +45,7 @@ from jepawatch.scoring.tails import TailCDF
 MODEL_COMPONENTS = ("surprise_fine", "surprise_coarse", "rarity")
 STATS_COMPONENTS = ("stats_deviation", "stats_neighbours")
 COMPONENTS = MODEL_COMPONENTS + STATS_COMPONENTS
-DEFAULT_COMPONENTS = STATS_COMPONENTS
+DEFAULT_COMPONENTS = ("stats_neighbours",)
 DEFAULT_ALERT_AT = 0.99
 FORMAT = "fused-tails/1"
 
@@ -51,7 +54,7 @@ def component_values(signals: WindowSignals, reference: StatsReference) -> dict[
     """Every component's value per window, (N,) each."""
     values = {name: getattr(signals, name).amax(dim=-1).double().numpy() for name in MODEL_COMPONENTS}
     values["stats_deviation"] = reference.deviation(signals.stats).amax(dim=-1).numpy()
-    values["stats_neighbours"] = reference.neighbours(signals.stats).numpy()
+    values["stats_neighbours"] = reference.neighbours(signals.stats, signals.recent_stats).numpy()
     return values
 
 
@@ -80,9 +83,10 @@ class FusedRisk:
         self.fused_tail = TailCDF.fit(self._fused(validation))
 
     @classmethod
-    def fit(cls, training_stats: torch.Tensor, validation_signals: WindowSignals,
+    def fit(cls, training_stats: torch.Tensor, training_recent: torch.Tensor, validation_signals: WindowSignals,
             components: list[str] | tuple[str, ...] = DEFAULT_COMPONENTS, alert_at: float = DEFAULT_ALERT_AT) -> "FusedRisk":
-        reference = StatsReference.fit(training_stats)
+        """training_stats, training_recent: (N, V, 5) statistics of training windows, whole and of their last patch."""
+        reference = StatsReference.fit(training_stats, training_recent)
         values = component_values(validation_signals, reference)
         return cls(list(components), reference, {k: v.tolist() for k, v in values.items()}, alert_at)
 
@@ -96,12 +100,23 @@ class FusedRisk:
     def _fused(self, values: dict[str, np.ndarray]) -> np.ndarray:
         return np.sum([self.tails[name].tail_score(values[name]) for name in self.components], axis=0)
 
+    def score_of_values(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """(N,) the fused score: summed tail scores, unbounded (nats of surprise)."""
+        return self._fused(values)
+
+    def risk_of_score(self, score: np.ndarray) -> np.ndarray:
+        """(N,) in [0, 1]: the fused score's CDF on the validation windows. Far beyond every
+        validation window it rounds to 1.0; the score keeps ranking such windows."""
+        return self.fused_tail.cdf(score)
+
     def risk_of_values(self, values: dict[str, np.ndarray]) -> np.ndarray:
-        """(N,) in [0, 1): the fused score's CDF on the validation windows."""
-        return self.fused_tail.cdf(self._fused(values))
+        return self.risk_of_score(self.score_of_values(values))
+
+    def score(self, signals: WindowSignals) -> np.ndarray:
+        return self.score_of_values(component_values(signals, self.reference))
 
     def risk(self, signals: WindowSignals) -> np.ndarray:
-        return self.risk_of_values(component_values(signals, self.reference))
+        return self.risk_of_score(self.score(signals))
 
     def channel_scores(self, signals: WindowSignals) -> np.ndarray:
         """(N, V): each channel's summed tail scores of the fused per-channel components, to name the
@@ -140,13 +155,18 @@ class LegacyCalibration:
     def _standardised(self, values: torch.Tensor) -> torch.Tensor:
         return (values.double() - torch.tensor(self.center, dtype=torch.float64)) / torch.tensor(self.scale, dtype=torch.float64)
 
-    def risk(self, signals: WindowSignals) -> np.ndarray:
+    def score(self, signals: WindowSignals) -> np.ndarray:
         maxima = torch.stack([getattr(signals, c).amax(dim=-1) for c in MODEL_COMPONENTS], dim=-1).cpu()
-        scores = self._standardised(maxima).sum(-1).numpy()
+        return self._standardised(maxima).sum(-1).numpy()
+
+    def risk_of_score(self, scores: np.ndarray) -> np.ndarray:
         reference = np.asarray(self.reference)
         below = np.searchsorted(reference, scores, side="left")
         at_or_below = np.searchsorted(reference, scores, side="right")
         return (below + at_or_below) / (2.0 * len(reference))
+
+    def risk(self, signals: WindowSignals) -> np.ndarray:
+        return self.risk_of_score(self.score(signals))
 
     def channel_scores(self, signals: WindowSignals) -> np.ndarray:
         stacked = torch.stack([getattr(signals, c) for c in MODEL_COMPONENTS], dim=-1).cpu()  # (N, V, 3)

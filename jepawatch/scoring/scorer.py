@@ -73,15 +73,17 @@ class Scorer:
 
     def signals(self, series: np.ndarray, starts: np.ndarray) -> WindowSignals:
         return signals_at(self.backend, series, starts, self.window, self.bundle.code_frequencies,
-                          self.settings.batch_size)
+                          self.bundle.run.model.patch_len, self.settings.batch_size)
 
-    def risks(self, signals: WindowSignals) -> tuple[np.ndarray, np.ndarray]:
-        """(next_window_risk, label_free_risk), each (N,); a `codes+stats` head reads the windows'
-        statistics from the signals."""
-        label_free = self.calibration.risk(signals)
+    def risks(self, signals: WindowSignals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(next_window_risk, label_free_risk, label_free_score), each (N,). The score is the
+        label-free risk before its calibration (unbounded, same order), which still ranks windows
+        where the risk rounds to 1. A `codes+stats` head reads the windows' statistics."""
+        label_free_score = self.calibration.score(signals)
+        label_free = self.calibration.risk_of_score(label_free_score)
         if self.head is None:
-            return label_free, label_free
-        return predict(self.head, self.head.inputs(signals.pooled, signals.stats)), label_free
+            return label_free, label_free, label_free_score
+        return predict(self.head, self.head.inputs(signals.pooled, signals.stats)), label_free, label_free_score
 
     def rows(self, series: np.ndarray, starts: np.ndarray, row_offset: int = 0,
              timestamps: np.ndarray | None = None) -> list[dict]:
@@ -90,7 +92,7 @@ class Scorer:
         if len(starts) == 0:
             return []
         signals = self.signals(series, starts)
-        risk, label_free = self.risks(signals)
+        risk, label_free, label_free_score = self.risks(signals)
         drivers = np.argsort(-self.calibration.channel_scores(signals), axis=1)[:, : self.settings.top_channels]
         out = []
         for i, start in enumerate(starts):
@@ -104,6 +106,7 @@ class Scorer:
                 "alert": bool(risk[i] >= self.alert_at),
                 "risk_source": self.risk_source,
                 "label_free_risk": round(float(label_free[i]), 6),
+                "label_free_score": round(float(label_free_score[i]), 4),
                 "surprise_fine": round(float(signals.surprise_fine[i].max()), 6),
                 "surprise_coarse": round(float(signals.surprise_coarse[i].max()), 6),
                 "next_code_rarity": round(float(signals.rarity[i].max()), 6),

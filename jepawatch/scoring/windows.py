@@ -23,18 +23,20 @@ def scorable_starts(n_rows: int, window: int, stride: int, first: int | None = N
 
 
 def signals_at(backend, series: np.ndarray, starts: np.ndarray, window: int, code_frequencies: dict,
-               batch_size: int = 64) -> WindowSignals:
+               patch_len: int, batch_size: int = 64) -> WindowSignals:
     """series: (T, V) preprocessed; signals for the windows starting at `starts` (each with its
-    predecessor), computed by `backend` (scoring.backends: PyTorch or ONNX Runtime)."""
+    predecessor), computed by `backend` (scoring.backends: PyTorch or ONNX Runtime); `patch_len`
+    rows at the end of each window make its recent statistics."""
     offsets = np.arange(window)
     parts = []
     for begin in range(0, len(starts), batch_size):
         batch = starts[begin : begin + batch_size]
         current = series[batch[:, None] + offsets]  # (B, T, V)
         previous = series[batch[:, None] - window + offsets]  # (B, T, V)
-        stats = window_statistics(torch.from_numpy(np.ascontiguousarray(current)))  # (B, V, 5)
+        windows = torch.from_numpy(np.ascontiguousarray(current))
+        stats, recent = window_statistics(windows), window_statistics(windows[:, -patch_len:])  # (B, V, 5) each
         signals = signals_from_outputs(backend.outputs(previous, targets=False), backend.outputs(current),
-                                       code_frequencies, stats)
+                                       code_frequencies, stats, recent)
         parts.append(_to_cpu(signals))
     return WindowSignals.concat(parts)
 

@@ -22,7 +22,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     collapse_perplexity: float = 4.0  # warn when validation code perplexity falls below this (MSL, 2 epochs: 2.4)
     # What the label-free risk fuses (scoring.label_free.COMPONENTS; its docstring says why these).
-    risk_components: tuple[str, ...] = ("stats_deviation", "stats_neighbours")
+    risk_components: tuple[str, ...] = ("stats_neighbours",)
 
     @property
     def selection_start(self) -> int:

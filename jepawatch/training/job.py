@@ -160,13 +160,14 @@ def calibrate_label_free(model, split, window: int, codes: dict, device, warn,
     if len(starts) < MIN_CALIBRATION_WINDOWS:
         warn(f"the label-free risk is calibrated on only {len(starts)} validation windows (fewer than "
              f"{MIN_CALIBRATION_WINDOWS}): its alert level is rough; more training data gives a finer calibration")
-    signals = signals_at(TorchBackend(model, device), held_out, starts, window, codes)
+    signals = signals_at(TorchBackend(model, device), held_out, starts, window, codes, model.cfg.patch_len)
     # Non-overlapping training windows as the statistics' reference: with overlapping ones the nearest
     # neighbours of a window are mostly shifted copies of one stretch of time (demo data: next-window
     # AUC of the neighbours' distance 73.8 with stride = patch length, 78.3 with stride = window).
     train_starts = np.arange(0, len(split.train) - window + 1, window)
-    train_stats = window_statistics(torch.from_numpy(split.train[train_starts[:, None] + np.arange(window)]))
-    calibration = FusedRisk.fit(train_stats, signals, components or DEFAULT_COMPONENTS)
+    train_windows = torch.from_numpy(split.train[train_starts[:, None] + np.arange(window)])  # (N, T, V)
+    calibration = FusedRisk.fit(window_statistics(train_windows), window_statistics(train_windows[:, -model.cfg.patch_len:]),
+                                signals, components or DEFAULT_COMPONENTS)
     return {**calibration.to_dict(), "windows": len(starts), "reference_windows": len(train_starts),
             "part": "validation" if held_out is split.val else "train"}
 
