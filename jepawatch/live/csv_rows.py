@@ -35,10 +35,20 @@ class RowParser:
         self.source = source
         self.header: str | None = None
 
-    def looks_like_header(self, line: str) -> bool:
-        """A line whose cells are not all numbers or empty (the first line of a new file may be data)."""
-        cells = _split(line, _delimiter(line))
-        return not all(c.strip() == "" or _NUMBER.match(c.strip()) for c in cells)
+    def is_header(self, line: str) -> bool:
+        """Whether the first line of a file (or of a truncated file) is its header.
+
+        A line naming every model channel is one. Without a header yet, a line with no number in it
+        is one (a data row has numbers; a time cell alone does not make a header). Once a header is
+        known, a line with its number of fields is a data row: logrotate's copytruncate empties the
+        file in place and the writer carries on with rows, not a new header."""
+        cells = [c.strip().strip('"') for c in _split(line, _delimiter(line))]
+        if all(c in cells for c in self.channels):
+            return True
+        has_number = any(_NUMBER.match(c) for c in cells if c)
+        if self.header is None:
+            return any(cells) and not has_number
+        return len(_split(line, self.delimiter)) != self.n_fields and not has_number
 
     def set_header(self, line: str) -> None:
         delimiter = _delimiter(line)

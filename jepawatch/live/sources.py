@@ -92,12 +92,13 @@ class FollowSource:
         if not lines:
             return lines
         first = lines[0].lstrip("\ufeff")
-        if self.parser.header is None or self.parser.looks_like_header(first):
-            if not self.parser.looks_like_header(first):
-                raise DataError(f"{self.path} has no header line; watch --follow needs the column names in its first line")
+        if self.parser.is_header(first):
             self.parser.set_header(first)
             self.file.header = first
             return lines[1:]
+        if self.parser.header is None:
+            raise DataError(f"{self.path} has no header line; watch --follow needs the column names in its first line")
+        self.file.header = self.parser.header  # header-less rows after a copytruncate: the file keeps its header
         return lines
 
 
