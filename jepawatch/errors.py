@@ -26,3 +26,9 @@ class TrainingInterrupted(JepawatchError):
     """Training stopped by Ctrl-C after its last checkpoint was saved."""
 
     exit_code = 130
+
+
+class StateBusy(JepawatchError):
+    """Another run holds the lock on the same state file (an overlapping cron run)."""
+
+    exit_code = 75  # EX_TEMPFAIL (sysexits.h): try again later

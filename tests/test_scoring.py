@@ -343,3 +343,85 @@ def test_paths_are_absolute_in_state(trained, tmp_path):
     state = tmp_path / "st.json"
     assert runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(state)]).exit_code == 0
     assert Path(json.loads(state.read_text())["model"]) == path
+
+
+# --- operations: append-only outputs, the state's lock, refusing to overwrite the input ---------------
+
+def test_incremental_jsonl_and_csv_outputs_are_appended_to_not_rewritten(trained, tmp_path):
+    root, path = trained
+    full = pd.read_csv(root / "test.csv")
+    live = tmp_path / "live.csv"
+    for suffix in (".jsonl", ".csv"):
+        out, state = tmp_path / f"scores{suffix}", tmp_path / f"state{suffix}.json"
+        args = ["score", str(live), "--model", str(path), "--out", str(out), "--state", str(state)]
+        full.iloc[:500].to_csv(live, index=False)
+        assert runner.invoke(app, args).exit_code == 0
+        before, inode = out.read_bytes(), out.stat().st_ino
+        full.iloc[:900].to_csv(live, index=False)
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        after = out.read_bytes()
+        assert after.startswith(before) and len(after) > len(before), suffix  # the old rows untouched
+        assert out.stat().st_ino == inode, suffix  # appended to, not replaced
+    rows = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    assert [r["window_start"] for r in rows] == list(range(20, 900 - 20 + 1, 20))
+    assert all(isinstance(r["start_time"], str) and isinstance(r["end_time"], str) for r in rows)
+
+
+def test_incremental_parquet_output_is_rewritten_losslessly(trained, tmp_path):
+    root, path = trained
+    full = pd.read_csv(root / "test.csv")
+    live, out, state = tmp_path / "live.csv", tmp_path / "scores.parquet", tmp_path / "state.json"
+    for rows in (500, 900):
+        full.iloc[:rows].to_csv(live, index=False)
+        assert runner.invoke(app, ["score", str(live), "--model", str(path), "--out", str(out), "--state", str(state)]).exit_code == 0
+    once = tmp_path / "once.parquet"
+    assert runner.invoke(app, ["score", str(live), "--model", str(path), "--out", str(once)]).exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(once))
+
+
+def test_a_second_run_on_a_locked_state_exits_75_with_one_line(trained, tmp_path):
+    from jepawatch.locking import state_lock
+
+    root, path = trained
+    state = tmp_path / "state.json"
+    with state_lock(state, 0):  # another run holds it
+        result = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(state),
+                                     "--lock-wait", "0.3"])
+    assert result.exit_code == 75, result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error:") and "another run is using the state file" in text and not state.exists()
+    result = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(state)])
+    assert result.exit_code == 0, result.output  # released: the next run goes ahead
+
+
+def test_a_state_ahead_of_its_output_is_recovered_from_the_output(trained, tmp_path):
+    root, path = trained
+    full = pd.read_csv(root / "test.csv")
+    live, out, state = tmp_path / "live.csv", tmp_path / "scores.jsonl", tmp_path / "state.json"
+    args = ["score", str(live), "--model", str(path), "--out", str(out), "--state", str(state)]
+    full.iloc[:500].to_csv(live, index=False)
+    assert runner.invoke(app, args).exit_code == 0
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:7]))  # what two overlapping runs left: 7 rows, a state that says 24
+    full.iloc[:900].to_csv(live, index=False)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "holds 7 row(s) but the state says 24" in " ".join(result.output.split())
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["window_start"] for r in rows] == list(range(20, 900 - 20 + 1, 20))  # every window once
+    assert runner.invoke(app, args).exit_code == 0  # and the next run is not stuck
+
+
+def test_score_refuses_to_write_over_its_input_or_state(trained, tmp_path):
+    root, path = trained
+    data = tmp_path / "in.csv"
+    pd.read_csv(root / "test.csv").iloc[:300].to_csv(data, index=False)
+    before = data.read_bytes()
+    (tmp_path / "link.csv").symlink_to(data)
+    for out in (data, tmp_path / "." / "in.csv", tmp_path / "link.csv"):
+        assert_one_line_error(runner.invoke(app, ["score", str(data), "--model", str(path), "--out", str(out)]),
+                              "is the input")
+    assert_one_line_error(runner.invoke(app, ["score", str(data), "--model", str(path), "--out", str(tmp_path / "s.jsonl"),
+                                              "--state", str(tmp_path / "s.jsonl")]), "is the --state file")
+    assert data.read_bytes() == before

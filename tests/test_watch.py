@@ -434,3 +434,16 @@ def test_watch_bad_inputs_are_one_line_errors(bundle, tmp_path):
     assert "--threads must be at least 1" in error(ok, "--replay", "--threads", "0")
     state.write_text("{not json")
     assert "unreadable" in error(ok, "--replay", "--state", state)
+
+
+def test_a_second_watch_on_the_same_state_exits_75(bundle, tmp_path):
+    from jepawatch.locking import state_lock
+
+    ok, state = tmp_path / "ok.csv", tmp_path / "w.state"
+    make_frame(rows=100).to_csv(ok, index=False)
+    with state_lock(state, 0):  # a first watcher holds it
+        result = runner.invoke(app, ["watch", str(ok), "--model", str(bundle), "--replay", "--jsonl", "--state", str(state),
+                                     "--lock-wait", "0.2"])
+    assert result.exit_code == 75, result.output
+    assert " ".join(result.output.split()).startswith("error: another run is using the state file")
+    assert not state.exists()
