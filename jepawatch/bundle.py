@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
 import tempfile
@@ -161,8 +162,12 @@ def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
         raise BundleError(f"{path} is not a model bundle (no config.json); train one with `jepawatch train DATA`")
     try:
         config = json.loads(config_path.read_text())
+        if not isinstance(config, dict):
+            raise ValueError(f"config.json holds a JSON {type(config).__name__}, not an object")
         if config.get("format") != BUNDLE_FORMAT:
             raise ValueError(f"unknown format {config.get('format')!r}")
+        if not isinstance(config.get("files"), dict) or not all(isinstance(d, str) for d in config["files"].values()):
+            raise ValueError("config.json's files is not an object of file names and checksums")
         for name, digest in config["files"].items():
             if not (path / name).exists():
                 raise ValueError(f"{name} is missing")
@@ -174,15 +179,67 @@ def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
         codes, risk, head, onnx = (json.loads((path / name).read_text()) if name in config["files"] else None
                                    for name in (CODES, RISK, HEAD_CONFIG, ONNX_RECORD))
         head_state = load_file(str(path / HEAD_WEIGHTS)) if HEAD_WEIGHTS in config["files"] else None
+        _check_preprocess(preprocess)
+        if risk is not None:
+            _check_risk(risk)
         model = build_model(run.model_kind, run.model)
-        model.load_state_dict(load_file(str(path / WEIGHTS)))
-    except (ValueError, KeyError, TypeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
+        model.load_state_dict(_checked_weights(load_file(str(path / WEIGHTS)), model))
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
         raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None
     model.to(device).eval()
     meta = {k: config.get(k) for k in ("format", "name", "jepawatch_version", "torch_version", "created")}
     meta["weights_sha256"] = config["files"][WEIGHTS]
     meta["head_sha256"] = config["files"].get(HEAD_WEIGHTS)
     return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta, risk, head, head_state, onnx)
+
+
+def _finite_numbers(values, what: str, positive: bool = False) -> None:
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"{what} is not a list of numbers")
+    if not all(math.isfinite(v) and (v > 0 or not positive) for v in values):
+        raise ValueError(f"{what} holds {'non-positive or ' if positive else ''}non-finite values")
+
+
+def _check_preprocess(preprocess: Preprocessor) -> None:
+    if not isinstance(preprocess.channels, list) or not isinstance(preprocess.kept, list):
+        raise ValueError("preprocess.json's channels and kept are not lists")
+    if len(preprocess.kept) != len(preprocess.channels):
+        raise ValueError(f"preprocess.json names {len(preprocess.channels)} channels but has {len(preprocess.kept)} kept flags")
+    if len(preprocess.mean) != preprocess.n_kept or len(preprocess.std) != preprocess.n_kept:
+        raise ValueError(f"preprocess.json keeps {preprocess.n_kept} channels but has {len(preprocess.mean)} means "
+                         f"and {len(preprocess.std)} stds")
+    _finite_numbers(preprocess.mean, "preprocess.json's mean")
+    _finite_numbers(preprocess.std, "preprocess.json's std (the scale)", positive=True)
+
+
+def _check_risk(risk: dict) -> None:
+    if not isinstance(risk, dict):
+        raise ValueError("risk.json is not an object")
+    _finite_numbers(risk.get("center"), "risk.json's center")
+    _finite_numbers(risk.get("scale"), "risk.json's scale", positive=True)
+    _finite_numbers(risk.get("reference"), "risk.json's reference")
+    if not risk["reference"]:
+        raise ValueError("risk.json's calibration is empty (no reference windows)")
+    if not isinstance(risk.get("alert_at", 0.0), (int, float)):
+        raise ValueError("risk.json's alert_at is not a number")
+
+
+def _checked_weights(weights: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights, when they are exactly the tensors the configured model has, each finite."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"weights.safetensors does not fit config.json: {len(missing)} tensor(s) missing"
+                         f"{' (' + missing[0] + ', ...)' if missing else ''}, {len(unexpected)} unexpected"
+                         f"{' (' + unexpected[0] + ', ...)' if unexpected else ''}")
+    for key, tensor in weights.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise ValueError(f"weights.safetensors does not fit config.json: {key} has shape {tuple(tensor.shape)}, "
+                             f"the configured model needs {tuple(expected[key].shape)}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"weights.safetensors holds non-finite values ({key}): the training diverged")
+    return weights
 
 
 def mark_latest(models_dir: Path, name: str) -> None:

@@ -22,6 +22,10 @@ class BundleError(JepawatchError):
     """A model bundle or checkpoint is missing, incomplete or corrupted."""
 
 
+class TrainingDiverged(JepawatchError):
+    """Training ended with a non-finite loss or weights: no bundle is saved, the checkpoint is kept."""
+
+
 class TrainingInterrupted(JepawatchError):
     """Training stopped by Ctrl-C after its last checkpoint was saved."""
 

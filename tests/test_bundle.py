@@ -69,3 +69,68 @@ def test_config_json_records_everything_needed(trained):
     assert config["model_kind"] == "mts-jepa"
     assert set(config) >= {"model", "train", "data", "files", "jepawatch_version", "created"}
     assert config["data"]["channels_in"] == 4 and config["data"]["channels_kept"] == 3
+
+
+# --- hostile or diverged bundles: one-line errors, found at load time ----------------------------
+
+def _rechecksum(copy) -> None:
+    from jepawatch.bundle import _sha256
+
+    config = json.loads((copy / "config.json").read_text())
+    config["files"] = {name: _sha256(copy / name) for name in config["files"]}
+    (copy / "config.json").write_text(json.dumps(config))
+
+
+def _edit_json(name: str, change):
+    def edit(copy):
+        data = json.loads((copy / name).read_text())
+        change(data)
+        (copy / name).write_text(json.dumps(data))
+    return edit
+
+
+def _nan_weights(copy):
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(copy / "weights.safetensors"))
+    key = next(k for k, v in weights.items() if v.is_floating_point())
+    weights[key] = torch.full_like(weights[key], float("nan"))
+    save_file(weights, str(copy / "weights.safetensors"))
+
+
+HOSTILE = {  # name: (edit, re-checksum, what the error says)
+    "non-finite weights": (_nan_weights, True, "non-finite values"),
+    "zero scale": (_edit_json("preprocess.json", lambda d: d["std"].__setitem__(0, 0.0)), True, "non-positive"),
+    "empty calibration": (_edit_json("risk.json", lambda d: d.__setitem__("reference", [])), True, "calibration is empty"),
+    "non-finite calibration": (_edit_json("risk.json", lambda d: d["center"].__setitem__(0, float("nan"))), True, "non-finite"),
+    "strings in risk.json": (_edit_json("risk.json", lambda d: d.__setitem__("scale", ["a", "b", "c"])), True, "not a list of numbers"),
+    "channel list of the wrong length": (_edit_json("preprocess.json", lambda d: d["channels"].pop()), True, "kept flags"),
+    "state dict of another shape": (_edit_json("config.json", lambda d: d["model"].__setitem__("d_model", 32)), False, "does not fit config.json"),
+    "config.json an array": (lambda copy: (copy / "config.json").write_text("[]"), False, "not an object"),
+    "files a list": (_edit_json("config.json", lambda d: d.__setitem__("files", list(d["files"]))), False, "files is not an object"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_bundles_are_one_line_errors(trained, tmp_path, case):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from jepawatch.cli.app import app
+
+    edit, rechecksum, fragment = HOSTILE[case]
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    edit(copy)
+    if rechecksum:
+        _rechecksum(copy)
+    with pytest.raises(BundleError, match="corrupted") as caught:
+        load_bundle(copy)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+    data = tmp_path / "d.csv"
+    (data).write_text("timestamp,ch0,ch1,ch2,flag\n")
+    for command in (["info", str(copy)], ["score", str(data), "--model", str(copy)]):
+        result = CliRunner().invoke(app, command)
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1 and text.startswith("error:") and "internal error" not in text, (command, result.output)
