@@ -109,3 +109,76 @@ def test_corrupted_bundle_on_info(csv_file, tmp_path, monkeypatch):
 def test_no_model_yet(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert_one_line_error(run("info"), "no trained model", "jepawatch train")
+
+
+# --- operations: what the machine refuses is one line, never "internal error" ------------------------
+
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory):
+    """A tiny bundle and a data file for the operational checks."""
+    from jepawatch.training.job import TrainRequest, train
+    from conftest import tiny_run
+
+    root = tmp_path_factory.mktemp("ops")
+    make_frame(rows=600).to_csv(root / "data.csv", index=False)
+    bundle = train(TrainRequest(data=root / "data.csv", run=tiny_run(epochs=1), out_dir=root / "models"), warn=lambda m: None)
+    return root, bundle
+
+
+def test_operational_failures_are_one_line_errors(ops, tmp_path):
+    root, bundle = ops
+    data = str(root / "data.csv")
+    (tmp_path / "a-dir.jsonl").mkdir()
+    (tmp_path / "plain").write_text("a file, not a directory")
+    cases = [
+        (["score", data, "--model", str(bundle), "--out", str(tmp_path / "a-dir.jsonl")], "is a directory"),
+        (["score", data, "--model", str(bundle), "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["score", data, "--model", str(bundle), "--out", str(tmp_path / "plain" / "s.jsonl")], "Not a directory"),
+        (["score", data, "--model", str(bundle), "--state", str(tmp_path / "plain" / "st.json")], "Not a directory"),
+        (["train", data, "--out", str(tmp_path / "plain" / "models"), *tiny_args()], "Not a directory"),
+        (["train", data, "--out", str(tmp_path / "m"), *tiny_args(), "--set", "model.n_patches=0"], "n_patches must be at least 1"),
+    ]
+    for args, fragment in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert_one_line_error(result, fragment)
+        assert "internal error" not in result.output, (args, result.output)
+
+
+def _limited(args: list[str], max_bytes: int):
+    """Run jepawatch with a file size limit (`ulimit -f`): writing past it fails with EFBIG."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+    return subprocess.run([sys.executable, "-m", "jepawatch", *args], capture_output=True, text=True, preexec_fn=limit,
+                          timeout=300)
+
+
+def test_a_file_too_large_is_one_line_for_score_and_train(ops, tmp_path):
+    root, bundle = ops
+    for args in (["score", str(root / "data.csv"), "--model", str(bundle), "--out", str(tmp_path / "s.jsonl")],
+                 ["train", str(root / "data.csv"), "--out", str(tmp_path / "models"), *tiny_args(), "--epochs", "1"]):
+        result = _limited(args, 4000)
+        err = result.stderr.strip()
+        assert result.returncode == 1, (args, err)
+        last = err.splitlines()[-1]
+        assert last.startswith("error:") and "File too large" in last and "internal error" not in err, (args, err)
+
+
+def test_a_closed_stdout_ends_quietly_with_0(ops):
+    import subprocess
+    import sys
+
+    root, bundle = ops
+    for args in (["score", str(root / "data.csv"), "--model", str(bundle)], ["--help"], ["score", "--help"]):
+        process = subprocess.Popen([sys.executable, "-m", "jepawatch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process.stdout.close()  # `| head -1` that has already gone
+        err = process.stderr.read().decode()
+        assert process.wait(120) == 0, (args, err)
+        assert "error" not in err and "Traceback" not in err, (args, err)

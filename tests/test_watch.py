@@ -447,3 +447,21 @@ def test_a_second_watch_on_the_same_state_exits_75(bundle, tmp_path):
     assert result.exit_code == 75, result.output
     assert " ".join(result.output.split()).startswith("error: another run is using the state file")
     assert not state.exists()
+
+
+def test_binary_garbage_under_follow_is_counted_or_one_line(bundle, tmp_path):
+    from jepawatch.live.sources import FollowSource
+
+    path = tmp_path / "f.csv"
+    path.write_text("timestamp,a,b\n2026-01-01 00:00:00,1,2\n")
+    ticks = iter(FollowSource(path, ["a", "b"], None, poll_seconds=0.01))
+    next(ticks)
+    with open(path, "ab") as handle:  # garbage rows: a quote, then a carriage return inside it; NUL bytes
+        handle.write(b'"\x8f\r\x01,2,3\n\x00\xff,\x00\n2026-01-01 00:00:01,3,4\n')
+    tick = next(ticks)
+    assert tick.batch.values.tolist() == [[3.0, 4.0]] and tick.malformed == 2
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 4 + b"\n")
+    result = runner.invoke(app, ["watch", str(binary), "--model", str(bundle), "--follow", "--jsonl", "--stop-after-idle", "0.2"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and text.startswith("error:") and "is not a text file" in text, result.output

@@ -42,7 +42,12 @@ class RowParser:
         is one (a data row has numbers; a time cell alone does not make a header). Once a header is
         known, a line with its number of fields is a data row: logrotate's copytruncate empties the
         file in place and the writer carries on with rows, not a new header."""
-        cells = [c.strip().strip('"') for c in _split(line, _delimiter(line))]
+        if _is_binary(line):
+            return False
+        try:
+            cells = [c.strip().strip('"') for c in _split(line, _delimiter(line))]
+        except csv.Error:
+            return False
         if all(c in cells for c in self.channels):
             return True
         has_number = any(_NUMBER.match(c) for c in cells if c)
@@ -78,7 +83,12 @@ class RowParser:
         for line in lines:
             if not line.strip():
                 continue
-            cells = _split(line, self.delimiter)
+            try:
+                cells = _split(line, self.delimiter)
+            except csv.Error:  # binary garbage: a stray carriage return or NUL inside a quoted field
+                malformed += 1
+                first_problem = first_problem or "a row that is not text"
+                continue
             if len(cells) != self.n_fields:
                 malformed += 1
                 first_problem = first_problem or f"{len(cells)} fields instead of {self.n_fields}"
@@ -97,6 +107,12 @@ class RowParser:
 
 
 _BOOLEANS = {"true": 1.0, "false": 0.0}
+
+
+def _is_binary(line: str) -> bool:
+    """NUL bytes or many control characters: not a line of a text file."""
+    control = sum(1 for ch in line if ch < " " and ch != "\t")
+    return "\x00" in line or control > max(2, len(line) // 20)
 
 
 def _delimiter(line: str) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 
 from jepawatch.adapters import ReadOptions, Series, iter_batches
 from jepawatch.errors import ConfigError, DataError
-from jepawatch.live.csv_rows import RowParser
+from jepawatch.live.csv_rows import RowParser, _is_binary
 from jepawatch.live.follow import FilePosition, FollowedFile
 
 DEFAULT_POLL_SECONDS = 0.05
@@ -97,6 +97,8 @@ class FollowSource:
             self.file.header = first
             return lines[1:]
         if self.parser.header is None:
+            if _is_binary(first):
+                raise DataError(f"{self.path} is not a text file (its first line is binary); watch --follow reads a CSV")
             raise DataError(f"{self.path} has no header line; watch --follow needs the column names in its first line")
         self.file.header = self.parser.header  # header-less rows after a copytruncate: the file keeps its header
         return lines

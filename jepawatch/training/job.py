@@ -10,6 +10,7 @@ import math
 import torch
 
 from jepawatch.adapters import ReadOptions, read_dataset, reading_report
+from jepawatch.atomic import ensure_dir
 from jepawatch.bundle import CHECKPOINT, check_name, mark_latest, save_bundle
 from jepawatch.configuration import RunConfig
 from jepawatch.data.preprocess import Preprocessor
@@ -62,6 +63,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
     """Train a model on `request.data` and write its bundle; returns the bundle's path."""
     reporter = reporter or NullReporter()
     name = request.bundle_name
+    ensure_dir(Path(request.out_dir))  # an unwritable models directory fails now, not after the first epoch
     bundle_path = Path(request.out_dir) / name
     checkpoint_path = bundle_path / CHECKPOINT
     run = request.run
