@@ -425,3 +425,19 @@ def test_score_refuses_to_write_over_its_input_or_state(trained, tmp_path):
     assert_one_line_error(runner.invoke(app, ["score", str(data), "--model", str(path), "--out", str(tmp_path / "s.jsonl"),
                                               "--state", str(tmp_path / "s.jsonl")]), "is the --state file")
     assert data.read_bytes() == before
+
+
+def test_score_and_replay_say_when_rows_were_unreadable(trained, tmp_path):
+    root, path = trained
+    lines = (root / "test.csv").read_text().splitlines()
+    header, body = lines[0], lines[1:401]
+    switched = tmp_path / "switched.csv"  # rows switch to ';' after 40%: most rows have no readable channel
+    switched.write_text("\n".join([header, *body[:160], *(line.replace(",", ";") for line in body[160:])]) + "\n")
+    some = tmp_path / "some.csv"  # 10% of the rows use ';': a warning, the rest is scored
+    some.write_text("\n".join([header, *(line.replace(",", ";") if i % 10 == 3 else line for i, line in enumerate(body))]) + "\n")
+    for command in (["score"], ["watch", "--replay", "--jsonl"]):
+        result = runner.invoke(app, [*command, str(switched), "--model", str(path)])
+        assert_one_line_error(result, "240 of the first 400 rows have no readable channel value", "delimiter")
+        result = runner.invoke(app, [*command, str(some), "--model", str(path)])
+        assert result.exit_code == 0, result.output
+        assert "40 of 400 rows had no readable channel value" in " ".join(result.output.split()), (command, result.output)

@@ -56,6 +56,7 @@ def score(
     when a window scored in this run alerts; 75 another run holds the --state file's lock.
     """
     from jepawatch.adapters import iter_batches
+    from jepawatch.adapters.quality import ReadTally
     from jepawatch.errors import ConfigError, DataError
     from jepawatch.locking import state_lock
     from jepawatch.scoring.results import append_results, check_output_path, output_behind, write_results
@@ -80,11 +81,13 @@ def score(
         options = replace(read_options(label_col, timestamp_col, adapter_option), columns=tuple(bundle.preprocess.channels))
 
         rows_seen = 0
+        tally = ReadTally(str(data))
 
         def counted(batches):
             nonlocal rows_seen
             for batch in batches:
                 rows_seen += batch.n_steps
+                tally.add(batch)
                 yield batch
 
         rows = []
@@ -94,6 +97,8 @@ def score(
             raise DataError(f"{data} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was replaced "
                             f"or truncated; delete {state} to score it from the beginning")
 
+        if tally.warning():
+            output.warn(tally.warning())
         mark = previous.out_mark if previous is not None else None
         if out is not None:
             mark = append_results(out, rows, mark) if previous is not None else write_results(out, rows)

@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from jepawatch.adapters import ReadOptions, Series, iter_batches
+from jepawatch.adapters.quality import ReadTally
 from jepawatch.errors import ConfigError, DataError
 from jepawatch.live.csv_rows import RowParser, _is_binary
 from jepawatch.live.follow import FilePosition, FollowedFile
@@ -148,7 +149,9 @@ class ReplaySource:
     def __iter__(self) -> Iterator[Tick]:
         clock = _Pace(self.speed)
         seen = 0
+        tally = ReadTally(str(self.path))
         for batch in iter_batches(self.path, self.adapter, self.options):
+            tally.add(batch)
             if seen + batch.n_steps <= self.skip_rows:
                 seen += batch.n_steps
                 continue
@@ -162,6 +165,8 @@ class ReplaySource:
                 clock.wait_for(piece)
                 self.rows_read += piece.n_steps
                 yield Tick(batch=piece)
+        if tally.warning():
+            yield Tick(events=[tally.warning()])
 
 
 class _Pace:
