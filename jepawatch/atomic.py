@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,24 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: str | Path) -> int:
+    """Remove the temporaries `atomic_write` leaves beside `path` when it is killed mid-write
+    (`.NAME.XXXXXXXX.tmp`); returns how many. Call it only while holding the lock that keeps other
+    writers of `path` away (a temporary of a write in progress looks the same)."""
+    path = Path(path)
+    ours = re.compile(rf"^\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp$")
+    removed = 0
+    try:
+        candidates = list(path.parent.iterdir()) if path.parent.is_dir() else []
+    except OSError:
+        return 0
+    for candidate in candidates:
+        if ours.match(candidate.name) and candidate.is_file() and not candidate.is_symlink():
+            candidate.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def ensure_dir(directory: Path) -> None:

@@ -182,3 +182,80 @@ def test_a_closed_stdout_ends_quietly_with_0(ops):
         err = process.stderr.read().decode()
         assert process.wait(120) == 0, (args, err)
         assert "error" not in err and "Traceback" not in err, (args, err)
+
+
+def test_temporaries_left_by_a_killed_run_are_removed_by_the_next(ops, tmp_path):
+    root, bundle = ops
+    state, out = tmp_path / "st.json", tmp_path / "out.jsonl"
+    leftovers = [tmp_path / ".st.json.k9abc_12.tmp", tmp_path / ".out.jsonl.x7y8z9w0.tmp"]
+    unrelated = [tmp_path / ".other.csv.abcdefgh.tmp", tmp_path / "out.jsonl.notours.tmp"]
+    for path in leftovers + unrelated:
+        path.write_text("half written")
+    result = runner.invoke(app, ["score", str(root / "data.csv"), "--model", str(bundle), "--state", str(state), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert not any(p.exists() for p in leftovers) and all(p.exists() for p in unrelated)
+
+
+def test_paths_that_are_not_plain_files_are_named_for_what_they_are(ops, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root, bundle = ops
+    (tmp_path / "loop1.csv").symlink_to(tmp_path / "loop2.csv")
+    (tmp_path / "loop2.csv").symlink_to(tmp_path / "loop1.csv")
+    (tmp_path / "dangling.csv").symlink_to(tmp_path / "gone.csv")
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes((root / "data.csv").read_text().encode("utf-16-le"))
+    duplicated = tmp_path / "dup.csv"
+    lines = (root / "data.csv").read_text().splitlines()
+    duplicated.write_text("\n".join([lines[0].replace("ch2", "ch1"), *lines[1:]]) + "\n")
+    model = ["--model", str(bundle)]
+    follow = ["--follow", "--jsonl", "--stop-after-idle", "0.2"]
+    cases = [
+        (["score", str(tmp_path / "loop1.csv"), *model], "is a symlink loop"),
+        (["watch", str(tmp_path / "loop1.csv"), *model, *follow], "is a symlink loop"),
+        (["watch", str(tmp_path / "loop1.csv"), *model, "--replay"], "is a symlink loop"),
+        (["score", str(tmp_path / "dangling.csv"), *model], "which does not exist"),
+        (["score", str(utf16), *model], "UTF-16 text without a byte-order mark"),
+        (["watch", str(utf16), *model, "--replay"], "UTF-16 text without a byte-order mark"),
+        (["watch", str(utf16), *model, *follow], "UTF-16 text without a byte-order mark"),
+        (["score", str(duplicated), *model], "'ch1' appears more than once"),
+        (["watch", str(duplicated), *model, "--replay"], "'ch1' appears more than once"),
+        (["watch", str(duplicated), *model, *follow], "'ch1' appears more than once"),
+    ]
+    for args, fragment in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert_one_line_error(result, fragment)
+    fifo = tmp_path / "live.csv"
+    os.mkfifo(fifo)
+    try:  # a FIFO would block open() for ever; it is refused at once
+        done = subprocess.run([sys.executable, "-m", "jepawatch", "watch", str(fifo), *model, *follow],
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("watch --follow on a FIFO blocked")
+    assert done.returncode == 1 and "is not a regular file" in done.stderr, done.stderr
+
+
+def test_sigterm_stops_training_keeping_the_checkpoint_with_143(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    make_frame(rows=2000).to_csv(tmp_path / "big.csv", index=False)
+    models = tmp_path / "models"
+    process = subprocess.Popen([sys.executable, "-m", "jepawatch", "train", str(tmp_path / "big.csv"), "--out", str(models),
+                                "--name", "m", "--epochs", "200", *tiny_args()],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = models / "m" / "checkpoint.safetensors"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    assert checkpoint.exists(), "no epoch finished"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    flat = " ".join(err.split())
+    assert process.returncode == 143, err
+    assert "error: training terminated (SIGTERM)" in flat and "checkpoint" in flat and "--resume" in flat, err

@@ -59,6 +59,8 @@ def decode_head(head: bytes, source: str, truncated: bool = False) -> tuple[str,
         except UnicodeDecodeError:
             raise DataError(f"{source} starts like UTF-16 text but does not decode as it; save it as UTF-8 CSV") from None
     if b"\x00" in head:
+        if looks_like_utf16(head):
+            raise DataError(f"{source} looks like UTF-16 text without a byte-order mark; save it as UTF-8 CSV")
         raise DataError(f"{source} is not a text file (it holds binary data); give a CSV, or a Parquet file ending in .parquet")
     for encoding in ("utf-8-sig", "latin-1"):
         try:
@@ -73,6 +75,17 @@ def decode_head(head: bytes, source: str, truncated: bool = False) -> tuple[str,
             raise DataError(f"{source} is not a text file (it holds binary data); give a CSV, or a Parquet file ending in .parquet")
         return text, "utf-8" if encoding == "utf-8-sig" else encoding
     raise DataError(f"{source} could not be decoded as text")  # pragma: no cover - latin-1 decodes anything
+
+
+def looks_like_utf16(data: bytes | str) -> bool:
+    """ASCII text in UTF-16 (no byte-order mark): every other byte a NUL."""
+    if isinstance(data, str):
+        data = data.encode("latin-1", errors="replace")
+    data = data[: len(data) - len(data) % 2]
+    if len(data) < 4:
+        return False
+    even, odd = data[0::2], data[1::2]
+    return max(even.count(0), odd.count(0)) >= 0.9 * len(even) and min(even.count(0), odd.count(0)) <= 0.1 * len(even)
 
 
 def sniff_file(path: Path, skip_rows: int = 0) -> Dialect | None:

@@ -57,6 +57,7 @@ def score(
     """
     from jepawatch.adapters import iter_batches
     from jepawatch.adapters.quality import ReadTally
+    from jepawatch.atomic import remove_stale_temporaries
     from jepawatch.errors import ConfigError, DataError
     from jepawatch.locking import state_lock
     from jepawatch.scoring.results import append_results, check_output_path, output_behind, write_results
@@ -70,6 +71,10 @@ def score(
     scorer = Scorer.load(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
     bundle = scorer.bundle
     with state_lock(state, lock_wait):
+        if state is not None:  # under the lock, what an earlier run killed mid-write left is stale
+            for leftover in (state, out):
+                if leftover is not None:
+                    remove_stale_temporaries(leftover)
         previous = ScoreState.load(state) if state is not None else None
         if previous is not None:
             previous.check(state, bundle.meta["weights_sha256"], scorer.stride)

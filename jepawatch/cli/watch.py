@@ -63,6 +63,8 @@ def watch(
     Exit codes: 0 ok (including Ctrl-C); 1 an error (one line on stderr); 2 a usage error; 75 another
     run holds the --state file's lock.
     """
+    from jepawatch.adapters.files import missing_path_problem
+    from jepawatch.atomic import remove_stale_temporaries
     from jepawatch.errors import ConfigError
     from jepawatch.live.display import WatchStats
     from jepawatch.live.follow import FilePosition
@@ -84,13 +86,18 @@ def watch(
     following = _follows(data) if follow is None else follow
     if following and not _is_plain_csv(data):
         raise ConfigError(f"{data}: only a plain CSV file can be followed; use --replay")
-    if not following and not data.exists():
-        raise ConfigError(f"{data} does not exist (use --follow to wait for it)")
+    problem = missing_path_problem(data)
+    if problem is not None and (data.is_symlink() or not following):
+        raise ConfigError(problem if data.is_symlink() else f"{data} does not exist (use --follow to wait for it)")
+    if following and problem is None and not data.is_file():
+        raise ConfigError(f"{data} is not a regular file (a FIFO or a device?); watch --follow tails a regular file")
     scorer = Scorer.load(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, 64, backend))
     bundle = scorer.bundle
     mode = "follow" if following else "replay"
     source_path = str(data.resolve())
     with state_lock(state, lock_wait):  # held while watching: one watcher per state file
+        if state is not None:
+            remove_stale_temporaries(state)  # left by a run killed mid-write; stale under the lock
         previous = WatchState.load(state) if state is not None else None
         if previous is not None:
             previous.check(state, bundle.meta["weights_sha256"], scorer.stride, mode, source_path)

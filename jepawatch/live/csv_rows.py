@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from jepawatch.adapters.columns import TIMESTAMP_NAMES, parse_timestamps
+from jepawatch.adapters.columns import TIMESTAMP_NAMES, check_unique_names, parse_timestamps
 from jepawatch.adapters.csv_dialect import DELIMITERS, _NUMBER
 from jepawatch.errors import DataError
 
@@ -58,6 +58,7 @@ class RowParser:
     def set_header(self, line: str) -> None:
         delimiter = _delimiter(line)
         names = [name.strip().strip('"') for name in _split(line, delimiter)]
+        check_unique_names(names, self.source)
         missing = [c for c in self.channels if c not in names]
         if missing:
             raise DataError(f"{self.source} lacks the model's channel(s) {', '.join(missing[:10])}"

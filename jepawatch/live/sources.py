@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from jepawatch.adapters import ReadOptions, Series, iter_batches
+from jepawatch.adapters.csv_dialect import looks_like_utf16
 from jepawatch.adapters.quality import ReadTally
 from jepawatch.errors import ConfigError, DataError
 from jepawatch.live.csv_rows import RowParser, _is_binary
@@ -50,6 +51,8 @@ class FollowSource:
     def check_header(self) -> None:
         """Fail now, not after the start line, when the file is already there with the wrong columns."""
         if self.parser.header is not None:
+            return
+        if not self.path.is_file():  # not there yet (or a FIFO, which the caller refuses): nothing to check
             return
         try:
             with open(self.path, "rb") as handle:
@@ -98,6 +101,8 @@ class FollowSource:
             self.file.header = first
             return lines[1:]
         if self.parser.header is None:
+            if looks_like_utf16(lines[0]):
+                raise DataError(f"{self.path} looks like UTF-16 text without a byte-order mark; save it as UTF-8 CSV")
             if _is_binary(first):
                 raise DataError(f"{self.path} is not a text file (its first line is binary); watch --follow reads a CSV")
             raise DataError(f"{self.path} has no header line; watch --follow needs the column names in its first line")
