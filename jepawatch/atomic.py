@@ -19,7 +19,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual mode
+    os.chmod(tmp_path, umask_mode(0o666))  # mkstemp makes 0600; a written file gets the usual mode
     try:
         write(tmp_path)
         with open(tmp_path, "rb") as f:
@@ -55,6 +55,11 @@ def ensure_dir(directory: Path) -> None:
     except FileExistsError:
         blocker = next((p for p in [directory, *directory.parents] if p.exists() and not p.is_dir()), directory)
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocker)) from None
+
+
+def umask_mode(base: int) -> int:
+    """`base` (0o666 for a file, 0o777 for a directory) less the process's umask: what open() and mkdir() give."""
+    return base & ~_umask()
 
 
 def _umask() -> int:

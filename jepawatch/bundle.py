@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -31,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from jepawatch import __version__
-from jepawatch.atomic import atomic_write_text, ensure_dir
+from jepawatch.atomic import atomic_write_text, ensure_dir, umask_mode
 from jepawatch.configuration import RunConfig
 from jepawatch.data.preprocess import Preprocessor
 from jepawatch.errors import BundleError, ConfigError, JepawatchError
@@ -135,6 +136,12 @@ def update_bundle(path: Path, json_files: dict[str, dict], tensor_files: dict[st
 
 
 def _swap_into_place(tmp: Path, path: Path) -> None:
+    # mkdtemp makes 0700: give the bundle the modes the umask gives any new directory and file, so a
+    # service user can read a bundle another user trained (umask 022: 0755 and 0644)
+    os.chmod(tmp, umask_mode(0o777))
+    for file in tmp.iterdir():
+        if file.is_file() and not file.is_symlink():
+            os.chmod(file, umask_mode(0o666))
     if not path.exists():
         tmp.rename(path)
         return
@@ -247,17 +254,26 @@ def mark_latest(models_dir: Path, name: str) -> None:
 
 
 def resolve_bundle_path(model: str | None, models_dir: Path) -> Path:
-    """`model` is a bundle directory, or a name under `models_dir`; None means the latest bundle."""
+    """`model` is a name under `models_dir` or a bundle directory; None means the latest bundle.
+
+    A bare name (`demo`) is looked up in `models_dir` first, so a folder of the same name in the
+    working directory (a `data/` beside `data.csv`) does not shadow the bundle; a path (`./demo`,
+    `models/demo`, `/srv/bundles/demo`) is taken as one. The latest bundle is always in `models_dir`."""
     models_dir = Path(models_dir)
     if model is None:
         latest = models_dir / LATEST
         if not latest.exists():
             raise BundleError(f"no trained model in {models_dir}/; train one with `jepawatch train DATA` or pass --model")
-        model = latest.read_text().strip()
-    candidate = Path(model)
+        name = latest.read_text().strip()
+        if not (models_dir / name).is_dir():
+            raise BundleError(f"{latest} names {name!r}, which is not a bundle in {models_dir}/; pass --model or train again")
+        return models_dir / name
+    candidate, named = Path(model), models_dir / model
+    looks_like_path = os.sep in model or model.startswith((".", "~")) or candidate.is_absolute()
+    if not looks_like_path and (named / "config.json").exists():
+        return named
     if (candidate / "config.json").exists() or candidate.is_dir():
         return candidate
-    named = models_dir / model
     if named.exists():
         return named
     known = sorted(p.name for p in models_dir.iterdir() if (p / "config.json").exists()) if models_dir.is_dir() else []

@@ -259,3 +259,47 @@ def test_sigterm_stops_training_keeping_the_checkpoint_with_143(tmp_path):
     flat = " ".join(err.split())
     assert process.returncode == 143, err
     assert "error: training terminated (SIGTERM)" in flat and "checkpoint" in flat and "--resume" in flat, err
+
+
+def test_a_bare_bundle_name_is_looked_up_in_the_models_directory_first(ops, tmp_path, monkeypatch):
+    import shutil
+
+    root, bundle = ops
+    models = tmp_path / "models"
+    shutil.copytree(bundle, models / "data")
+    (models / "LATEST").write_text("data\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()  # a data/ folder beside data.csv, as in the issue
+    shutil.copy(root / "data.csv", tmp_path / "data.csv")
+    for args in (["score", "data.csv"], ["score", "data.csv", "--model", "data"], ["info"], ["info", "data"]):
+        result = runner.invoke(app, [*args, "--models-dir", str(models)] if args[0] == "score" else args)
+        assert result.exit_code == 0, (args, result.output)
+    result = runner.invoke(app, ["score", "data.csv", "--model", "./data"])  # a path is a path
+    assert_one_line_error(result, "not a model bundle")
+
+
+def test_messages_on_a_non_terminal_stderr_are_never_wrapped(ops, tmp_path):
+    root, bundle = ops
+    deep = tmp_path / ("a-rather-long-directory-name-" * 3) / "scores-of-the-metrics-file.jsonl"
+    result = runner.invoke(app, ["score", str(root / "data.csv"), "--model", str(bundle), "--out", str(deep)])
+    assert result.exit_code == 0, result.output
+    summary = [line for line in result.stderr.splitlines() if "scored" in line]
+    assert len(summary) == 1 and summary[0].endswith(str(deep)) and len(summary[0]) > 80, result.stderr
+
+
+def test_bundles_get_the_umasks_modes(tmp_path):
+    import os
+    import stat
+
+    from jepawatch.training.job import TrainRequest, train
+    from conftest import tiny_run
+
+    make_frame(rows=300).to_csv(tmp_path / "d.csv", index=False)
+    previous = os.umask(0o022)
+    try:
+        path = train(TrainRequest(data=tmp_path / "d.csv", run=tiny_run(epochs=1), out_dir=tmp_path / "models"),
+                     warn=lambda m: None)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {0o644}
