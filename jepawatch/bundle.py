@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
@@ -28,10 +27,12 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save_file
 from torch import nn
 
 from jepawatch import __version__
+from jepawatch import bundle_checks as checks
 from jepawatch.atomic import atomic_write_text, ensure_dir, umask_mode
 from jepawatch.configuration import RunConfig
 from jepawatch.data.preprocess import Preprocessor
@@ -161,92 +162,59 @@ def _sha256(path: Path) -> str:
 
 
 def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
-    """Rebuild a bundle from its files; a missing, altered or inconsistent file is a BundleError."""
+    """Rebuild a bundle from its files; a missing, altered, inconsistent or hostile file is a BundleError
+    (see `bundle_checks`: a bundle is untrusted input)."""
     path = Path(path)
     fix = "retrain it with `jepawatch train` or restore the bundle from a backup"
-    config_path = path / "config.json"
-    if not config_path.exists():
+    if not os.path.lexists(path / "config.json"):
         raise BundleError(f"{path} is not a model bundle (no config.json); train one with `jepawatch train DATA`")
     try:
-        config = json.loads(config_path.read_text())
+        config = checks.read_json_member(path, "config.json")
         if not isinstance(config, dict):
             raise ValueError(f"config.json holds a JSON {type(config).__name__}, not an object")
         if config.get("format") != BUNDLE_FORMAT:
             raise ValueError(f"unknown format {config.get('format')!r}")
-        if not isinstance(config.get("files"), dict) or not all(isinstance(d, str) for d in config["files"].values()):
+        files = config.get("files")
+        if not isinstance(files, dict) or not all(isinstance(d, str) for d in files.values()):
             raise ValueError("config.json's files is not an object of file names and checksums")
-        for name, digest in config["files"].items():
-            if not (path / name).exists():
-                raise ValueError(f"{name} is missing")
-            if _sha256(path / name) != digest:
+        for name in (WEIGHTS, PREPROCESS, HISTORY):
+            if name not in files:
+                raise ValueError(f"config.json does not checksum {name}")
+        contents = {}
+        for name, digest in files.items():
+            limit = checks.MAX_JSON_BYTES if name.endswith(".json") else checks.MAX_FILE_BYTES
+            contents[name] = checks.read_member(path, name, limit)
+            if checks.sha256(contents[name]) != digest:
                 raise ValueError(f"{name} does not match its checksum")
+
+        def parsed(name: str):
+            return json.loads(contents[name].decode("utf-8")) if name in contents else None
+
         run = RunConfig.from_dict(config)
-        preprocess = Preprocessor.from_dict(json.loads((path / PREPROCESS).read_text()))
-        history = json.loads((path / HISTORY).read_text())
-        codes, risk, head, onnx = (json.loads((path / name).read_text()) if name in config["files"] else None
-                                   for name in (CODES, RISK, HEAD_CONFIG, ONNX_RECORD))
-        head_state = load_file(str(path / HEAD_WEIGHTS)) if HEAD_WEIGHTS in config["files"] else None
-        _check_preprocess(preprocess)
+        preprocess_dict = parsed(PREPROCESS)
+        if not isinstance(preprocess_dict, dict):
+            raise ValueError("preprocess.json is not an object")
+        preprocess = Preprocessor.from_dict(preprocess_dict)
+        checks.check_preprocess(preprocess)
+        history = parsed(HISTORY)
+        codes, risk, head, onnx = (parsed(name) for name in (CODES, RISK, HEAD_CONFIG, ONNX_RECORD))
         if risk is not None:
-            _check_risk(risk)
+            checks.check_risk(risk)
+        if onnx is not None:
+            checks.check_onnx_record(onnx, files)
+        head_state = safetensors_load(contents[HEAD_WEIGHTS]) if HEAD_WEIGHTS in contents else None
+        # shapes from the header against the model built on the meta device: nothing allocated yet
+        checks.check_weight_shapes(checks.safetensors_shapes(contents[WEIGHTS], WEIGHTS),
+                                   lambda: build_model(run.model_kind, run.model))
         model = build_model(run.model_kind, run.model)
-        model.load_state_dict(_checked_weights(load_file(str(path / WEIGHTS)), model))
+        model.load_state_dict(checks.check_finite_weights(safetensors_load(contents.pop(WEIGHTS)), model))
     except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
         raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None
     model.to(device).eval()
     meta = {k: config.get(k) for k in ("format", "name", "jepawatch_version", "torch_version", "created")}
-    meta["weights_sha256"] = config["files"][WEIGHTS]
-    meta["head_sha256"] = config["files"].get(HEAD_WEIGHTS)
+    meta["weights_sha256"] = files[WEIGHTS]
+    meta["head_sha256"] = files.get(HEAD_WEIGHTS)
     return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta, risk, head, head_state, onnx)
-
-
-def _finite_numbers(values, what: str, positive: bool = False) -> None:
-    if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"{what} is not a list of numbers")
-    if not all(math.isfinite(v) and (v > 0 or not positive) for v in values):
-        raise ValueError(f"{what} holds {'non-positive or ' if positive else ''}non-finite values")
-
-
-def _check_preprocess(preprocess: Preprocessor) -> None:
-    if not isinstance(preprocess.channels, list) or not isinstance(preprocess.kept, list):
-        raise ValueError("preprocess.json's channels and kept are not lists")
-    if len(preprocess.kept) != len(preprocess.channels):
-        raise ValueError(f"preprocess.json names {len(preprocess.channels)} channels but has {len(preprocess.kept)} kept flags")
-    if len(preprocess.mean) != preprocess.n_kept or len(preprocess.std) != preprocess.n_kept:
-        raise ValueError(f"preprocess.json keeps {preprocess.n_kept} channels but has {len(preprocess.mean)} means "
-                         f"and {len(preprocess.std)} stds")
-    _finite_numbers(preprocess.mean, "preprocess.json's mean")
-    _finite_numbers(preprocess.std, "preprocess.json's std (the scale)", positive=True)
-
-
-def _check_risk(risk: dict) -> None:
-    if not isinstance(risk, dict):
-        raise ValueError("risk.json is not an object")
-    _finite_numbers(risk.get("center"), "risk.json's center")
-    _finite_numbers(risk.get("scale"), "risk.json's scale", positive=True)
-    _finite_numbers(risk.get("reference"), "risk.json's reference")
-    if not risk["reference"]:
-        raise ValueError("risk.json's calibration is empty (no reference windows)")
-    if not isinstance(risk.get("alert_at", 0.0), (int, float)):
-        raise ValueError("risk.json's alert_at is not a number")
-
-
-def _checked_weights(weights: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """The weights, when they are exactly the tensors the configured model has, each finite."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"weights.safetensors does not fit config.json: {len(missing)} tensor(s) missing"
-                         f"{' (' + missing[0] + ', ...)' if missing else ''}, {len(unexpected)} unexpected"
-                         f"{' (' + unexpected[0] + ', ...)' if unexpected else ''}")
-    for key, tensor in weights.items():
-        if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise ValueError(f"weights.safetensors does not fit config.json: {key} has shape {tuple(tensor.shape)}, "
-                             f"the configured model needs {tuple(expected[key].shape)}")
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise ValueError(f"weights.safetensors holds non-finite values ({key}): the training diverged")
-    return weights
 
 
 def mark_latest(models_dir: Path, name: str) -> None:
@@ -264,8 +232,11 @@ def resolve_bundle_path(model: str | None, models_dir: Path) -> Path:
         latest = models_dir / LATEST
         if not latest.exists():
             raise BundleError(f"no trained model in {models_dir}/; train one with `jepawatch train DATA` or pass --model")
-        name = latest.read_text().strip()
-        if not (models_dir / name).is_dir():
+        try:
+            name = checks.read_member(models_dir, LATEST, 4096).decode("utf-8").strip()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BundleError(f"{latest} is unreadable ({str(exc).splitlines()[0]}); pass --model or train again") from None
+        if not _NAME.match(name) or not (models_dir / name).is_dir():
             raise BundleError(f"{latest} names {name!r}, which is not a bundle in {models_dir}/; pass --model or train again")
         return models_dir / name
     candidate, named = Path(model), models_dir / model

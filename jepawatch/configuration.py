@@ -140,6 +140,10 @@ def resolve_config(
 
 # Model sizes may be 0 only where nothing breaks (no residual block); every other size is at least 1.
 _MAY_BE_ZERO = {"tokenizer_blocks"}
+# Upper bounds, so that a hostile config.json cannot make building the model take unbounded time and
+# memory (the paper uses 2-6 layers; widths are checked against the weights before anything is allocated).
+MAX_DEPTH = 256  # any *_layers, *_depth, *_blocks
+MAX_SIZE = 10_000_000  # any other integer
 
 
 def check_values(config) -> None:
@@ -153,6 +157,9 @@ def check_values(config) -> None:
                 raise ValueError(f"{f.name} must be an integer, not {value!r}")
             if value < (0 if f.name in _MAY_BE_ZERO else 1):
                 raise ValueError(f"{f.name} must be at least {0 if f.name in _MAY_BE_ZERO else 1}, not {value}")
+            most = MAX_DEPTH if f.name.endswith(("_layers", "_depth", "_blocks")) else MAX_SIZE
+            if value > most:
+                raise ValueError(f"{f.name} must be at most {most:,}, not {value:,}")
         elif tp is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
             raise ValueError(f"{f.name} must be a number, not {value!r}")
         elif tp is bool and not isinstance(value, bool):
