@@ -303,3 +303,20 @@ def test_bundles_get_the_umasks_modes(tmp_path):
         os.umask(previous)
     assert stat.S_IMODE(path.stat().st_mode) == 0o755
     assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {0o644}
+
+
+def test_permission_denied_on_the_output_is_one_line(ops, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from jepawatch import atomic
+
+    root, bundle = ops
+
+    def refused(*args, dir=None, **kwargs):  # what mkstemp meets in a directory this user cannot write (not root)
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dir))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refused)
+    result = runner.invoke(app, ["score", str(root / "data.csv"), "--model", str(bundle), "--out", str(tmp_path / "s.jsonl")])
+    assert result.exit_code == 1, result.output
+    assert_one_line_error(result, f"{tmp_path}: Permission denied", "check the permissions")
