@@ -32,7 +32,7 @@ def score(
     data: Annotated[Path, typer.Argument(help="A CSV or Parquet file, or a benchmark folder (its test part).")],
     model: ModelOption = None,
     models_dir: ModelsDirOption = Path("models"),
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the rows to FILE.jsonl, .csv or .parquet (atomically). Default: a table, or JSON lines when stdout is not a terminal.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the rows to FILE.jsonl, .csv or .parquet (atomically; with --state, .jsonl and .csv are appended to). Default: a table, or JSON lines when stdout is not a terminal.")] = None,
     state: Annotated[Optional[Path], typer.Option("--state", help="State file for incremental runs: score only windows not scored before; with --out, append to it.")] = None,
     fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help=f"Exit with code {ALERT_EXIT_CODE} when a window scored in this run alerts.")] = False,
     stride: Annotated[Optional[int], typer.Option("--stride", help="Rows between scored windows. Default: the window length.")] = None,
