@@ -465,3 +465,22 @@ def test_binary_garbage_under_follow_is_counted_or_one_line(bundle, tmp_path):
     result = runner.invoke(app, ["watch", str(binary), "--model", str(bundle), "--follow", "--jsonl", "--stop-after-idle", "0.2"])
     text = " ".join(result.output.split())
     assert result.exit_code == 1 and text.startswith("error:") and "is not a text file" in text, result.output
+
+
+def test_a_rotated_in_file_with_other_columns_is_refused_not_misread(tmp_path):
+    from jepawatch.errors import DataError
+    from jepawatch.live.sources import FollowSource
+
+    path = tmp_path / "f.csv"
+    path.write_text("timestamp,a,b\n2026-01-01 00:00:00,1,2\n")
+    ticks = iter(FollowSource(path, ["a", "b"], None, poll_seconds=0.01))
+    assert next(ticks).batch.values.tolist() == [[1.0, 2.0]]
+    with open(path, "r+") as handle:  # truncated; a row whose channels are all missing is still a row
+        handle.truncate(0)
+    path.write_text("2026-01-01 00:00:01,,\n")
+    assert np.isnan(next(ticks).batch.values).all()
+    os.rename(path, tmp_path / "f.csv.1")
+    path.write_text("timestamp,x,y\n2026-01-01 00:00:02,3,4\n")  # another file: same field count, other columns
+    with pytest.raises(DataError, match="lacks the model's channel"):
+        for _ in range(5):
+            next(ticks)

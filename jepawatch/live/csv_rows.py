@@ -40,8 +40,10 @@ class RowParser:
 
         A line naming every model channel is one. Without a header yet, a line with no number in it
         is one (a data row has numbers; a time cell alone does not make a header). Once a header is
-        known, a line with its number of fields is a data row: logrotate's copytruncate empties the
-        file in place and the writer carries on with rows, not a new header."""
+        known -- logrotate's copytruncate empties the file in place and the writer carries on with
+        rows, not a new header -- a line is a new header only when it has no number and no empty
+        cell (a data row whose channels are all missing has empty cells), so that a file with other
+        columns is refused rather than read with the old ones."""
         if _is_binary(line):
             return False
         try:
@@ -50,10 +52,10 @@ class RowParser:
             return False
         if all(c in cells for c in self.channels):
             return True
-        has_number = any(_NUMBER.match(c) for c in cells if c)
+        has_number = any(_NUMBER.match(c) or c.lower() in _BOOLEANS for c in cells if c)
         if self.header is None:
             return any(cells) and not has_number
-        return len(_split(line, self.delimiter)) != self.n_fields and not has_number
+        return not has_number and all(cells)
 
     def set_header(self, line: str) -> None:
         delimiter = _delimiter(line)
