@@ -441,3 +441,18 @@ def test_score_and_replay_say_when_rows_were_unreadable(trained, tmp_path):
         result = runner.invoke(app, [*command, str(some), "--model", str(path)])
         assert result.exit_code == 0, result.output
         assert "40 of 400 rows had no readable channel value" in " ".join(result.output.split()), (command, result.output)
+
+
+def test_decimal_commas_with_a_comma_delimiter_are_refused_by_score_replay_and_follow(trained, tmp_path):
+    root, path = trained
+    frame = pd.read_csv(root / "test.csv").iloc[:300]
+    lines = [",".join(frame.columns)]
+    for row in frame.itertuples(index=False):  # 3,364 for 3.364: every row splits into more fields than the header
+        lines.append(",".join([row.timestamp, *(f"{v:.3f}".replace(".", ",") for v in (row.ch0, row.ch1, row.ch2)), str(row.label)]))
+    data = tmp_path / "european.csv"
+    data.write_text("\n".join(lines) + "\n")
+    for command in (["score"], ["watch", "--replay", "--jsonl"]):
+        assert_one_line_error(runner.invoke(app, [*command, str(data), "--model", str(path)]),
+                              "do not have the header's 5 fields", "decimal commas")
+    result = runner.invoke(app, ["watch", str(data), "--model", str(path), "--follow", "--jsonl", "--stop-after-idle", "0.3"])
+    assert result.exit_code == 1 and "300 of the first 300 rows could not be read" in " ".join(result.output.split()), result.output

@@ -108,6 +108,11 @@ def _dialect(path: Path, skip_rows: int) -> Dialect:
     dialect = sniff_file(path, skip_rows)
     if dialect is None:
         raise DataError(f"{path} has no rows; give a file with a header row and data rows")
+    if dialect.sampled_rows and dialect.ragged_rows > dialect.sampled_rows // 2:
+        # pandas would take the surplus leading fields as an index and shift every column: refuse
+        raise DataError(f"{path}: {dialect.ragged_rows} of its first {dialect.sampled_rows} rows do not have the header's "
+                        f"{dialect.header_fields} fields; decimal commas with ',' as the delimiter? quote such numbers "
+                        "or use ';' as the delimiter")
     return dialect
 
 

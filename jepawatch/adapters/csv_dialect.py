@@ -29,6 +29,9 @@ class Dialect:
     encoding: str  # utf-8 or latin-1
     decimal_comma: bool  # "1,5" means 1.5 (only with ';' or tab as delimiter)
     n_fields: int
+    header_fields: int = 0  # fields of the header line (0 without a header)
+    ragged_rows: int = 0  # sampled data rows whose field count differs from the header's (beyond empty trailing cells)
+    sampled_rows: int = 0
 
 
 def is_gzip(path: Path) -> bool:
@@ -105,8 +108,11 @@ def sniff_file(path: Path, skip_rows: int = 0) -> Dialect | None:
     has_header = not all(cell == "" or _NUMBER.match(cell) or _looks_like_time(cell) for cell in first)
     body = [cell.strip() for row in rows[1 if has_header else 0 :] for cell in row]
     decimal_comma = delimiter != "," and any(_DECIMAL_COMMA.match(cell) for cell in body)
+    data_rows = rows[1:] if has_header else []
+    ragged = sum(1 for r in data_rows if len(r) != len(first) and not (len(r) > len(first) and not any(c.strip() for c in r[len(first):])))
     return Dialect(delimiter=delimiter, has_header=has_header, encoding=encoding, decimal_comma=decimal_comma,
-                   n_fields=max(len(r) for r in rows))
+                   n_fields=max(len(r) for r in rows), header_fields=len(first) if has_header else 0,
+                   ragged_rows=ragged, sampled_rows=len(data_rows))
 
 
 def _delimiter(lines: list[str]) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 
 from jepawatch.adapters import ReadOptions, Series, iter_batches
 from jepawatch.adapters.csv_dialect import looks_like_utf16
-from jepawatch.adapters.quality import ReadTally
+from jepawatch.adapters.quality import ERROR_SHARE, MIN_ROWS_FOR_ERROR, ReadTally
 from jepawatch.errors import ConfigError, DataError
 from jepawatch.live.csv_rows import RowParser, _is_binary
 from jepawatch.live.follow import FilePosition, FollowedFile
@@ -47,6 +47,7 @@ class FollowSource:
         if position is not None and position.header is not None:
             self.parser.set_header(position.header)
         self.rows_read = 0
+        self.valid_rows = self.malformed_rows = 0  # this run's, for the same threshold `score` applies
 
     def check_header(self) -> None:
         """Fail now, not after the start line, when the file is already there with the wrong columns."""
@@ -80,6 +81,9 @@ class FollowSource:
                         lines = self._take_header(lines)
                     parsed = self.parser.parse(lines)
                     tick.malformed += parsed.malformed
+                    self.malformed_rows += parsed.malformed
+                    self.valid_rows += len(parsed.values)
+                    self._check_readable(parsed.first_problem)
                     tick.first_problem = tick.first_problem or parsed.first_problem
                     if len(parsed.values):
                         parts.append(Series(parsed.values, self.channels, parsed.timestamps))
@@ -91,6 +95,13 @@ class FollowSource:
                     time.sleep(self.poll_seconds)
         finally:
             self.file.close()
+
+    def _check_readable(self, problem: str | None) -> None:
+        """Most rows malformed is a file read wrongly, not a few bad rows: the error `score` gives."""
+        total = self.valid_rows + self.malformed_rows
+        if total >= MIN_ROWS_FOR_ERROR and self.malformed_rows > ERROR_SHARE * total:
+            raise DataError(f"{self.path}: {self.malformed_rows:,} of the first {total:,} rows could not be read"
+                            f"{f' ({problem})' if problem else ''}; check its delimiter, quoting and decimal separator")
 
     def _take_header(self, lines: list[str]) -> list[str]:
         if not lines:
