@@ -456,3 +456,20 @@ def test_decimal_commas_with_a_comma_delimiter_are_refused_by_score_replay_and_f
                               "do not have the header's 5 fields", "decimal commas")
     result = runner.invoke(app, ["watch", str(data), "--model", str(path), "--follow", "--jsonl", "--stop-after-idle", "0.3"])
     assert result.exit_code == 1 and "300 of the first 300 rows could not be read" in " ".join(result.output.split()), result.output
+
+
+def test_quoted_line_breaks_in_channel_cells_are_reported(trained, tmp_path):
+    root, path = trained
+    lines = (root / "test.csv").read_text().splitlines()[:301]
+    broken = [lines[0]]
+    for i, line in enumerate(lines[1:]):
+        fields = line.split(",")
+        if i % 5 == 0:
+            fields[2] = '"' + fields[2][:3] + "\n" + fields[2][3:] + '"'  # a line break inside a quoted number
+        broken.append(",".join(fields))
+    data = tmp_path / "broken.csv"
+    data.write_text("\n".join(broken) + "\n")
+    for command in (["score"], ["watch", "--replay", "--jsonl"]):
+        result = runner.invoke(app, [*command, str(data), "--model", str(path)])
+        assert result.exit_code == 0, result.output
+        assert "60 of 900 cells were not numbers" in " ".join(result.output.split()), (command, result.output)
