@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from jepawatch.atomic import ensure_dir
 from jepawatch.errors import ConfigError, StateBusy
 
 POLL_SECONDS = 0.1
@@ -31,6 +32,7 @@ def state_lock(state: Path | None, wait_seconds: float) -> Iterator[None]:
         yield
         return
     path = lock_path(state)
+    ensure_dir(path.parent)  # the state's directory is made on first use, as saving the state would
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as exc:

@@ -393,6 +393,9 @@ def test_a_second_run_on_a_locked_state_exits_75_with_one_line(trained, tmp_path
     assert text.startswith("error:") and "another run is using the state file" in text and not state.exists()
     result = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(state)])
     assert result.exit_code == 0, result.output  # released: the next run goes ahead
+    fresh = tmp_path / "not" / "made" / "yet" / "state.json"  # the state's directory is made on first use
+    result = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(fresh)])
+    assert result.exit_code == 0 and fresh.exists(), result.output
 
 
 def test_a_state_ahead_of_its_output_is_recovered_from_the_output(trained, tmp_path):
