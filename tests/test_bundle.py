@@ -229,7 +229,6 @@ def test_untrusted_bundles_are_refused_fast_by_info_score_and_export(trained, tm
 
 
 def test_an_oversized_config_is_refused_before_its_memory_is_allocated(trained, tmp_path):
-    import resource
     import shutil
     import subprocess
     import sys
