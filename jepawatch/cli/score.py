@@ -55,14 +55,10 @@ def score(
     Exit codes: 0 ok; 1 an error (one line on stderr); 2 a usage error; 3 with --fail-on-alert,
     when a window scored in this run alerts; 75 another run holds the --state file's lock.
     """
-    from jepawatch.adapters import iter_batches
-    from jepawatch.adapters.quality import ReadTally
-    from jepawatch.atomic import remove_stale_temporaries
-    from jepawatch.errors import ConfigError, DataError
-    from jepawatch.locking import state_lock
-    from jepawatch.scoring.results import append_results, check_output_path, output_behind, write_results
+    from jepawatch.errors import ConfigError
+    from jepawatch.scoring.incremental import ScoreRequest, score_file
+    from jepawatch.scoring.results import check_output_path
     from jepawatch.scoring.scorer import Scorer, ScoreSettings
-    from jepawatch.scoring.state import ScoreState
 
     if out is not None:
         check_output_path(out, data, state)
@@ -70,48 +66,9 @@ def score(
         raise ConfigError(f"--state {state} is the input; give the state its own file")
     scorer = Scorer.load(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
     bundle = scorer.bundle
-    with state_lock(state, lock_wait):
-        if state is not None:  # under the lock, what an earlier run killed mid-write left is stale
-            for leftover in (state, out):
-                if leftover is not None:
-                    remove_stale_temporaries(leftover)
-        previous = ScoreState.load(state) if state is not None else None
-        if previous is not None:
-            previous.check(state, bundle.meta["weights_sha256"], scorer.stride)
-            behind = output_behind(out, previous.out_mark) if out is not None else None
-            if behind is not None:
-                output.warn(f"{out} holds {behind.mark.rows} row(s) but the state says {previous.out_rows} (an interrupted "
-                            "or overlapping run); scoring again from the window after its last row")
-                previous = previous.rewound_to(behind, scorer.stride)
-        options = replace(read_options(label_col, timestamp_col, adapter_option), columns=tuple(bundle.preprocess.channels))
-
-        rows_seen = 0
-        tally = ReadTally(str(data))
-
-        def counted(batches):
-            nonlocal rows_seen
-            for batch in batches:
-                rows_seen += batch.n_steps
-                tally.add(batch)
-                yield batch
-
-        rows = []
-        for chunk in scorer.stream(counted(iter_batches(data, adapter, options)), previous.next_start if previous else None):
-            rows.extend(chunk)
-        if previous is not None and rows_seen < previous.rows_seen:
-            raise DataError(f"{data} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was replaced "
-                            f"or truncated; delete {state} to score it from the beginning")
-
-        if tally.warning():
-            output.warn(tally.warning())
-        mark = previous.out_mark if previous is not None else None
-        if out is not None:
-            mark = append_results(out, rows, mark) if previous is not None else write_results(out, rows)
-        else:
-            _print(rows, scorer)
-        if state is not None:
-            ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, scorer.next_start, rows_seen,
-                       mark.rows if mark else 0, out_bytes=mark.bytes if mark else None).save(state)
+    options = replace(read_options(label_col, timestamp_col, adapter_option), columns=tuple(bundle.preprocess.channels))
+    rows = score_file(scorer, ScoreRequest(data, adapter, options, out, state, lock_wait), output.warn,
+                      emit=lambda scored: _print(scored, scorer))
     alerts = sum(r["alert"] for r in rows)
     output.stderr.print(f"scored {len(rows)} window(s) with {bundle.name} on {scorer.backend.provider} ({scorer.risk_source} risk, alert at "
                         f"{scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""), highlight=False)
