@@ -245,3 +245,26 @@ def test_an_oversized_config_is_refused_before_its_memory_is_allocated(trained, 
     message, peak_kib = done.stdout.strip().splitlines()
     assert "does not fit config.json" in message, done.stdout + done.stderr
     assert int(peak_kib) < 1_500_000, f"peak RSS {int(peak_kib) // 1024} MiB"  # 8192-wide weights would be ~2.8 GB
+
+
+def test_a_latest_file_that_is_a_fifo_is_refused_not_waited_on(trained, tmp_path):
+    import os
+    import shutil
+    import signal
+
+    models = tmp_path / "models"
+    shutil.copytree(trained, models / "metrics")
+    os.mkfifo(models / "LATEST")
+
+    def too_slow(*_):
+        raise TimeoutError("reading LATEST hung")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(10)
+    try:
+        with pytest.raises(BundleError, match="LATEST is unreadable"):
+            resolve_bundle_path(None, models)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert resolve_bundle_path("metrics", models) == models / "metrics"
