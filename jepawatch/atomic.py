@@ -3,8 +3,10 @@ such JSON records back."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,11 +15,11 @@ from pathlib import Path
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp_path)` on a temporary file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual mode
+    os.chmod(tmp_path, umask_mode(0o666))  # mkstemp makes 0600; a written file gets the usual mode
     try:
         write(tmp_path)
         with open(tmp_path, "rb") as f:
@@ -26,6 +28,38 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: str | Path) -> int:
+    """Remove the temporaries `atomic_write` leaves beside `path` when it is killed mid-write
+    (`.NAME.XXXXXXXX.tmp`); returns how many. Call it only while holding the lock that keeps other
+    writers of `path` away (a temporary of a write in progress looks the same)."""
+    path = Path(path)
+    ours = re.compile(rf"^\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp$")
+    removed = 0
+    try:
+        candidates = list(path.parent.iterdir()) if path.parent.is_dir() else []
+    except OSError:
+        return 0
+    for candidate in candidates:
+        if ours.match(candidate.name) and candidate.is_file() and not candidate.is_symlink():
+            candidate.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def ensure_dir(directory: Path) -> None:
+    """mkdir -p; a file in the way is ENOTDIR naming that file (mkdir says "File exists")."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        blocker = next((p for p in [directory, *directory.parents] if p.exists() and not p.is_dir()), directory)
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocker)) from None
+
+
+def umask_mode(base: int) -> int:
+    """`base` (0o666 for a file, 0o777 for a directory) less the process's umask: what open() and mkdir() give."""
+    return base & ~_umask()
 
 
 def _umask() -> int:

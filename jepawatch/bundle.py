@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -26,11 +27,13 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save_file
 from torch import nn
 
 from jepawatch import __version__
-from jepawatch.atomic import atomic_write_text
+from jepawatch import bundle_checks as checks
+from jepawatch.atomic import atomic_write_text, ensure_dir, umask_mode
 from jepawatch.configuration import RunConfig
 from jepawatch.data.preprocess import Preprocessor
 from jepawatch.errors import BundleError, ConfigError, JepawatchError
@@ -78,7 +81,7 @@ def check_name(name: str) -> str:
 def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor, model: nn.Module,
                 history: dict, code_frequencies: dict | None, risk: dict | None = None) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -134,6 +137,12 @@ def update_bundle(path: Path, json_files: dict[str, dict], tensor_files: dict[st
 
 
 def _swap_into_place(tmp: Path, path: Path) -> None:
+    # mkdtemp makes 0700: give the bundle the modes the umask gives any new directory and file, so a
+    # service user can read a bundle another user trained (umask 022: 0755 and 0644)
+    os.chmod(tmp, umask_mode(0o777))
+    for file in tmp.iterdir():
+        if file.is_file() and not file.is_symlink():
+            os.chmod(file, umask_mode(0o666))
     if not path.exists():
         tmp.rename(path)
         return
@@ -153,35 +162,58 @@ def _sha256(path: Path) -> str:
 
 
 def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
-    """Rebuild a bundle from its files; a missing, altered or inconsistent file is a BundleError."""
+    """Rebuild a bundle from its files; a missing, altered, inconsistent or hostile file is a BundleError
+    (see `bundle_checks`: a bundle is untrusted input)."""
     path = Path(path)
     fix = "retrain it with `jepawatch train` or restore the bundle from a backup"
-    config_path = path / "config.json"
-    if not config_path.exists():
+    if not os.path.lexists(path / "config.json"):
         raise BundleError(f"{path} is not a model bundle (no config.json); train one with `jepawatch train DATA`")
     try:
-        config = json.loads(config_path.read_text())
+        config = checks.read_json_member(path, "config.json")
+        if not isinstance(config, dict):
+            raise ValueError(f"config.json holds a JSON {type(config).__name__}, not an object")
         if config.get("format") != BUNDLE_FORMAT:
             raise ValueError(f"unknown format {config.get('format')!r}")
-        for name, digest in config["files"].items():
-            if not (path / name).exists():
-                raise ValueError(f"{name} is missing")
-            if _sha256(path / name) != digest:
+        files = config.get("files")
+        if not isinstance(files, dict) or not all(isinstance(d, str) for d in files.values()):
+            raise ValueError("config.json's files is not an object of file names and checksums")
+        for name in (WEIGHTS, PREPROCESS, HISTORY):
+            if name not in files:
+                raise ValueError(f"config.json does not checksum {name}")
+        contents = {}
+        for name, digest in files.items():
+            limit = checks.MAX_JSON_BYTES if name.endswith(".json") else checks.MAX_FILE_BYTES
+            contents[name] = checks.read_member(path, name, limit)
+            if checks.sha256(contents[name]) != digest:
                 raise ValueError(f"{name} does not match its checksum")
+
+        def parsed(name: str):
+            return json.loads(contents[name].decode("utf-8")) if name in contents else None
+
         run = RunConfig.from_dict(config)
-        preprocess = Preprocessor.from_dict(json.loads((path / PREPROCESS).read_text()))
-        history = json.loads((path / HISTORY).read_text())
-        codes, risk, head, onnx = (json.loads((path / name).read_text()) if name in config["files"] else None
-                                   for name in (CODES, RISK, HEAD_CONFIG, ONNX_RECORD))
-        head_state = load_file(str(path / HEAD_WEIGHTS)) if HEAD_WEIGHTS in config["files"] else None
+        preprocess_dict = parsed(PREPROCESS)
+        if not isinstance(preprocess_dict, dict):
+            raise ValueError("preprocess.json is not an object")
+        preprocess = Preprocessor.from_dict(preprocess_dict)
+        checks.check_preprocess(preprocess)
+        history = parsed(HISTORY)
+        codes, risk, head, onnx = (parsed(name) for name in (CODES, RISK, HEAD_CONFIG, ONNX_RECORD))
+        if risk is not None:
+            checks.check_risk(risk, preprocess.n_kept)
+        if onnx is not None:
+            checks.check_onnx_record(onnx, files)
+        head_state = safetensors_load(contents[HEAD_WEIGHTS]) if HEAD_WEIGHTS in contents else None
+        # shapes from the header against the model built on the meta device: nothing allocated yet
+        checks.check_weight_shapes(checks.safetensors_shapes(contents[WEIGHTS], WEIGHTS),
+                                   lambda: build_model(run.model_kind, run.model))
         model = build_model(run.model_kind, run.model)
-        model.load_state_dict(load_file(str(path / WEIGHTS)))
-    except (ValueError, KeyError, TypeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
+        model.load_state_dict(checks.check_finite_weights(safetensors_load(contents.pop(WEIGHTS)), model))
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
         raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None
     model.to(device).eval()
     meta = {k: config.get(k) for k in ("format", "name", "jepawatch_version", "torch_version", "created")}
-    meta["weights_sha256"] = config["files"][WEIGHTS]
-    meta["head_sha256"] = config["files"].get(HEAD_WEIGHTS)
+    meta["weights_sha256"] = files[WEIGHTS]
+    meta["head_sha256"] = files.get(HEAD_WEIGHTS)
     return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta, risk, head, head_state, onnx)
 
 
@@ -190,17 +222,29 @@ def mark_latest(models_dir: Path, name: str) -> None:
 
 
 def resolve_bundle_path(model: str | None, models_dir: Path) -> Path:
-    """`model` is a bundle directory, or a name under `models_dir`; None means the latest bundle."""
+    """`model` is a name under `models_dir` or a bundle directory; None means the latest bundle.
+
+    A bare name (`demo`) is looked up in `models_dir` first, so a folder of the same name in the
+    working directory (a `data/` beside `data.csv`) does not shadow the bundle; a path (`./demo`,
+    `models/demo`, `/srv/bundles/demo`) is taken as one. The latest bundle is always in `models_dir`."""
     models_dir = Path(models_dir)
     if model is None:
         latest = models_dir / LATEST
         if not latest.exists():
             raise BundleError(f"no trained model in {models_dir}/; train one with `jepawatch train DATA` or pass --model")
-        model = latest.read_text().strip()
-    candidate = Path(model)
+        try:
+            name = checks.read_member(models_dir, LATEST, 4096).decode("utf-8").strip()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BundleError(f"{latest} is unreadable ({str(exc).splitlines()[0]}); pass --model or train again") from None
+        if not _NAME.match(name) or not (models_dir / name).is_dir():
+            raise BundleError(f"{latest} names {name!r}, which is not a bundle in {models_dir}/; pass --model or train again")
+        return models_dir / name
+    candidate, named = Path(model), models_dir / model
+    looks_like_path = os.sep in model or model.startswith((".", "~")) or candidate.is_absolute()
+    if not looks_like_path and (named / "config.json").exists():
+        return named
     if (candidate / "config.json").exists() or candidate.is_dir():
         return candidate
-    named = models_dir / model
     if named.exists():
         return named
     known = sorted(p.name for p in models_dir.iterdir() if (p / "config.json").exists()) if models_dir.is_dir() else []

@@ -60,7 +60,10 @@ class RunConfig:
         kind = d["model_kind"]
         if kind not in MODEL_CONFIGS:
             raise ConfigError(f"unknown model kind {kind!r}")
-        return cls(kind, dataclass_from_dict(MODEL_CONFIGS[kind], d["model"]), dataclass_from_dict(TrainConfig, d["train"]))
+        model = dataclass_from_dict(MODEL_CONFIGS[kind], d["model"])
+        check_values(model)
+        model.validate()
+        return cls(kind, model, dataclass_from_dict(TrainConfig, d["train"]))
 
 
 def dataclass_from_dict(cls, values: dict):
@@ -142,11 +145,40 @@ def resolve_config(
     try:
         model = dataclass_from_dict(classes["model"], values["model"])
         train = dataclass_from_dict(TrainConfig, values["train"])
+        check_values(model)
         model.validate()
         train.validate()
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
     return RunConfig(model_kind, model, train)
+
+
+# Model sizes may be 0 only where nothing breaks (no residual block); every other size is at least 1.
+_MAY_BE_ZERO = {"tokenizer_blocks"}
+# Upper bounds, so that a hostile config.json cannot make building the model take unbounded time and
+# memory (the paper uses 2-6 layers; widths are checked against the weights before anything is allocated).
+MAX_DEPTH = 256  # any *_layers, *_depth, *_blocks
+MAX_SIZE = 10_000_000  # any other integer
+
+
+def check_values(config) -> None:
+    """Types and ranges the model's own `validate` takes for granted (a bundle's config.json is
+    untrusted input): numbers are numbers, sizes are positive integers."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value, tp = getattr(config, f.name), hints[f.name]
+        if tp is int:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{f.name} must be an integer, not {value!r}")
+            if value < (0 if f.name in _MAY_BE_ZERO else 1):
+                raise ValueError(f"{f.name} must be at least {0 if f.name in _MAY_BE_ZERO else 1}, not {value}")
+            most = MAX_DEPTH if f.name.endswith(("_layers", "_depth", "_blocks")) else MAX_SIZE
+            if value > most:
+                raise ValueError(f"{f.name} must be at most {most:,}, not {value:,}")
+        elif tp is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise ValueError(f"{f.name} must be a number, not {value!r}")
+        elif tp is bool and not isinstance(value, bool):
+            raise ValueError(f"{f.name} must be true or false, not {value!r}")
 
 
 def _read_toml(path: Path) -> dict:

@@ -22,7 +22,17 @@ class BundleError(JepawatchError):
     """A model bundle or checkpoint is missing, incomplete or corrupted."""
 
 
+class TrainingDiverged(JepawatchError):
+    """Training ended with a non-finite loss or weights: no bundle is saved, the checkpoint is kept."""
+
+
 class TrainingInterrupted(JepawatchError):
     """Training stopped by Ctrl-C after its last checkpoint was saved."""
 
     exit_code = 130
+
+
+class StateBusy(JepawatchError):
+    """Another run holds the lock on the same state file (an overlapping cron run)."""
+
+    exit_code = 75  # EX_TEMPFAIL (sysexits.h): try again later

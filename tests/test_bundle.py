@@ -69,3 +69,203 @@ def test_config_json_records_everything_needed(trained):
     assert config["model_kind"] == "mts-jepa"
     assert set(config) >= {"model", "train", "data", "files", "jepawatch_version", "created"}
     assert config["data"]["channels_in"] == 4 and config["data"]["channels_kept"] == 3
+
+
+# --- hostile or diverged bundles: one-line errors, found at load time ----------------------------
+
+def _rechecksum(copy) -> None:
+    from jepawatch.bundle import _sha256
+
+    config = json.loads((copy / "config.json").read_text())
+    config["files"] = {name: _sha256(copy / name) for name in config["files"]}
+    (copy / "config.json").write_text(json.dumps(config))
+
+
+def _edit_json(name: str, change):
+    def edit(copy):
+        data = json.loads((copy / name).read_text())
+        change(data)
+        (copy / name).write_text(json.dumps(data))
+    return edit
+
+
+def _nan_weights(copy):
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(copy / "weights.safetensors"))
+    key = next(k for k, v in weights.items() if v.is_floating_point())
+    weights[key] = torch.full_like(weights[key], float("nan"))
+    save_file(weights, str(copy / "weights.safetensors"))
+
+
+HOSTILE = {  # name: (edit, re-checksum, what the error says)
+    "non-finite weights": (_nan_weights, True, "non-finite values"),
+    "zero scale": (_edit_json("preprocess.json", lambda d: d["std"].__setitem__(0, 0.0)), True, "non-positive"),
+    "empty calibration": (_edit_json("risk.json", lambda d: d.__setitem__("validation", {k: [] for k in d["validation"]})), True, "calibration is empty"),
+    "non-finite calibration": (_edit_json("risk.json", lambda d: d["validation"]["stats_neighbours"].__setitem__(0, float("nan"))), True, "non-finite"),
+    "strings in risk.json": (_edit_json("risk.json", lambda d: d["reference"].__setitem__("iqr", ["a", "b", "c"])), True, "not a list of numbers"),
+    "risk reference for other channels": (_edit_json("risk.json", lambda d: d["reference"].__setitem__("n_channels", 99)), True, "reference is for 99 channels"),
+    "channel list of the wrong length": (_edit_json("preprocess.json", lambda d: d["channels"].pop()), True, "kept flags"),
+    "state dict of another shape": (_edit_json("config.json", lambda d: d["model"].__setitem__("d_model", 32)), False, "does not fit config.json"),
+    "config.json an array": (lambda copy: (copy / "config.json").write_text("[]"), False, "not an object"),
+    "files a list": (_edit_json("config.json", lambda d: d.__setitem__("files", list(d["files"]))), False, "files is not an object"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_bundles_are_one_line_errors(trained, tmp_path, case):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from jepawatch.cli.app import app
+
+    edit, rechecksum, fragment = HOSTILE[case]
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    edit(copy)
+    if rechecksum:
+        _rechecksum(copy)
+    with pytest.raises(BundleError, match="corrupted") as caught:
+        load_bundle(copy)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+    data = tmp_path / "d.csv"
+    (data).write_text("timestamp,ch0,ch1,ch2,flag\n")
+    for command in (["info", str(copy)], ["score", str(data), "--model", str(copy)]):
+        result = CliRunner().invoke(app, command)
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1 and text.startswith("error:") and "internal error" not in text, (command, result.output)
+
+
+# --- a downloaded bundle is untrusted: hostile paths, files and sizes ------------------------------
+
+def _add_file(copy, name: str, content: bytes | None = None, digest: str | None = None) -> None:
+    import hashlib
+
+    config = json.loads((copy / "config.json").read_text())
+    config["files"][name] = digest or hashlib.sha256(content or b"").hexdigest()
+    (copy / "config.json").write_text(json.dumps(config))
+
+
+def _outside_file(copy):
+    outside = copy.parent / "outside.txt"
+    outside.write_text("a file the bundle must not read\n")
+    _add_file(copy, "../outside.txt", outside.read_bytes())
+
+
+def _symlinked(name: str, target: str | None = None):
+    def edit(copy):
+        import os
+
+        real = copy.parent / f"real-{name}"
+        (copy / name).rename(real)
+        os.symlink(target or real, copy / name)
+    return edit
+
+
+def _fifo_weights(copy):
+    import os
+
+    (copy / "weights.safetensors").unlink()
+    os.mkfifo(copy / "weights.safetensors")
+
+
+def _onnx_outside(file: str):
+    def edit(copy):
+        record = json.dumps({"file": file, "opset": 17}).encode()
+        (copy / "onnx.json").write_bytes(record)
+        _add_file(copy, "onnx.json", record)
+    return edit
+
+
+UNTRUSTED = {  # name: (edit, what the error says)
+    "files entry /dev/zero": (lambda copy: _add_file(copy, "/dev/zero", digest="0" * 64), "not a file name inside the bundle"),
+    "files entry outside the bundle": (_outside_file, "not a file name inside the bundle"),
+    "preprocess.json a symlink to /dev/zero": (_symlinked("preprocess.json", "/dev/zero"), "is a symlink"),
+    "weights a symlink": (_symlinked("weights.safetensors"), "is a symlink"),
+    "weights a FIFO": (_fifo_weights, "not a regular file"),
+    "onnx.json naming an absolute file": (_onnx_outside("/etc/hostname"), "not a file name inside the bundle"),
+    "onnx.json naming ../": (_onnx_outside("../model.onnx"), "not a file name inside the bundle"),
+    "encoder_layers=100000": (_edit_json("config.json", lambda d: d["model"].__setitem__("encoder_layers", 100000)), "at most 256"),
+    "d_model=8192": (_edit_json("config.json", lambda d: d["model"].__setitem__("d_model", 8192)), "does not fit config.json"),
+    "a string as window": (_edit_json("config.json", lambda d: d["model"].__setitem__("window", "20")), "must be an integer"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNTRUSTED))
+def test_untrusted_bundles_are_refused_fast_by_info_score_and_export(trained, tmp_path, case):
+    import shutil
+    import signal
+    import time
+
+    from typer.testing import CliRunner
+
+    from jepawatch.cli.app import app
+
+    edit, fragment = UNTRUSTED[case]
+    copy = tmp_path / "models" / "copy"
+    shutil.copytree(trained, copy)
+    edit(copy)
+    data = tmp_path / "d.csv"
+    data.write_text("timestamp,ch0,ch1,ch2,flag\n")
+
+    def too_slow(*_):
+        raise TimeoutError(f"{case}: loading the bundle hung")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    try:
+        for command in (["info", str(copy)], ["score", str(data), "--model", str(copy)], ["export", "--onnx", "--model", str(copy)]):
+            started = time.monotonic()
+            signal.alarm(20)
+            result = CliRunner().invoke(app, command)
+            signal.alarm(0)
+            text = " ".join(result.output.split())
+            assert result.exit_code == 1 and text.startswith("error:") and "internal error" not in text, (command, result.output)
+            assert "corrupted" in text and fragment in text, (command, text)
+            assert time.monotonic() - started < 10, command
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert "a file the bundle must not read" not in text
+
+
+def test_an_oversized_config_is_refused_before_its_memory_is_allocated(trained, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    _edit_json("config.json", lambda d: d["model"].__setitem__("d_model", 8192))(copy)
+    code = ("import resource, sys\n"
+            "from jepawatch.bundle import load_bundle\n"
+            "from jepawatch.errors import BundleError\n"
+            "try:\n    load_bundle(sys.argv[1])\nexcept BundleError as e:\n    print(e)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(copy)], capture_output=True, text=True, timeout=120)
+    message, peak_kib = done.stdout.strip().splitlines()
+    assert "does not fit config.json" in message, done.stdout + done.stderr
+    assert int(peak_kib) < 1_500_000, f"peak RSS {int(peak_kib) // 1024} MiB"  # 8192-wide weights would be ~2.8 GB
+
+
+def test_a_latest_file_that_is_a_fifo_is_refused_not_waited_on(trained, tmp_path):
+    import os
+    import shutil
+    import signal
+
+    models = tmp_path / "models"
+    shutil.copytree(trained, models / "metrics")
+    os.mkfifo(models / "LATEST")
+
+    def too_slow(*_):
+        raise TimeoutError("reading LATEST hung")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(10)
+    try:
+        with pytest.raises(BundleError, match="LATEST is unreadable"):
+            resolve_bundle_path(None, models)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert resolve_bundle_path("metrics", models) == models / "metrics"

@@ -495,3 +495,136 @@ def test_signals_carry_the_statistics_of_the_whole_window_and_of_its_last_patch(
     windows = torch.from_numpy(series[starts[:, None] + np.arange(20)])
     torch.testing.assert_close(signals.stats, window_statistics(windows))
     torch.testing.assert_close(signals.recent_stats, window_statistics(windows[:, -5:]))  # patch length 20 / 4
+
+
+# --- operations: append-only outputs, the state's lock, refusing to overwrite the input ---------------
+
+def test_incremental_jsonl_and_csv_outputs_are_appended_to_not_rewritten(trained, tmp_path):
+    root, path = trained
+    full = pd.read_csv(root / "test.csv")
+    live = tmp_path / "live.csv"
+    for suffix in (".jsonl", ".csv"):
+        out, state = tmp_path / f"scores{suffix}", tmp_path / f"state{suffix}.json"
+        args = ["score", str(live), "--model", str(path), "--out", str(out), "--state", str(state)]
+        full.iloc[:500].to_csv(live, index=False)
+        assert runner.invoke(app, args).exit_code == 0
+        before, inode = out.read_bytes(), out.stat().st_ino
+        full.iloc[:900].to_csv(live, index=False)
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        after = out.read_bytes()
+        assert after.startswith(before) and len(after) > len(before), suffix  # the old rows untouched
+        assert out.stat().st_ino == inode, suffix  # appended to, not replaced
+    rows = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    assert [r["window_start"] for r in rows] == list(range(20, 900 - 20 + 1, 20))
+    assert all(isinstance(r["start_time"], str) and isinstance(r["end_time"], str) for r in rows)
+
+
+def test_incremental_parquet_output_is_rewritten_losslessly(trained, tmp_path):
+    root, path = trained
+    full = pd.read_csv(root / "test.csv")
+    live, out, state = tmp_path / "live.csv", tmp_path / "scores.parquet", tmp_path / "state.json"
+    for rows in (500, 900):
+        full.iloc[:rows].to_csv(live, index=False)
+        assert runner.invoke(app, ["score", str(live), "--model", str(path), "--out", str(out), "--state", str(state)]).exit_code == 0
+    once = tmp_path / "once.parquet"
+    assert runner.invoke(app, ["score", str(live), "--model", str(path), "--out", str(once)]).exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(once))
+
+
+def test_a_second_run_on_a_locked_state_exits_75_with_one_line(trained, tmp_path):
+    from jepawatch.locking import state_lock
+
+    root, path = trained
+    state = tmp_path / "state.json"
+    with state_lock(state, 0):  # another run holds it
+        result = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(state),
+                                     "--lock-wait", "0.3"])
+    assert result.exit_code == 75, result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error:") and "another run is using the state file" in text and not state.exists()
+    result = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(state)])
+    assert result.exit_code == 0, result.output  # released: the next run goes ahead
+    fresh = tmp_path / "not" / "made" / "yet" / "state.json"  # the state's directory is made on first use
+    result = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--state", str(fresh)])
+    assert result.exit_code == 0 and fresh.exists(), result.output
+
+
+def test_a_state_ahead_of_its_output_is_recovered_from_the_output(trained, tmp_path):
+    root, path = trained
+    full = pd.read_csv(root / "test.csv")
+    live, out, state = tmp_path / "live.csv", tmp_path / "scores.jsonl", tmp_path / "state.json"
+    args = ["score", str(live), "--model", str(path), "--out", str(out), "--state", str(state)]
+    full.iloc[:500].to_csv(live, index=False)
+    assert runner.invoke(app, args).exit_code == 0
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:7]))  # what two overlapping runs left: 7 rows, a state that says 24
+    full.iloc[:900].to_csv(live, index=False)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "holds 7 row(s) but the state says 24" in " ".join(result.output.split())
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["window_start"] for r in rows] == list(range(20, 900 - 20 + 1, 20))  # every window once
+    assert runner.invoke(app, args).exit_code == 0  # and the next run is not stuck
+
+
+def test_score_refuses_to_write_over_its_input_or_state(trained, tmp_path):
+    root, path = trained
+    data = tmp_path / "in.csv"
+    pd.read_csv(root / "test.csv").iloc[:300].to_csv(data, index=False)
+    before = data.read_bytes()
+    (tmp_path / "link.csv").symlink_to(data)
+    for out in (data, tmp_path / "." / "in.csv", tmp_path / "link.csv"):
+        assert_one_line_error(runner.invoke(app, ["score", str(data), "--model", str(path), "--out", str(out)]),
+                              "is the input")
+    assert_one_line_error(runner.invoke(app, ["score", str(data), "--model", str(path), "--out", str(tmp_path / "s.jsonl"),
+                                              "--state", str(tmp_path / "s.jsonl")]), "is the --state file")
+    assert data.read_bytes() == before
+
+
+def test_score_and_replay_say_when_rows_were_unreadable(trained, tmp_path):
+    root, path = trained
+    lines = (root / "test.csv").read_text().splitlines()
+    header, body = lines[0], lines[1:401]
+    switched = tmp_path / "switched.csv"  # rows switch to ';' after 40%: most rows have no readable channel
+    switched.write_text("\n".join([header, *body[:160], *(line.replace(",", ";") for line in body[160:])]) + "\n")
+    some = tmp_path / "some.csv"  # 10% of the rows use ';': a warning, the rest is scored
+    some.write_text("\n".join([header, *(line.replace(",", ";") if i % 10 == 3 else line for i, line in enumerate(body))]) + "\n")
+    for command in (["score"], ["watch", "--replay", "--jsonl"]):
+        result = runner.invoke(app, [*command, str(switched), "--model", str(path)])
+        assert_one_line_error(result, "240 of the first 400 rows have no readable channel value", "delimiter")
+        result = runner.invoke(app, [*command, str(some), "--model", str(path)])
+        assert result.exit_code == 0, result.output
+        assert "40 of 400 rows had no readable channel value" in " ".join(result.output.split()), (command, result.output)
+
+
+def test_decimal_commas_with_a_comma_delimiter_are_refused_by_score_replay_and_follow(trained, tmp_path):
+    root, path = trained
+    frame = pd.read_csv(root / "test.csv").iloc[:300]
+    lines = [",".join(frame.columns)]
+    for row in frame.itertuples(index=False):  # 3,364 for 3.364: every row splits into more fields than the header
+        lines.append(",".join([row.timestamp, *(f"{v:.3f}".replace(".", ",") for v in (row.ch0, row.ch1, row.ch2)), str(row.label)]))
+    data = tmp_path / "european.csv"
+    data.write_text("\n".join(lines) + "\n")
+    for command in (["score"], ["watch", "--replay", "--jsonl"]):
+        assert_one_line_error(runner.invoke(app, [*command, str(data), "--model", str(path)]),
+                              "do not have the header's 5 fields", "decimal commas")
+    result = runner.invoke(app, ["watch", str(data), "--model", str(path), "--follow", "--jsonl", "--stop-after-idle", "0.3"])
+    assert result.exit_code == 1 and "300 of the first 300 rows could not be read" in " ".join(result.output.split()), result.output
+
+
+def test_quoted_line_breaks_in_channel_cells_are_reported(trained, tmp_path):
+    root, path = trained
+    lines = (root / "test.csv").read_text().splitlines()[:301]
+    broken = [lines[0]]
+    for i, line in enumerate(lines[1:]):
+        fields = line.split(",")
+        if i % 5 == 0:
+            fields[2] = '"' + fields[2][:3] + "\n" + fields[2][3:] + '"'  # a line break inside a quoted number
+        broken.append(",".join(fields))
+    data = tmp_path / "broken.csv"
+    data.write_text("\n".join(broken) + "\n")
+    for command in (["score"], ["watch", "--replay", "--jsonl"]):
+        result = runner.invoke(app, [*command, str(data), "--model", str(path)])
+        assert result.exit_code == 0, result.output
+        assert "60 of 900 cells were not numbers" in " ".join(result.output.split()), (command, result.output)

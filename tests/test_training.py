@@ -95,3 +95,20 @@ def test_health_detects_collapse():
     assert summary["codes_used"] == 1
     assert summary["z_cov_trace"] == pytest.approx(0.0, abs=1e-9)
     assert "collapsed" in collapse_warning(summary, 2.0)
+
+
+def test_a_diverged_run_saves_no_bundle_and_keeps_its_checkpoint(csv_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from jepawatch.cli.app import app
+    from conftest import TINY_MTS
+
+    args = ["train", str(csv_file), "--out", str(tmp_path / "models"), "--name", "m", "--epochs", "2"]
+    args += [a for item in [*TINY_MTS, "train.lr=1e8"] for a in ("--set", item)]
+    result = CliRunner().invoke(app, args)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "error: training diverged" in text and "no bundle was saved" in text and "checkpoint is kept" in text
+    assert not (tmp_path / "models" / "m" / "config.json").exists()
+    assert (tmp_path / "models" / "m" / "checkpoint.safetensors").exists()
+    assert not (tmp_path / "models" / "LATEST").exists()

@@ -204,6 +204,89 @@ def test_follow_resumes_after_ctrl_c_and_kill_9_without_repeating_or_skipping(bu
     assert_same_windows(seen, score_rows(bundle, path))
 
 
+def test_tail_torture_every_window_exactly_once(bundle, tmp_path):
+    """Random chunks split mid-line, malformed rows, a SIGKILL and restart with --state, a rename rotation
+    whose new file is empty for a moment, and a copytruncate the writer continues without a header."""
+    path, state = tmp_path / "live.csv", tmp_path / "watch.state"
+    lines = data_lines(25 * WINDOW, seed=5)  # 24 scored windows
+    rng = random.Random(11)
+    malformed = 0
+
+    def append(text: str) -> None:
+        i = 0
+        while i < len(text):
+            n = rng.randint(1, 300)
+            with open(path, "a") as handle:
+                handle.write(text[i:i + n])
+            i += n
+            time.sleep(rng.uniform(0, 0.003))
+
+    def rows_text(batch: list[str], bad_first: bool = False) -> str:
+        nonlocal malformed
+        out = []
+        for k, line in enumerate(batch):
+            if (bad_first and k == 0) or rng.random() < 0.05:
+                fields = line.split(",")
+                out.append(",".join(fields[:2]) if rng.random() < 0.5 else ",".join([fields[0], "oops", *fields[2:]]))
+                malformed += 1
+            out.append(line)
+        return "".join(line + "\n" for line in out)
+
+    def scored_to(watch: Watch, row: int) -> None:
+        watch.wait_for(lambda: watch.rows and watch.rows[-1]["window_end"] == row, what=f"window ending at {row}")
+        time.sleep(0.3)  # its state saved
+
+    path.write_text("")
+    first = Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01")
+    first.started()
+    append(HEADER + "\n" + rows_text(lines[:120]))
+    scored_to(first, 119)
+    first.process.kill()  # SIGKILL: no chance to save anything more
+    first.finish()
+    append(rows_text(lines[120:200]) + lines[200][:9])  # written while nothing watches, cut mid-line
+
+    second = Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01", "--stop-after-idle", "3")
+    second.started()
+    append(lines[200][9:] + "\n" + rows_text(lines[201:260]))
+    scored_to(second, 259)
+    os.rename(path, tmp_path / "live.csv.1")  # rotation: the new file is empty for a moment, its header comes later
+    path.write_text("")
+    time.sleep(0.2)
+    append(HEADER[:9])
+    time.sleep(0.1)
+    append(HEADER[9:] + "\n" + rows_text(lines[260:380]))
+    scored_to(second, 379)
+    with open(path, "r+") as handle:  # copytruncate: emptied in place, the writer carries on without a header
+        handle.truncate(0)
+    time.sleep(0.1)
+    append(rows_text(lines[380:], bad_first=True))
+    assert second.finish() == 0, "".join(second.err)
+
+    seen = first.rows + second.rows
+    assert [r["window_start"] for r in seen] == list(range(WINDOW, len(lines) - WINDOW + 1, WINDOW))
+    summary = "".join(second.err)
+    assert "rotated" in summary and "truncated" in summary and f"{malformed} malformed row(s) skipped" in summary
+    whole = tmp_path / "whole.csv"
+    whole.write_text(HEADER + "\n" + "".join(line + "\n" for line in lines))
+    assert_same_windows(seen, score_rows(bundle, whole))
+
+
+def test_header_less_rows_after_a_copytruncate_keep_the_files_header(tmp_path):
+    from jepawatch.live.sources import FollowSource
+
+    path = tmp_path / "f.csv"
+    path.write_text("timestamp,a,b\n2026-01-01 00:00:00,1,2\n")
+    source = FollowSource(path, ["a", "b"], None, poll_seconds=0.01)
+    ticks = iter(source)
+    assert next(ticks).batch.values.tolist() == [[1.0, 2.0]]
+    with open(path, "r+") as handle:
+        handle.truncate(0)
+    path.write_text("2026-01-01 00:00:01,3,4\n2026-01-01 00:00:02,5\n")  # a row, then a malformed one
+    tick = next(ticks)
+    assert tick.batch.values.tolist() == [[3.0, 4.0]] and tick.malformed == 1
+    assert source.position["header"] == "timestamp,a,b"  # a restart from this position still knows the columns
+
+
 # --- replay --------------------------------------------------------------------------------------
 
 def test_replay_matches_score_and_resumes_with_state(bundle, tmp_path):
@@ -351,3 +434,53 @@ def test_watch_bad_inputs_are_one_line_errors(bundle, tmp_path):
     assert "--threads must be at least 1" in error(ok, "--replay", "--threads", "0")
     state.write_text("{not json")
     assert "unreadable" in error(ok, "--replay", "--state", state)
+
+
+def test_a_second_watch_on_the_same_state_exits_75(bundle, tmp_path):
+    from jepawatch.locking import state_lock
+
+    ok, state = tmp_path / "ok.csv", tmp_path / "w.state"
+    make_frame(rows=100).to_csv(ok, index=False)
+    with state_lock(state, 0):  # a first watcher holds it
+        result = runner.invoke(app, ["watch", str(ok), "--model", str(bundle), "--replay", "--jsonl", "--state", str(state),
+                                     "--lock-wait", "0.2"])
+    assert result.exit_code == 75, result.output
+    assert " ".join(result.output.split()).startswith("error: another run is using the state file")
+    assert not state.exists()
+
+
+def test_binary_garbage_under_follow_is_counted_or_one_line(bundle, tmp_path):
+    from jepawatch.live.sources import FollowSource
+
+    path = tmp_path / "f.csv"
+    path.write_text("timestamp,a,b\n2026-01-01 00:00:00,1,2\n")
+    ticks = iter(FollowSource(path, ["a", "b"], None, poll_seconds=0.01))
+    next(ticks)
+    with open(path, "ab") as handle:  # garbage rows: a quote, then a carriage return inside it; NUL bytes
+        handle.write(b'"\x8f\r\x01,2,3\n\x00\xff,\x00\n2026-01-01 00:00:01,3,4\n')
+    tick = next(ticks)
+    assert tick.batch.values.tolist() == [[3.0, 4.0]] and tick.malformed == 2
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 4 + b"\n")
+    result = runner.invoke(app, ["watch", str(binary), "--model", str(bundle), "--follow", "--jsonl", "--stop-after-idle", "0.2"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and text.startswith("error:") and "is not a text file" in text, result.output
+
+
+def test_a_rotated_in_file_with_other_columns_is_refused_not_misread(tmp_path):
+    from jepawatch.errors import DataError
+    from jepawatch.live.sources import FollowSource
+
+    path = tmp_path / "f.csv"
+    path.write_text("timestamp,a,b\n2026-01-01 00:00:00,1,2\n")
+    ticks = iter(FollowSource(path, ["a", "b"], None, poll_seconds=0.01))
+    assert next(ticks).batch.values.tolist() == [[1.0, 2.0]]
+    with open(path, "r+") as handle:  # truncated; a row whose channels are all missing is still a row
+        handle.truncate(0)
+    path.write_text("2026-01-01 00:00:01,,\n")
+    assert np.isnan(next(ticks).batch.values).all()
+    os.rename(path, tmp_path / "f.csv.1")
+    path.write_text("timestamp,x,y\n2026-01-01 00:00:02,3,4\n")  # another file: same field count, other columns
+    with pytest.raises(DataError, match="lacks the model's channel"):
+        for _ in range(5):
+            next(ticks)

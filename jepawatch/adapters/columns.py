@@ -137,11 +137,15 @@ class ColumnPlan:
         return extra + self.channels
 
 
-def plan_columns(columns: Columns, options: ReadOptions, source: str) -> ColumnPlan:
-    names = columns.names
+def check_unique_names(names: list[str], source: str) -> None:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise DataError(f"{source}: column {duplicates[0]!r} appears more than once in the header; rename one of them")
+
+
+def plan_columns(columns: Columns, options: ReadOptions, source: str) -> ColumnPlan:
+    names = columns.names
+    check_unique_names(names, source)
     timestamp = _find_timestamp(columns, options, source)
     label = _find_label(columns, options, source, exclude=timestamp)
     plan = ColumnPlan(channels=[], timestamp=timestamp, label=label)

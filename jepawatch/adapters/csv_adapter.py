@@ -23,6 +23,7 @@ from jepawatch.adapters.columns import (
     PandasColumns,
     TimestampParser,
     build_series,
+    check_unique_names,
     plan_columns,
 )
 from jepawatch.adapters.contract import (
@@ -32,7 +33,7 @@ from jepawatch.adapters.contract import (
     ReadOptions,
     Series,
 )
-from jepawatch.adapters.csv_dialect import Dialect, is_gzip, sniff_file
+from jepawatch.adapters.csv_dialect import Dialect, decode_head, is_gzip, read_head, sniff_file
 from jepawatch.adapters.files import check_file, first_line
 from jepawatch.errors import DataError
 
@@ -87,6 +88,8 @@ def iter_csv(path: Path, options: ReadOptions, batch_rows: int = DEFAULT_BATCH_R
     """Stream a CSV in batches of `batch_rows`; one column plan (from the first batch) for all."""
     source = str(path)
     dialect = _dialect(path, skip_rows)
+    if dialect.has_header:
+        check_unique_names(_header_names(path, dialect, skip_rows), source)  # pandas would rename a repeat "x.1"
     plan = None
     try:
         for chunk in _pandas_reader(path, dialect, skip_rows, chunksize=batch_rows):
@@ -105,7 +108,18 @@ def _dialect(path: Path, skip_rows: int) -> Dialect:
     dialect = sniff_file(path, skip_rows)
     if dialect is None:
         raise DataError(f"{path} has no rows; give a file with a header row and data rows")
+    if dialect.sampled_rows and dialect.ragged_rows > dialect.sampled_rows // 2:
+        # pandas would take the surplus leading fields as an index and shift every column: refuse
+        raise DataError(f"{path}: {dialect.ragged_rows} of its first {dialect.sampled_rows} rows do not have the header's "
+                        f"{dialect.header_fields} fields; decimal commas with ',' as the delimiter? quote such numbers "
+                        "or use ';' as the delimiter")
     return dialect
+
+
+def _header_names(path: Path, dialect: Dialect, skip_rows: int) -> list[str]:
+    text, _ = decode_head(read_head(path), str(path), truncated=True)
+    lines = [line for line in text.splitlines()[skip_rows:] if line.strip()]
+    return [name.strip() for name in next(csv.reader(lines[:1], delimiter=dialect.delimiter), [])]
 
 
 def _read_arrow(path: Path, dialect: Dialect, skip_rows: int) -> pa.Table:

@@ -29,6 +29,9 @@ class Dialect:
     encoding: str  # utf-8 or latin-1
     decimal_comma: bool  # "1,5" means 1.5 (only with ';' or tab as delimiter)
     n_fields: int
+    header_fields: int = 0  # fields of the header line (0 without a header)
+    ragged_rows: int = 0  # sampled data rows whose field count differs from the header's (beyond empty trailing cells)
+    sampled_rows: int = 0
 
 
 def is_gzip(path: Path) -> bool:
@@ -59,6 +62,8 @@ def decode_head(head: bytes, source: str, truncated: bool = False) -> tuple[str,
         except UnicodeDecodeError:
             raise DataError(f"{source} starts like UTF-16 text but does not decode as it; save it as UTF-8 CSV") from None
     if b"\x00" in head:
+        if looks_like_utf16(head):
+            raise DataError(f"{source} looks like UTF-16 text without a byte-order mark; save it as UTF-8 CSV")
         raise DataError(f"{source} is not a text file (it holds binary data); give a CSV, or a Parquet file ending in .parquet")
     for encoding in ("utf-8-sig", "latin-1"):
         try:
@@ -73,6 +78,17 @@ def decode_head(head: bytes, source: str, truncated: bool = False) -> tuple[str,
             raise DataError(f"{source} is not a text file (it holds binary data); give a CSV, or a Parquet file ending in .parquet")
         return text, "utf-8" if encoding == "utf-8-sig" else encoding
     raise DataError(f"{source} could not be decoded as text")  # pragma: no cover - latin-1 decodes anything
+
+
+def looks_like_utf16(data: bytes | str) -> bool:
+    """ASCII text in UTF-16 (no byte-order mark): every other byte a NUL."""
+    if isinstance(data, str):
+        data = data.encode("latin-1", errors="replace")
+    data = data[: len(data) - len(data) % 2]
+    if len(data) < 4:
+        return False
+    even, odd = data[0::2], data[1::2]
+    return max(even.count(0), odd.count(0)) >= 0.9 * len(even) and min(even.count(0), odd.count(0)) <= 0.1 * len(even)
 
 
 def sniff_file(path: Path, skip_rows: int = 0) -> Dialect | None:
@@ -92,8 +108,11 @@ def sniff_file(path: Path, skip_rows: int = 0) -> Dialect | None:
     has_header = not all(cell == "" or _NUMBER.match(cell) or _looks_like_time(cell) for cell in first)
     body = [cell.strip() for row in rows[1 if has_header else 0 :] for cell in row]
     decimal_comma = delimiter != "," and any(_DECIMAL_COMMA.match(cell) for cell in body)
+    data_rows = rows[1:] if has_header else []
+    ragged = sum(1 for r in data_rows if len(r) != len(first) and not (len(r) > len(first) and not any(c.strip() for c in r[len(first):])))
     return Dialect(delimiter=delimiter, has_header=has_header, encoding=encoding, decimal_comma=decimal_comma,
-                   n_fields=max(len(r) for r in rows))
+                   n_fields=max(len(r) for r in rows), header_fields=len(first) if has_header else 0,
+                   ragged_rows=ragged, sampled_rows=len(data_rows))
 
 
 def _delimiter(lines: list[str]) -> str:

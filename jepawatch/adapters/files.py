@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from jepawatch.errors import DataError
 
 
+def missing_path_problem(path: Path) -> str | None:
+    """Why `path` cannot be opened when it does not exist as far as `Path.exists` says: a symlink loop,
+    a dangling symlink, or nothing there; None when it does exist."""
+    try:
+        os.stat(path)
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"{path} is a symlink loop; point it at a real file"
+        if os.path.islink(path):
+            return f"{path} is a symlink to {os.readlink(path)}, which does not exist"
+        if exc.errno == errno.ENOENT:
+            return f"{path}: no such file or folder; check the path"
+        return f"{path}: {exc.strerror}"
+
+
 def check_file(path: Path, what: str) -> None:
     """Raise DataError unless `path` is an existing, non-empty file."""
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder; check the path")
+    problem = missing_path_problem(path)
+    if problem is not None:
+        raise DataError(problem)
     if path.is_dir():
         raise DataError(f"{path} is a folder; give {what}")
     if path.stat().st_size == 0:

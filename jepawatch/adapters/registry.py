@@ -29,7 +29,7 @@ from jepawatch.adapters.contract import (
     ReadOptions,
     Series,
 )
-from jepawatch.adapters.files import first_line
+from jepawatch.adapters.files import first_line, missing_path_problem
 from jepawatch.errors import DataError
 
 ENV_VAR = "JEPAWATCH_PLUGINS"
@@ -113,7 +113,7 @@ class AdapterRegistry:
         if name is not None:
             return self.get(name)
         if not path.exists():
-            raise DataError(f"{path}: no such file or folder; check the path")
+            raise DataError(missing_path_problem(path) or f"{path}: no such file or folder; check the path")
         scores = sorted(((self._sniff(a, path), a.name) for a in self._adapters.values()), reverse=True)
         best_score = scores[0][0] if scores else 0.0
         if best_score <= 0:

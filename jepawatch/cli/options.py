@@ -26,6 +26,10 @@ BackendOption = Annotated[
     Optional[str],
     typer.Option("--backend", help="What runs the network: torch, onnx (the bundle's `jepawatch export --onnx`), or auto: onnx when the bundle has an export, else torch."),
 ]
+LockWaitOption = Annotated[
+    float,
+    typer.Option("--lock-wait", help="With --state: seconds to wait for another run that holds the state's lock before giving up (exit code 75)."),
+]
 
 # Every data-reading command takes these four and turns them into ReadOptions with `read_options`.
 AdapterOption = Annotated[

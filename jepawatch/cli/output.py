@@ -5,11 +5,12 @@ from __future__ import annotations
 from rich.console import Console
 
 stdout = Console()
-stderr = Console(stderr=True)
+# Messages are never hard-wrapped: a line in cron mail or a log stays one line for grep.
+stderr = Console(stderr=True, soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {message}", highlight=False)
+    stderr.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
 def error(message: str) -> None:

@@ -18,6 +18,7 @@ from jepawatch.cli.options import (
     BackendOption,
     DeviceOption,
     LabelColOption,
+    LockWaitOption,
     ModelOption,
     ModelsDirOption,
     TimestampColOption,
@@ -31,13 +32,14 @@ def score(
     data: Annotated[Path, typer.Argument(help="A CSV or Parquet file, or a benchmark folder (its test part).")],
     model: ModelOption = None,
     models_dir: ModelsDirOption = Path("models"),
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the rows to FILE.jsonl, .csv or .parquet (atomically). Default: a table, or JSON lines when stdout is not a terminal.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the rows to FILE.jsonl, .csv or .parquet (atomically; with --state, .jsonl and .csv are appended to). Default: a table, or JSON lines when stdout is not a terminal.")] = None,
     state: Annotated[Optional[Path], typer.Option("--state", help="State file for incremental runs: score only windows not scored before; with --out, append to it.")] = None,
     fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help=f"Exit with code {ALERT_EXIT_CODE} when a window scored in this run alerts.")] = False,
     stride: Annotated[Optional[int], typer.Option("--stride", help="Rows between scored windows. Default: the window length.")] = None,
     alert_at: Annotated[Optional[float], typer.Option("--alert-at", help="Alert when next_window_risk >= this. Default: the bundle's threshold.")] = None,
     top_channels: Annotated[int, typer.Option("--top-channels", help="How many driving channels to name per window.")] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 64,
+    lock_wait: LockWaitOption = 10.0,
     backend: BackendOption = None,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
@@ -51,46 +53,22 @@ def score(
     only). The input is streamed, so memory does not grow with its length.
 
     Exit codes: 0 ok; 1 an error (one line on stderr); 2 a usage error; 3 with --fail-on-alert,
-    when a window scored in this run alerts.
+    when a window scored in this run alerts; 75 another run holds the --state file's lock.
     """
-    from jepawatch.adapters import iter_batches
-    from jepawatch.errors import DataError
-    from jepawatch.scoring.results import check_output_path, write_results
+    from jepawatch.errors import ConfigError
+    from jepawatch.scoring.incremental import ScoreRequest, score_file
+    from jepawatch.scoring.results import check_output_path
     from jepawatch.scoring.scorer import Scorer, ScoreSettings
-    from jepawatch.scoring.state import ScoreState
 
     if out is not None:
-        check_output_path(out)
+        check_output_path(out, data, state)
+    if state is not None and data.exists() and state.exists() and state.resolve() == data.resolve():
+        raise ConfigError(f"--state {state} is the input; give the state its own file")
     scorer = Scorer.load(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
     bundle = scorer.bundle
-    previous = ScoreState.load(state) if state is not None else None
-    if previous is not None:
-        previous.check(state, bundle.meta["weights_sha256"], scorer.stride)
     options = replace(read_options(label_col, timestamp_col, adapter_option), columns=tuple(bundle.preprocess.channels))
-
-    rows_seen = 0
-
-    def counted(batches):
-        nonlocal rows_seen
-        for batch in batches:
-            rows_seen += batch.n_steps
-            yield batch
-
-    rows = []
-    for chunk in scorer.stream(counted(iter_batches(data, adapter, options)), previous.next_start if previous else None):
-        rows.extend(chunk)
-    if previous is not None and rows_seen < previous.rows_seen:
-        raise DataError(f"{data} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was replaced "
-                        f"or truncated; delete {state} to score it from the beginning")
-
-    out_rows = previous.out_rows if previous is not None else 0
-    if out is not None:
-        out_rows = write_results(out, rows, keep_rows=previous.out_rows if previous is not None else None)
-    else:
-        _print(rows, scorer)
-    if state is not None:
-        ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, scorer.next_start, rows_seen,
-                   out_rows).save(state)
+    rows = score_file(scorer, ScoreRequest(data, adapter, options, out, state, lock_wait), output.warn,
+                      emit=lambda scored: _print(scored, scorer))
     alerts = sum(r["alert"] for r in rows)
     output.stderr.print(f"scored {len(rows)} window(s) with {bundle.name} on {scorer.backend.provider} ({scorer.risk_source} risk, alert at "
                         f"{scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""), highlight=False)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -59,10 +62,45 @@ def train(
         preset=preset,
     )
     reporter = RichReporter(output.stderr)
-    path = run_training(
-        TrainRequest(data=data, run=run, out_dir=out, name=name, resume=resume, adapter=adapter,
-                     read_options=read_options(label_col, timestamp_col, adapter_option)),
-        reporter=reporter,
-        warn=output.warn,
-    )
+    request = TrainRequest(data=data, run=run, out_dir=out, name=name, resume=resume, adapter=adapter,
+                           read_options=read_options(label_col, timestamp_col, adapter_option))
+    with _sigterm_as_interrupt():
+        path = run_training(request, reporter=reporter, warn=output.warn)
     output.stderr.print(f"[green]saved[/] model bundle {path}  (now the latest; `jepawatch info` shows it)")
+
+
+TERMINATED_EXIT_CODE = 143  # 128 + SIGTERM, what a shell reports for a terminated process
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (systemd, kill, a batch scheduler) stops training as Ctrl-C does -- the checkpoint of the
+    last epoch is kept and the message says how to resume -- but exits with 143."""
+    from jepawatch.errors import TrainingInterrupted
+
+    terminated = []
+
+    def on_sigterm(*_):
+        terminated.append(True)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except TrainingInterrupted as exc:
+        if not terminated:
+            raise
+        stopped = TrainingInterrupted(str(exc).replace("training interrupted", "training terminated (SIGTERM)", 1))
+        stopped.exit_code = TERMINATED_EXIT_CODE
+        raise stopped from None
+    except KeyboardInterrupt:
+        if not terminated:
+            raise
+        stopped = TrainingInterrupted("training terminated (SIGTERM) before its first epoch ended; nothing was saved")
+        stopped.exit_code = TERMINATED_EXIT_CODE
+        raise stopped from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from jepawatch.adapters.columns import TIMESTAMP_NAMES, parse_timestamps
+from jepawatch.adapters.columns import TIMESTAMP_NAMES, check_unique_names, parse_timestamps
 from jepawatch.adapters.csv_dialect import DELIMITERS, _NUMBER
 from jepawatch.errors import DataError
 
@@ -35,14 +35,32 @@ class RowParser:
         self.source = source
         self.header: str | None = None
 
-    def looks_like_header(self, line: str) -> bool:
-        """A line whose cells are not all numbers or empty (the first line of a new file may be data)."""
-        cells = _split(line, _delimiter(line))
-        return not all(c.strip() == "" or _NUMBER.match(c.strip()) for c in cells)
+    def is_header(self, line: str) -> bool:
+        """Whether the first line of a file (or of a truncated file) is its header.
+
+        A line naming every model channel is one. Without a header yet, a line with no number in it
+        is one (a data row has numbers; a time cell alone does not make a header). Once a header is
+        known -- logrotate's copytruncate empties the file in place and the writer carries on with
+        rows, not a new header -- a line is a new header only when it has no number and no empty
+        cell (a data row whose channels are all missing has empty cells), so that a file with other
+        columns is refused rather than read with the old ones."""
+        if _is_binary(line):
+            return False
+        try:
+            cells = [c.strip().strip('"') for c in _split(line, _delimiter(line))]
+        except csv.Error:
+            return False
+        if all(c in cells for c in self.channels):
+            return True
+        has_number = any(_NUMBER.match(c) or c.lower() in _BOOLEANS for c in cells if c)
+        if self.header is None:
+            return any(cells) and not has_number
+        return not has_number and all(cells)
 
     def set_header(self, line: str) -> None:
         delimiter = _delimiter(line)
         names = [name.strip().strip('"') for name in _split(line, delimiter)]
+        check_unique_names(names, self.source)
         missing = [c for c in self.channels if c not in names]
         if missing:
             raise DataError(f"{self.source} lacks the model's channel(s) {', '.join(missing[:10])}"
@@ -68,7 +86,12 @@ class RowParser:
         for line in lines:
             if not line.strip():
                 continue
-            cells = _split(line, self.delimiter)
+            try:
+                cells = _split(line, self.delimiter)
+            except csv.Error:  # binary garbage: a stray carriage return or NUL inside a quoted field
+                malformed += 1
+                first_problem = first_problem or "a row that is not text"
+                continue
             if len(cells) != self.n_fields:
                 malformed += 1
                 first_problem = first_problem or f"{len(cells)} fields instead of {self.n_fields}"
@@ -87,6 +110,12 @@ class RowParser:
 
 
 _BOOLEANS = {"true": 1.0, "false": 0.0}
+
+
+def _is_binary(line: str) -> bool:
+    """NUL bytes or many control characters: not a line of a text file."""
+    control = sum(1 for ch in line if ch < " " and ch != "\t")
+    return "\x00" in line or control > max(2, len(line) // 20)
 
 
 def _delimiter(line: str) -> str:

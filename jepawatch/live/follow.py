@@ -21,6 +21,9 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from stat import S_ISREG
+
+from jepawatch.errors import DataError
 
 SIGNATURE_BYTES = 64
 MAX_READ_BYTES = 4 * 1024 * 1024  # per poll, so a long backlog is read in bounded pieces
@@ -110,7 +113,8 @@ class FollowedFile:
 
     def _open(self, result: PollResult) -> bool:
         try:
-            handle = open(self.path, "rb")
+            # O_NONBLOCK: a FIFO put at the path would block an open() until a writer came
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             if not self._reported_missing:
                 result.events.append(f"waiting for {self.path} to appear")
@@ -120,7 +124,11 @@ class FollowedFile:
         if self._reported_missing and self._resume is None:
             result.events.append(f"{self.path} appeared")
         self._reported_missing = False
-        stat = os.fstat(handle.fileno())
+        stat = os.fstat(fd)
+        if not S_ISREG(stat.st_mode):
+            os.close(fd)
+            raise DataError(f"{self.path} is not a regular file (a FIFO or a device?); watch --follow tails a regular file")
+        handle = os.fdopen(fd, "rb")
         self.handle, self.identity = handle, (stat.st_dev, stat.st_ino)
         self._restart_file()
         resume, self._resume = self._resume, None

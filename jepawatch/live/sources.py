@@ -16,8 +16,10 @@ from typing import Iterator
 import numpy as np
 
 from jepawatch.adapters import ReadOptions, Series, iter_batches
+from jepawatch.adapters.csv_dialect import looks_like_utf16
+from jepawatch.adapters.quality import ERROR_SHARE, MIN_ROWS_FOR_ERROR, ReadTally
 from jepawatch.errors import ConfigError, DataError
-from jepawatch.live.csv_rows import RowParser
+from jepawatch.live.csv_rows import RowParser, _is_binary
 from jepawatch.live.follow import FilePosition, FollowedFile
 
 DEFAULT_POLL_SECONDS = 0.05
@@ -45,10 +47,13 @@ class FollowSource:
         if position is not None and position.header is not None:
             self.parser.set_header(position.header)
         self.rows_read = 0
+        self.valid_rows = self.malformed_rows = 0  # this run's, for the same threshold `score` applies
 
     def check_header(self) -> None:
         """Fail now, not after the start line, when the file is already there with the wrong columns."""
         if self.parser.header is not None:
+            return
+        if not self.path.is_file():  # not there yet (or a FIFO, which the caller refuses): nothing to check
             return
         try:
             with open(self.path, "rb") as handle:
@@ -76,6 +81,9 @@ class FollowSource:
                         lines = self._take_header(lines)
                     parsed = self.parser.parse(lines)
                     tick.malformed += parsed.malformed
+                    self.malformed_rows += parsed.malformed
+                    self.valid_rows += len(parsed.values)
+                    self._check_readable(parsed.first_problem)
                     tick.first_problem = tick.first_problem or parsed.first_problem
                     if len(parsed.values):
                         parts.append(Series(parsed.values, self.channels, parsed.timestamps))
@@ -88,16 +96,28 @@ class FollowSource:
         finally:
             self.file.close()
 
+    def _check_readable(self, problem: str | None) -> None:
+        """Most rows malformed is a file read wrongly, not a few bad rows: the error `score` gives."""
+        total = self.valid_rows + self.malformed_rows
+        if total >= MIN_ROWS_FOR_ERROR and self.malformed_rows > ERROR_SHARE * total:
+            raise DataError(f"{self.path}: {self.malformed_rows:,} of the first {total:,} rows could not be read"
+                            f"{f' ({problem})' if problem else ''}; check its delimiter, quoting and decimal separator")
+
     def _take_header(self, lines: list[str]) -> list[str]:
         if not lines:
             return lines
         first = lines[0].lstrip("\ufeff")
-        if self.parser.header is None or self.parser.looks_like_header(first):
-            if not self.parser.looks_like_header(first):
-                raise DataError(f"{self.path} has no header line; watch --follow needs the column names in its first line")
+        if self.parser.is_header(first):
             self.parser.set_header(first)
             self.file.header = first
             return lines[1:]
+        if self.parser.header is None:
+            if looks_like_utf16(lines[0]):
+                raise DataError(f"{self.path} looks like UTF-16 text without a byte-order mark; save it as UTF-8 CSV")
+            if _is_binary(first):
+                raise DataError(f"{self.path} is not a text file (its first line is binary); watch --follow reads a CSV")
+            raise DataError(f"{self.path} has no header line; watch --follow needs the column names in its first line")
+        self.file.header = self.parser.header  # header-less rows after a copytruncate: the file keeps its header
         return lines
 
 
@@ -145,7 +165,9 @@ class ReplaySource:
     def __iter__(self) -> Iterator[Tick]:
         clock = _Pace(self.speed)
         seen = 0
+        tally = ReadTally(str(self.path))
         for batch in iter_batches(self.path, self.adapter, self.options):
+            tally.add(batch)
             if seen + batch.n_steps <= self.skip_rows:
                 seen += batch.n_steps
                 continue
@@ -159,6 +181,8 @@ class ReplaySource:
                 clock.wait_for(piece)
                 self.rows_read += piece.n_steps
                 yield Tick(batch=piece)
+        if tally.warning():
+            yield Tick(events=[tally.warning()])
 
 
 class _Pace:

@@ -54,6 +54,10 @@ class Scorer:
         self.stride = self.settings.stride or self.window
         if self.stride < 1:
             raise ConfigError("--stride must be at least 1")
+        if self.settings.batch_size < 1:
+            raise ConfigError("--batch-size must be at least 1")
+        if self.settings.top_channels < 0:
+            raise ConfigError("--top-channels must be 0 or more")
         self.model = bundle.model.to(device).eval()
         self.backend = make_backend(self.settings.backend, bundle, device)
         self.calibration = risk_from_dict(bundle.risk)

@@ -10,11 +10,12 @@ written twice.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from jepawatch.atomic import atomic_write_json, read_json_record
 from jepawatch.errors import DataError
+from jepawatch.scoring.results import OutputBehind, OutputMark
 
 STATE_FORMAT = "jepawatch-score-state/1"
 
@@ -28,6 +29,17 @@ class ScoreState:
     rows_seen: int  # input rows at the end of the last run
     out_rows: int = 0  # rows in --out after the last run
     format: str = STATE_FORMAT
+    out_bytes: int | None = None  # size of a .jsonl/.csv --out after them (None: Parquet, or an older state)
+
+    @property
+    def out_mark(self) -> OutputMark:
+        return OutputMark(self.out_rows, self.out_bytes)
+
+    def rewound_to(self, behind: OutputBehind, stride: int) -> "ScoreState":
+        """The state as if the last run had ended where the output does (the state got ahead of it:
+        an interrupted or overlapping run). 0 as `next_start` means the first window."""
+        next_start = 0 if behind.last_start is None else behind.last_start + stride
+        return replace(self, next_start=next_start, out_rows=behind.mark.rows, out_bytes=behind.mark.bytes)
 
     @classmethod
     def load(cls, path: Path) -> "ScoreState | None":

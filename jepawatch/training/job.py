@@ -5,15 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import math
+
 import numpy as np
 import torch
 
 from jepawatch.adapters import ReadOptions, read_dataset, reading_report
+from jepawatch.atomic import ensure_dir
 from jepawatch.bundle import CHECKPOINT, check_name, mark_latest, save_bundle
 from jepawatch.configuration import RunConfig
 from jepawatch.data.preprocess import Preprocessor
 from jepawatch.data.windows import ChannelPairs, WindowPairs, chronological_split
-from jepawatch.errors import ConfigError
+from jepawatch.errors import ConfigError, TrainingDiverged
 from jepawatch.model import build_model
 from jepawatch.scoring.features import window_statistics
 from jepawatch.scoring.label_free import DEFAULT_COMPONENTS, FusedRisk
@@ -62,6 +65,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
     """Train a model on `request.data` and write its bundle; returns the bundle's path."""
     reporter = reporter or NullReporter()
     name = request.bundle_name
+    ensure_dir(Path(request.out_dir))  # an unwritable models directory fails now, not after the first epoch
     bundle_path = Path(request.out_dir) / name
     checkpoint_path = bundle_path / CHECKPOINT
     run = request.run
@@ -128,6 +132,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         )
         result = trainer.fit(resume)
         if dist_ctx.is_main:
+            _refuse_divergence(result, checkpoint_path, run.train.lr)
             codes, risk = None, None
             if run.model_kind == "mts-jepa" and run.model.use_codebook:
                 codes = code_frequencies(result.model, WindowPairs(split.train, window).contexts(), device)
@@ -140,12 +145,34 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
                 "best_val_loss": result.state.best_val,
                 "stopped_early": result.state.stopped_early,
             }
+            if risk is not None and not all(math.isfinite(v) for values in risk["validation"].values() for v in values):
+                raise TrainingDiverged(_diverged("the label-free calibration is not finite", checkpoint_path, run.train.lr))
             save_bundle(bundle_path, run, data_info, preprocess, result.model, history, codes, risk)
             mark_latest(request.out_dir, name)
         dist_ctx.barrier()
         return bundle_path
     finally:
         shutdown_distributed(dist_ctx)
+
+
+def _refuse_divergence(result, checkpoint_path: Path, lr: float) -> None:
+    """A run whose selected epoch has a non-finite loss, or whose weights are not finite, is no model."""
+    state = result.state
+    if state.best_epoch is None and state.history and not math.isfinite(state.history[-1].get("val_loss", math.nan)):
+        raise TrainingDiverged(_diverged(f"every epoch has a non-finite validation loss ({state.history[-1]['val_loss']})",
+                                         checkpoint_path, lr))
+    if state.best_val is not None and not math.isfinite(state.best_val):
+        raise TrainingDiverged(_diverged(f"the selected epoch {state.best_epoch} has a non-finite validation loss",
+                                         checkpoint_path, lr))
+    bad = next((k for k, v in result.model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise TrainingDiverged(_diverged(f"the weights are not finite ({bad})", checkpoint_path, lr))
+
+
+def _diverged(why: str, checkpoint_path: Path, lr: float) -> str:
+    kept = f"the last epoch's checkpoint is kept in {checkpoint_path}" if checkpoint_path.exists() else "no checkpoint was kept"
+    return (f"training diverged: {why}; no bundle was saved ({kept}); lower train.lr (now {lr:g}), "
+            "e.g. --set train.lr=5e-4, and train again")
 
 
 def calibrate_label_free(model, split, window: int, codes: dict, device, warn,

@@ -201,7 +201,7 @@ class Trainer:
         if epoch < self.cfg.selection_start:
             return best_weights
         val = record["val_loss"]
-        if state.best_val is None or val < state.best_val:
+        if math.isfinite(val) and (state.best_val is None or not math.isfinite(state.best_val) or val < state.best_val):
             state.best_val, state.best_epoch, state.stale_epochs = val, epoch, 0
             return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         state.stale_epochs += 1

@@ -1,0 +1,56 @@
+"""How much of a streamed file could not be read: a warning, or an error past a threshold.
+
+A misparse is rarely loud: a file whose rows switch to another delimiter half-way, or quoted
+newlines that shift the rows, give rows whose every channel cell is missing or unparseable,
+which forward filling would then silently paper over. `score` and `watch --replay` tally each
+batch (what `watch --follow` does row by row: skip and count) and say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from jepawatch.adapters.contract import Series
+from jepawatch.errors import DataError
+
+WARN_SHARE = 0.01  # a warning when more than 1% of the rows or cells are unreadable
+ERROR_SHARE = 0.5  # an error when more than half of the rows are
+MIN_ROWS_FOR_ERROR = 100
+
+
+@dataclass
+class ReadTally:
+    source: str
+    rows: int = 0
+    cells: int = 0
+    unreadable_rows: int = 0  # every channel cell missing or unparseable
+    unparsed_cells: int = 0  # a cell with text that is not a number
+
+    def add(self, batch: Series) -> None:
+        """Count `batch` (values (n, V), NaN = missing); a DataError once most rows are unreadable."""
+        values = batch.values
+        self.rows += len(values)
+        self.cells += values.size
+        if values.size:
+            self.unreadable_rows += int(np.isnan(values).all(axis=1).sum())
+        self.unparsed_cells += int(batch.metadata.get("unparsed_cells", 0))
+        if self.rows >= MIN_ROWS_FOR_ERROR and self.unreadable_rows > ERROR_SHARE * self.rows:
+            raise DataError(f"{self.source}: {self.unreadable_rows:,} of the first {self.rows:,} rows have no readable "
+                            "channel value; check its delimiter, quoting and decimal separator (one delimiter "
+                            "throughout, quoted text without line breaks)")
+
+    def warning(self) -> str | None:
+        """One line when more than WARN_SHARE of the rows or cells could not be read, else None."""
+        rows = self.rows and self.unreadable_rows / self.rows > WARN_SHARE
+        cells = self.cells and self.unparsed_cells / self.cells > WARN_SHARE
+        if not (rows or cells):
+            return None
+        parts = []
+        if rows:
+            parts.append(f"{self.unreadable_rows:,} of {self.rows:,} rows had no readable channel value")
+        if cells:
+            parts.append(f"{self.unparsed_cells:,} of {self.cells:,} cells were not numbers")
+        return (f"{self.source}: {' and '.join(parts)} (filled forward); check its delimiter, quoting and "
+                "decimal separator")

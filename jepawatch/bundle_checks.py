@@ -1,0 +1,197 @@
+"""A model bundle is untrusted input (a user downloads one): read its files safely, check what they hold.
+
+- Every file a bundle names is a plain name inside the bundle directory (no `/`, no `..`), and a
+  regular file: a symlink, a FIFO or a device is refused before anything is read from it (opened
+  with O_NOFOLLOW | O_NONBLOCK, then checked with fstat), and no file is read past a size limit.
+  The checksum is taken over the very bytes that are then parsed.
+- The weights' names and shapes are read from the safetensors header and compared with the
+  model the config describes, built on the meta device (no memory), before anything is allocated.
+- Scaling and calibration values are finite numbers of the right count.
+Every problem is a ValueError with one line saying what is wrong; `load_bundle` wraps it.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import math
+import os
+import stat
+import struct
+from pathlib import Path
+
+import torch
+from torch import nn
+
+MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 8 * 1024 * 1024 * 1024  # weights and ONNX exports
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
+
+
+def check_member_name(name: object) -> str:
+    """`name` when it is a plain file name (the bundle's files sit directly in its directory)."""
+    if not isinstance(name, str) or not name or name in (".", "..") or any(c in name for c in "/\\\x00"):
+        raise ValueError(f"{name!r} is not a file name inside the bundle")
+    return name
+
+
+def read_member(bundle: Path, name: str, limit: int = MAX_JSON_BYTES) -> bytes:
+    """The bytes of the regular file `bundle/name`, at most `limit` of them."""
+    check_member_name(name)
+    try:
+        fd = os.open(bundle / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ValueError(f"{name} is missing") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(f"{name} is a symlink; a bundle holds its own files") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{name} is not a regular file (a FIFO, a device or a directory)")
+        if info.st_size > limit:
+            raise ValueError(f"{name} is {info.st_size:,} bytes, more than the {limit:,} a bundle file may have")
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise ValueError(f"{name} grew past {limit:,} bytes while being read")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_json_member(bundle: Path, name: str) -> object:
+    return json.loads(read_member(bundle, name).decode("utf-8"))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def safetensors_shapes(data: bytes, name: str) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape, from the safetensors header alone."""
+    if len(data) < 8:
+        raise ValueError(f"{name} is too short to be a safetensors file")
+    (size,) = struct.unpack("<Q", data[:8])
+    if size > min(MAX_HEADER_BYTES, len(data) - 8):
+        raise ValueError(f"{name} has a header of {size:,} bytes, longer than the file allows")
+    try:
+        header = json.loads(data[8:8 + size].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError(f"{name} has no readable safetensors header") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{name} has no readable safetensors header")
+    shapes = {}
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise ValueError(f"{name}: tensor {key!r} has no valid shape in its header")
+        shapes[key] = tuple(shape)
+    return shapes
+
+
+def check_weight_shapes(shapes: dict[str, tuple[int, ...]], build) -> None:
+    """Compare the header's shapes with the model `build()` makes, built on the meta device."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"weights.safetensors does not fit config.json: {len(missing)} tensor(s) missing"
+                         f"{' (' + missing[0] + ', ...)' if missing else ''}, {len(unexpected)} unexpected"
+                         f"{' (' + unexpected[0] + ', ...)' if unexpected else ''}")
+    for key, shape in shapes.items():
+        if shape != expected[key]:
+            raise ValueError(f"weights.safetensors does not fit config.json: {key} has shape {shape}, "
+                             f"the configured model needs {expected[key]}")
+
+
+def check_finite_weights(weights: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights, when every floating tensor is finite (a diverged run is no model)."""
+    expected = model.state_dict()
+    for key, tensor in weights.items():
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):  # the header lied
+            raise ValueError(f"weights.safetensors does not fit config.json: {key} has shape {tuple(tensor.shape)}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"weights.safetensors holds non-finite values ({key}): the training diverged")
+    return weights
+
+
+def finite_numbers(values, what: str, positive: bool = False) -> None:
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"{what} is not a list of numbers")
+    if not all(math.isfinite(v) and (v > 0 or not positive) for v in values):
+        raise ValueError(f"{what} holds {'non-positive or ' if positive else ''}non-finite values")
+
+
+def check_preprocess(preprocess) -> None:
+    if not isinstance(preprocess.channels, list) or not isinstance(preprocess.kept, list):
+        raise ValueError("preprocess.json's channels and kept are not lists")
+    if not all(isinstance(c, str) for c in preprocess.channels) or not all(isinstance(k, bool) for k in preprocess.kept):
+        raise ValueError("preprocess.json's channels are not names, or its kept flags not true/false")
+    if len(preprocess.kept) != len(preprocess.channels):
+        raise ValueError(f"preprocess.json names {len(preprocess.channels)} channels but has {len(preprocess.kept)} kept flags")
+    if len(preprocess.mean) != preprocess.n_kept or len(preprocess.std) != preprocess.n_kept:
+        raise ValueError(f"preprocess.json keeps {preprocess.n_kept} channels but has {len(preprocess.mean)} means "
+                         f"and {len(preprocess.std)} stds")
+    finite_numbers(preprocess.mean, "preprocess.json's mean")
+    finite_numbers(preprocess.std, "preprocess.json's std (the scale)", positive=True)
+
+
+def check_risk(risk: object, n_channels: int) -> None:
+    """risk.json: the fused label-free risk (format "fused-tails/1", scoring.label_free) or the earlier formula."""
+    if not isinstance(risk, dict):
+        raise ValueError("risk.json is not an object")
+    if not isinstance(risk.get("alert_at", 0.0), (int, float)):
+        raise ValueError("risk.json's alert_at is not a number")
+    if risk.get("format") == "fused-tails/1":
+        _check_fused_risk(risk, n_channels)
+        return
+    finite_numbers(risk.get("center"), "risk.json's center")
+    finite_numbers(risk.get("scale"), "risk.json's scale", positive=True)
+    finite_numbers(risk.get("reference"), "risk.json's reference")
+    if not risk["reference"]:
+        raise ValueError("risk.json's calibration is empty (no reference windows)")
+
+
+def _check_fused_risk(risk: dict, n_channels: int) -> None:
+    components, validation, reference = risk.get("components"), risk.get("validation"), risk.get("reference")
+    if not isinstance(validation, dict) or not isinstance(reference, dict):
+        raise ValueError("risk.json's validation or reference is not an object")
+    if not isinstance(components, list) or not components or not all(isinstance(c, str) and c in validation for c in components):
+        raise ValueError("risk.json's components are not a non-empty list of the components it calibrates")
+    lengths = set()
+    for name, values in validation.items():
+        finite_numbers(values, f"risk.json's validation values of {name}")
+        lengths.add(len(values))
+    if len(lengths) != 1 or 0 in lengths:
+        raise ValueError("risk.json's calibration is empty or its components have different numbers of windows")
+    if reference.get("n_channels") != n_channels:
+        raise ValueError(f"risk.json's reference is for {reference.get('n_channels')} channels, the model has {n_channels}")
+    for key, size in (("median", 5 * n_channels), ("iqr", 5 * n_channels), ("mean", 10 * n_channels), ("std", 10 * n_channels)):
+        finite_numbers(reference.get(key), f"risk.json's reference {key}", positive=key in ("iqr", "std"))
+        if len(reference[key]) != size:
+            raise ValueError(f"risk.json's reference {key} has {len(reference[key])} values, not {size}")
+    points = reference.get("points")
+    if not isinstance(points, list) or not points or not all(isinstance(p, list) and len(p) == 10 * n_channels for p in points):
+        raise ValueError("risk.json's reference points are empty or not rows of the statistics")
+    for row in points:
+        finite_numbers(row, "risk.json's reference points")
+
+
+def check_onnx_record(onnx: object, files: dict) -> None:
+    """The ONNX record names a checksummed file of the bundle, never one outside it."""
+    if not isinstance(onnx, dict):
+        raise ValueError("onnx.json is not an object")
+    name = check_member_name(onnx.get("file"))
+    if name not in files:
+        raise ValueError(f"onnx.json names {name}, which config.json does not checksum")

@@ -1,0 +1,89 @@
+"""One `score` run over a file: stream it, score the windows not scored before, write, save the state.
+
+With a state file the run holds its lock throughout (`locking`), clears what a killed run left,
+recovers a state that got ahead of its output, and saves the state only after the output is
+written (`scoring.state` says why that makes a crash repeat windows instead of losing them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from jepawatch.adapters import ReadOptions, iter_batches
+from jepawatch.adapters.quality import ReadTally
+from jepawatch.atomic import remove_stale_temporaries
+from jepawatch.errors import DataError
+from jepawatch.locking import state_lock
+from jepawatch.scoring.results import append_results, output_behind, write_results
+from jepawatch.scoring.scorer import Scorer
+from jepawatch.scoring.state import ScoreState
+
+
+@dataclass
+class ScoreRequest:
+    data: Path
+    adapter: str | None
+    options: ReadOptions  # with the bundle's channels as `columns`
+    out: Path | None = None  # None: the caller prints the rows
+    state: Path | None = None
+    lock_wait: float = 10.0
+
+
+def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None],
+               emit: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """The rows of the windows scored in this run: written to `request.out`, else given to `emit`
+    (printed), in both cases before the state is saved, so rows that never got out are scored again."""
+    with state_lock(request.state, request.lock_wait):
+        previous = _previous_state(scorer, request, warn)
+        rows_seen = 0
+        tally = ReadTally(str(request.data))
+
+        def counted(batches):
+            nonlocal rows_seen
+            for batch in batches:
+                rows_seen += batch.n_steps
+                tally.add(batch)
+                yield batch
+
+        rows = []
+        batches = counted(iter_batches(request.data, request.adapter, request.options))
+        for chunk in scorer.stream(batches, previous.next_start if previous else None):
+            rows.extend(chunk)
+        if previous is not None and rows_seen < previous.rows_seen:
+            raise DataError(f"{request.data} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was "
+                            f"replaced or truncated; delete {request.state} to score it from the beginning")
+        if tally.warning():
+            warn(tally.warning())
+
+        mark = previous.out_mark if previous is not None else None
+        if request.out is not None:
+            mark = append_results(request.out, rows, mark) if previous is not None else write_results(request.out, rows)
+        elif emit is not None:
+            emit(rows)
+        if request.state is not None:
+            bundle = scorer.bundle
+            ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, scorer.next_start, rows_seen,
+                       mark.rows if mark else 0, out_bytes=mark.bytes if mark else None).save(request.state)
+    return rows
+
+
+def _previous_state(scorer: Scorer, request: ScoreRequest, warn) -> ScoreState | None:
+    """The saved state (None without one), checked against this run and rewound to its output if need be."""
+    state, out = request.state, request.out
+    if state is None:
+        return None
+    for path in (state, out):  # under the lock, what a run killed mid-write left is stale
+        if path is not None:
+            remove_stale_temporaries(path)
+    previous = ScoreState.load(state)
+    if previous is None:
+        return None
+    previous.check(state, scorer.bundle.meta["weights_sha256"], scorer.stride)
+    behind = output_behind(out, previous.out_mark) if out is not None else None
+    if behind is not None:
+        warn(f"{out} holds {behind.mark.rows} row(s) but the state says {previous.out_rows} (an interrupted or "
+             "overlapping run); scoring again from the window after its last row")
+        previous = previous.rewound_to(behind, scorer.stride)
+    return previous
