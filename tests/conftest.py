@@ -28,8 +28,9 @@ TINY_TEMPORAL = [
 
 
 def tiny_run(kind: str = "mts-jepa", extra: list[str] | None = None, **train):
+    """A tiny run on the paper's settings (the loss weights the model tests check are the paper's)."""
     overrides = (TINY_MTS if kind == "mts-jepa" else TINY_TEMPORAL) + (extra or [])
-    return resolve_config(kind, overrides=overrides, flags={"train": train})
+    return resolve_config(kind, overrides=overrides, flags={"train": train}, preset="paper" if kind == "mts-jepa" else None)
 
 
 def make_frame(rows: int = 400, channels: int = 3, seed: int = 0, constant: bool = True) -> pd.DataFrame:
