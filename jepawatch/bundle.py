@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -78,10 +79,36 @@ def check_name(name: str) -> str:
     return name
 
 
+STALE_AFTER_S = 3600  # a bundle's temporary directory lives for the seconds of one save
+
+
+def remove_stale_bundle_temporaries(path: Path, older_than_s: float = STALE_AFTER_S) -> int:
+    """Remove the `.NAME.XXXXXXXX.tmp` / `.old` directories a save of bundle `path` killed mid-way
+    left beside it; returns how many. Only those older than `older_than_s`: a save in progress
+    (seconds) keeps its own."""
+    ours = re.compile(rf"^\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.(tmp|old)$")
+    removed, now = 0, time.time()
+    try:
+        candidates = list(path.parent.iterdir())
+    except OSError:
+        return 0
+    for candidate in candidates:
+        if not ours.match(candidate.name) or candidate.is_symlink() or not candidate.is_dir():
+            continue
+        try:
+            if now - candidate.stat().st_mtime > older_than_s:
+                shutil.rmtree(candidate, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor, model: nn.Module,
                 history: dict, code_frequencies: dict | None, risk: dict | None = None) -> None:
     path = Path(path)
     ensure_dir(path.parent)
+    remove_stale_bundle_temporaries(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

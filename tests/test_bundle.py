@@ -269,3 +269,22 @@ def test_a_latest_file_that_is_a_fifo_is_refused_not_waited_on(trained, tmp_path
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert resolve_bundle_path("metrics", models) == models / "metrics"
+
+
+def test_temporary_directories_of_a_killed_save_are_removed_by_the_next_save(tmp_path):
+    import os
+    import time
+
+    from jepawatch.bundle import remove_stale_bundle_temporaries
+
+    path = tmp_path / "models" / "m"
+    path.parent.mkdir()
+    stale, fresh, other = (path.parent / ".m.abcd1234.tmp", path.parent / ".m.efgh5678.old", path.parent / ".n.abcd1234.tmp")
+    for d in (stale, fresh, other):
+        d.mkdir()
+        (d / "weights.safetensors").write_bytes(b"x")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    assert remove_stale_bundle_temporaries(path) == 1
+    assert not stale.exists() and fresh.exists() and other.exists()  # a save in progress and another bundle's are kept
