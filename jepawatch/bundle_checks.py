@@ -167,7 +167,10 @@ def _check_fused_risk(risk: dict, n_channels: int) -> None:
     components, validation, reference = risk.get("components"), risk.get("validation"), risk.get("reference")
     if not isinstance(validation, dict) or not isinstance(reference, dict):
         raise ValueError("risk.json's validation or reference is not an object")
-    if not isinstance(components, list) or not components or not all(isinstance(c, str) and c in validation for c in components):
+    known = ("surprise_fine", "surprise_coarse", "rarity", "stats_deviation", "stats_neighbours")  # scoring.label_free
+    if sorted(validation) != sorted(known):
+        raise ValueError(f"risk.json's validation values are not those of the components {', '.join(known)}")
+    if not isinstance(components, list) or not components or not all(isinstance(c, str) and c in known for c in components):
         raise ValueError("risk.json's components are not a non-empty list of the components it calibrates")
     lengths = set()
     for name, values in validation.items():

@@ -451,10 +451,12 @@ def test_tail_cdf_is_continuous_increasing_and_extrapolates_both_ways():
     assert constant.cdf(np.array([0.0]))[0] <= 0.5 and constant.tail_score(np.array([1.0]))[0] > 1000
 
 
-def test_info_shows_the_risk_components_code_usage_and_a_rough_calibration(trained):
-    root, path = trained
+def test_info_shows_the_risk_components_code_usage_and_a_rough_calibration(tmp_path):
+    make_labelled_frame(rows=700).drop(columns="label").to_csv(tmp_path / "short.csv", index=False)
+    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 1}})
+    path = train(TrainRequest(data=tmp_path / "short.csv", run=run, out_dir=tmp_path / "models"), warn=lambda m: None)
     bundle = load_bundle(path)
-    assert bundle.risk["windows"] < 50  # 1,600 training rows leave few validation windows
+    assert bundle.risk["windows"] < 50  # 700 training rows leave few validation windows
     result = runner.invoke(app, ["info", str(path)], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
@@ -464,13 +466,13 @@ def test_info_shows_the_risk_components_code_usage_and_a_rough_calibration(train
 
 
 def test_train_warns_in_one_line_when_few_windows_calibrate_the_risk(tmp_path):
-    frame = make_labelled_frame(rows=1200).drop(columns="label")
+    frame = make_labelled_frame(rows=700).drop(columns="label")
     frame.to_csv(tmp_path / "short.csv", index=False)
     result = runner.invoke(app, ["train", str(tmp_path / "short.csv"), "--out", str(tmp_path / "models"), "--epochs", "1",
                                  *[a for s in TINY_MTS for a in ("--set", s)]])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert text.count("calibrated on only") == 1 and "validation windows (fewer than 50)" in text, result.output
+    assert text.count("calibrated on only") == 1 and "windows (fewer than 50): expect more alerts" in text, result.output
 
 
 def test_evaluate_with_an_explicit_label_column_reads_training_data_without_one(trained):
@@ -628,3 +630,38 @@ def test_quoted_line_breaks_in_channel_cells_are_reported(trained, tmp_path):
         result = runner.invoke(app, [*command, str(data), "--model", str(path)])
         assert result.exit_code == 0, result.output
         assert "60 of 900 cells were not numbers" in " ".join(result.output.split()), (command, result.output)
+
+
+def test_short_training_data_calibrates_on_windows_at_every_row(tmp_path):
+    """Too few windows at every patch offset: every row's window is used, so the alert level is not a coin toss."""
+    frame = make_labelled_frame(rows=700).drop(columns="label")
+    frame.to_csv(tmp_path / "short.csv", index=False)
+    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 1}})
+    path = train(TrainRequest(data=tmp_path / "short.csv", run=run, out_dir=tmp_path / "models"), warn=lambda m: None)
+    bundle = load_bundle(path)
+    series = bundle.preprocess.transform(frame.drop(columns="timestamp").to_numpy(np.float32), list(frame.columns[1:]))
+    val = chronological_split(series, 20, bundle.run.train.val_fraction).val
+    assert len(scorable_starts(len(val), 20, 5)) < 50  # too few at every patch offset ...
+    assert bundle.risk["windows"] == len(val) - 2 * 20 + 1 and bundle.risk["part"] == "validation"  # ... so every row
+
+
+def test_a_patch_of_one_row_trains_and_scores(tmp_path):
+    frame = make_labelled_frame(rows=1200).drop(columns="label")
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    overrides = [o for o in TINY_MTS if not o.startswith("model.n_patches")] + ["model.window=8", "model.n_patches=8"]
+    run = resolve_config("mts-jepa", overrides=overrides, flags={"train": {"epochs": 1}})
+    path = train(TrainRequest(data=tmp_path / "d.csv", run=run, out_dir=tmp_path / "models"), warn=lambda m: None)
+    result = runner.invoke(app, ["score", str(tmp_path / "d.csv"), "--model", str(path), "--out", str(tmp_path / "s.csv")])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "s.csv")["label_free_risk"].between(0, 1).all()
+
+
+def test_evaluate_says_when_its_figures_are_in_sample_and_refuses_too_little_training_data(trained, tmp_path):
+    root, path = trained
+    same = runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1",
+                               "--train-data", str(root / "test.csv"), "--json"])
+    assert same.exit_code == 0, same.output
+    assert "in-sample" in " ".join(same.stderr.split())
+    pd.read_csv(root / "train.csv").iloc[:30].to_csv(tmp_path / "tiny.csv", index=False)
+    assert_one_line_error(runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1",
+                                              "--train-data", str(tmp_path / "tiny.csv")]), "need at least 2")

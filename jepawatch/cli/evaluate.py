@@ -71,7 +71,8 @@ def evaluate(
         scorer, no_label_free = None, str(exc)
     options = read_options(label_col, timestamp_col, adapter_option)
     series, labels, source = read_labelled(data, adapter, options, bundle)
-    baselines = fit_baselines(windows_of(read_training(data, adapter, options, bundle, train_data), representation.window))
+    training = read_training(data, adapter, options, bundle, train_data, warn=output.warn)
+    baselines = fit_baselines(windows_of(training, representation.window))
     pairs = labelled_pairs(representation, series, labels, scorer, baselines)
     if pairs.target.sum() == 0:
         raise DataError(f"{data} has no anomalous window (every label is 0): nothing to evaluate; "

@@ -23,6 +23,7 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import NearestNeighbors
 
+from jepawatch.errors import DataError
 from jepawatch.scoring.features import window_statistics
 
 BASELINES = ("robust_z_max", "robust_z_sum", "isolation_forest", "knn", "pca_reconstruction")
@@ -31,6 +32,9 @@ MAX_TRAINING_WINDOWS = 5000
 
 def fit_baselines(training_windows: torch.Tensor) -> dict[str, Callable[[torch.Tensor], np.ndarray]]:
     """training_windows: (N, T, V) preprocessed -> name -> scorer of (M, T, V) windows, (M,) scores."""
+    if len(training_windows) < 2:
+        raise DataError(f"the training data holds {len(training_windows)} whole window(s); the label-free baselines "
+                        "need at least 2: give the data the bundle was trained on with --train-data")
     if len(training_windows) > MAX_TRAINING_WINDOWS:
         keep = np.linspace(0, len(training_windows) - 1, MAX_TRAINING_WINDOWS).round().astype(int)
         training_windows = training_windows[keep]
@@ -47,15 +51,13 @@ def fit_baselines(training_windows: torch.Tensor) -> dict[str, Callable[[torch.T
     forest = IsolationForest(n_estimators=200, random_state=0).fit(train)
     neighbours = NearestNeighbors(n_neighbors=min(5, len(train))).fit((train - mean) / std)
     raw = training_windows.double().flatten(1).numpy()  # (N, T*V)
-    pca = PCA(n_components=0.9, svd_solver="full").fit(raw) if len(raw) > 1 else None
+    pca = PCA(n_components=0.9, svd_solver="full").fit(raw)
 
     def robust_z(windows: torch.Tensor) -> np.ndarray:
         return np.abs((stats_of(windows) - median) / iqr)
 
     def pca_error(windows: torch.Tensor) -> np.ndarray:
         x = windows.double().flatten(1).numpy()
-        if pca is None:
-            return np.zeros(len(x))
         return ((x - pca.inverse_transform(pca.transform(x))) ** 2).sum(axis=1)
 
     return {

@@ -8,7 +8,7 @@ components only) is measured by:
 - `normal_context`: the same on the pairs whose W_t is normal (y_t = 0): true early warning.
 On two sets of pairs: `whole`, every pair of the labelled data with a predecessor window (t >= 1;
 nothing is fitted on it: baselines and risk come from the training data), and `test`, the
-protocol's last 20%. Event-level figures at the bundle's alert level come from `events.py`.
+protocol's last 20%. Event-level figures at the label-free risk's alert level come from `events.py`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from jepawatch.adapters import read_dataset
+from jepawatch.adapters import ReadOptions, read_dataset
 from jepawatch.errors import DataError
 from jepawatch.evaluation.representation import Representation
 from jepawatch.scoring.features import window_statistics
@@ -90,14 +90,16 @@ def read_labelled(data, adapter: str | None, options, bundle) -> tuple[np.ndarra
     return bundle.preprocess.transform(part.values, part.channels), part.labels, dataset.source
 
 
-def read_training(data, adapter: str | None, options, bundle, train_data=None) -> np.ndarray:
+def read_training(data, adapter: str | None, options, bundle, train_data=None, warn=lambda message: None) -> np.ndarray:
     """The training series the label-free baselines are fitted on, preprocessed (T, V): `train_data`
     when given, else DATA's train part when DATA is a benchmark layout, else the file the bundle was
     trained on (its recorded source)."""
     from pathlib import Path
 
-    columns = replace(options, columns=tuple(bundle.preprocess.channels), label_column=None)  # the training
-    # data need not have the labelled data's label column: only the model's channels are read
+    # Read as `train` read it: the labelled data's options (its label column, its timestamp column)
+    # need not fit the training file; only the model's channels are read.
+    columns = ReadOptions(label_column=None, timestamp_column=bundle.data.get("timestamp_column"),
+                          columns=tuple(bundle.preprocess.channels))
     if train_data is None:
         dataset = read_dataset(data, adapter, replace(options, columns=tuple(bundle.preprocess.channels)))
         if dataset.is_benchmark:
@@ -108,5 +110,8 @@ def read_training(data, adapter: str | None, options, bundle, train_data=None) -
             raise DataError(f"the data {bundle.name} was trained on ({train_data}) is not there; give it with "
                             "--train-data FILE (the label-free baselines are fitted on it)")
         adapter = bundle.data.get("adapter")
+    if Path(train_data).resolve() == Path(data).resolve():
+        warn(f"{data} is the data the baselines are fitted on (and, as the bundle's own source, what it was trained on): "
+             "the label-free figures are in-sample; give other labelled data, or --train-data with the normal data")
     part = read_dataset(Path(train_data), adapter, columns).part("train")
     return bundle.preprocess.transform(part.values, part.channels)

@@ -31,7 +31,8 @@ from jepawatch.model.mts_jepa import MTSJEPA, Encoding
 
 def window_statistics(windows: torch.Tensor) -> torch.Tensor:
     """(N, T, V) -> (N, V, 5): mean, std, min, max and last value of each channel in each window."""
-    return torch.stack([windows.mean(1), windows.std(1), windows.amin(1), windows.amax(1), windows[:, -1]], dim=-1)
+    std = windows.std(1) if windows.shape[1] > 1 else torch.zeros_like(windows[:, 0])  # one row: no spread
+    return torch.stack([windows.mean(1), std, windows.amin(1), windows.amax(1), windows[:, -1]], dim=-1)
 
 
 @dataclass

@@ -178,25 +178,32 @@ def _diverged(why: str, checkpoint_path: Path, lr: float) -> str:
 def calibrate_label_free(model, split, window: int, codes: dict, device, warn,
                          components: tuple[str, ...] | None = None) -> dict:
     """The label-free risk's calibration (scoring.label_free): the statistics reference from the
-    training windows, every component's distribution on the held-out validation windows."""
-    held_out = split.val if split.val is not None else split.train
-    stride = max(1, window // model.cfg.n_patches)  # every patch offset: `score --stride` may use any
-    starts = scorable_starts(len(held_out), window, stride)
-    if len(starts) == 0:  # a validation part of one window: calibrate on the training windows
-        held_out, starts = split.train, scorable_starts(len(split.train), window, stride)
+    training windows, every component's distribution on the held-out validation windows (a window
+    at every patch offset; at every row when that leaves fewer than MIN_CALIBRATION_WINDOWS)."""
+    reference_rows, held_out, part = split.train, split.val, "validation"
+    if held_out is None or len(scorable_starts(len(held_out), window, 1)) == 0:
+        # no usable validation part: the reference from the first half of the training rows, the
+        # calibration on the second half, so that no window is scored against itself
+        half = len(split.train) // 2
+        reference_rows, held_out, part = split.train[:half], split.train[half:], "second half of the training data"
+    starts = scorable_starts(len(held_out), window, max(1, window // model.cfg.n_patches))
     if len(starts) < MIN_CALIBRATION_WINDOWS:
-        warn(f"the label-free risk is calibrated on only {len(starts)} validation windows (fewer than "
-             f"{MIN_CALIBRATION_WINDOWS}): its alert level is rough; more training data gives a finer calibration")
+        starts = scorable_starts(len(held_out), window, 1)  # finer, though neighbouring windows overlap
+    if len(starts) < MIN_CALIBRATION_WINDOWS:
+        warn(f"the label-free risk is calibrated on only {len(starts)} windows (fewer than {MIN_CALIBRATION_WINDOWS}): "
+             "expect more alerts on normal data than its alert level says; more training data gives a truer calibration")
     signals = signals_at(TorchBackend(model, device), held_out, starts, window, codes, model.cfg.patch_len)
     # Non-overlapping training windows as the statistics' reference: with overlapping ones the nearest
     # neighbours of a window are mostly shifted copies of one stretch of time (demo data: next-window
     # AUC of the neighbours' distance 73.8 with stride = patch length, 78.3 with stride = window).
-    train_starts = np.arange(0, len(split.train) - window + 1, window)
-    train_windows = torch.from_numpy(split.train[train_starts[:, None] + np.arange(window)])  # (N, T, V)
+    train_starts = np.arange(0, len(reference_rows) - window + 1, window)
+    if len(train_starts) == 0:
+        raise ConfigError(f"the training data is too short for the label-free risk's reference (fewer than "
+                          f"{2 * window} rows for windows of {window}); give more data or a shorter model.window")
+    train_windows = torch.from_numpy(reference_rows[train_starts[:, None] + np.arange(window)])  # (N, T, V)
     calibration = FusedRisk.fit(window_statistics(train_windows), window_statistics(train_windows[:, -model.cfg.patch_len:]),
                                 signals, components or DEFAULT_COMPONENTS)
-    return {**calibration.to_dict(), "windows": len(starts), "reference_windows": len(train_starts),
-            "part": "validation" if held_out is split.val else "train"}
+    return {**calibration.to_dict(), "windows": len(starts), "reference_windows": len(train_starts), "part": part}
 
 
 def _set_channels(run: RunConfig, n_channels: int) -> None:
