@@ -66,13 +66,18 @@ def test_label_free_risk_of_the_validation_windows_is_uniform(trained):
     series = bundle.preprocess.transform(frame[channels].to_numpy(np.float32), channels)
     val = chronological_split(series, scorer.window, bundle.run.train.val_fraction).val
     starts = scorable_starts(len(val), scorer.window, scorer.window // bundle.run.model.n_patches)  # every patch offset
+    if len(starts) < 50:  # too few: the calibration takes a window at every row
+        starts = scorable_starts(len(val), scorer.window, 1)
     assert bundle.risk["windows"] == len(starts) and bundle.risk["part"] == "validation"
     risk, _, _ = scorer.risks(scorer.signals(val, starts))
     n = len(risk)
     assert n >= 5 and np.all((risk >= 0) & (risk < 1))
-    # continuous and calibrated: the empirical CDF of the validation windows' risks is close to uniform
-    gap = np.abs(np.sort(risk) - (np.arange(n) + 0.5) / n).max()
-    assert gap <= 0.05, gap
+    # continuous and calibrated: below the tail (risk < 0.9) the validation windows' risks follow the
+    # uniform CDF; in the fitted tail they may only be more cautious, not alert more than the level says
+    expected = (np.arange(n) + 0.5) / n
+    body = expected < 0.9
+    assert np.abs(np.sort(risk)[body] - expected[body]).max() <= 0.02
+    assert (risk >= 0.99).mean() <= 0.02
 
 
 def _signals(n: int, v: int, rng, stats=None) -> WindowSignals:
