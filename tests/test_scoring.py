@@ -72,10 +72,10 @@ def test_label_free_risk_of_the_validation_windows_is_uniform(trained):
     risk, _, _ = scorer.risks(scorer.signals(val, starts))
     n = len(risk)
     assert n >= 5 and np.all((risk >= 0) & (risk < 1))
-    # continuous and calibrated: below the tail (risk < 0.9) the validation windows' risks follow the
-    # uniform CDF; in the fitted tail they may only be more cautious, not alert more than the level says
+    # continuous and calibrated: between the fitted tails (10th to 90th percentile) the validation
+    # windows' risks follow the uniform CDF; in the upper tail they may only be more cautious
     expected = (np.arange(n) + 0.5) / n
-    body = expected < 0.9
+    body = (expected > 0.1) & (expected < 0.9)
     assert np.abs(np.sort(risk)[body] - expected[body]).max() <= 0.02
     assert (risk >= 0.99).mean() <= 0.02
 

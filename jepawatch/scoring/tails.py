@@ -63,7 +63,8 @@ class TailCDF:
         scale = max(float(excess.mean()) if len(excess) else spread / max(n, 1), floor)
         low = float(np.quantile(x, 1.0 - TAIL_QUANTILE))
         deficit = low - x[x < low]
-        low_scale = max(float(deficit.mean()) if len(deficit) else spread / max(n, 1), floor)
+        # (no floor below: the lower tail only orders unremarkable windows and should follow the data)
+        low_scale = max(float(deficit.mean()) if len(deficit) else spread / max(n, 1), MIN_SCALE)
         return cls(values.tolist(), positions.tolist(), threshold, float(np.interp(threshold, values, positions)),
                    scale, low, float(np.interp(low, values, positions)), low_scale)
 
