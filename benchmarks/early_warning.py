@@ -2,8 +2,8 @@
 
 Data sets (each trained and evaluated with the user-facing commands, `jepawatch train` and
 `jepawatch evaluate --json --ablate-risk`):
-- `demo-seed101`, `demo-seed102`: the demo's generator with other seeds than the shipped demo
-  files (which are never used here), 10,000 normal training rows and a live part with 80
+- `demo-seed101`, `demo-seed102`, `demo-seed103`: the demo's generator with other seeds than the
+  shipped demo files (which are never used here), 10,000 normal training rows and a live part with 80
   anomalies, 40 spikes and 40 drifts, each after its weak precursor;
 - `msl`: ../shared/data/msl (NASA, concatenated layout), trained on its train part, evaluated on
   its whole test part;
@@ -37,7 +37,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
-DATASETS = ("demo-seed101", "demo-seed102", "msl", "skab")
+DATASETS = ("demo-seed101", "demo-seed102", "demo-seed103", "msl", "skab")
 # Every data set is trained with the default preset (`jepawatch train` as a user runs it); only
 # the window follows the data set (the demo's 40 rows for the one-a-minute and one-a-second data).
 WINDOWS = {"demo": ["model.window=40", "model.n_patches=4"], "msl": [], "skab": ["model.window=40", "model.n_patches=4"]}
