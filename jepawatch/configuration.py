@@ -29,10 +29,10 @@ PRESETS: dict[str, list[str]] = {
     # The product's default (issue 14, README's decisions table; measured 2026-12-01, BENCHMARKS.md
     # "Early warning"): the paper's architecture at a CPU-friendly size with a batch-entropy weight of
     # 1.0. With the paper's weights (0.01) the codes collapse to 1-2 dominant codes on MSL (perplexity
-    # 2.4-2.7 at 8 epochs); with 1.0 this size keeps 27 of 32 codes dominant on MSL (perplexity 13.4)
-    # and 30 of 32 on demo data. Its supervised head on MSL matches the paper-size bundle's (AUC 41.8
-    # vs 41.4; both far below the raw statistics) at 4 min instead of 2 h 15 min of CPU training, and
-    # the label-free risk reads the window statistics, which do not depend on the model's size.
+    # 2.4-2.7 at 8 epochs); with 1.0 this size keeps 32 of 32 codes dominant on MSL (perplexity 8.2),
+    # 32 of 32 on examples/machine_metrics.csv (23.4) and 30 of 32 on demo data (19.7). Its supervised head on MSL reads AUC 48.1 against the paper-size
+    # bundle's 41.4 (both below the raw statistics' 61.7) after 1 min 46 s instead of 2 h 15 min of
+    # CPU training, and the label-free risk reads the window statistics, not the model's size.
     "watch": ["model.d_model=64", "model.codebook_size=32", "model.encoder_layers=1", "model.encoder_heads=4",
               "model.predictor_layers=1", "model.predictor_heads=4", "model.predictor_hidden=64",
               "model.tokenizer_channels=16", "model.decoder_hidden=64", "model.lambda_ent_batch=1.0",
