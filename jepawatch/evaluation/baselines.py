@@ -25,6 +25,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from jepawatch.errors import DataError
 from jepawatch.scoring.features import window_statistics
+from jepawatch.scoring.stats_reference import center_scale, robust_center_scale
 
 BASELINES = ("robust_z_max", "robust_z_sum", "isolation_forest", "knn", "pca_reconstruction")
 MAX_TRAINING_WINDOWS = 5000
@@ -43,11 +44,8 @@ def fit_baselines(training_windows: torch.Tensor) -> dict[str, Callable[[torch.T
         return window_statistics(windows).double().flatten(1).numpy()  # (N, V*5)
 
     train = stats_of(training_windows)
-    median = np.median(train, axis=0)
-    iqr = np.subtract(*np.percentile(train, [75, 25], axis=0))
-    iqr = np.where(iqr > 1e-9, iqr, 1.0)
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    std = np.where(std > 1e-9, std, 1.0)
+    median, iqr = robust_center_scale(train)
+    mean, std = center_scale(train)
     forest = IsolationForest(n_estimators=200, random_state=0).fit(train)
     neighbours = NearestNeighbors(n_neighbors=min(5, len(train))).fit((train - mean) / std)
     raw = training_windows.double().flatten(1).numpy()  # (N, T*V)

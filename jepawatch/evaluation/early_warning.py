@@ -55,12 +55,12 @@ def _ablated_risks(calibration: FusedRisk, values: dict[str, np.ndarray]) -> dic
     variants["risk, all components"] = calibration.only(COMPONENTS)
     for name in COMPONENTS:
         variants[f"component {name} alone"] = calibration.only([name])
+    finite = np.isfinite(values[COMPONENTS[0]])  # every pair but the first (no predecessor)
+    scored = {k: v[finite] for k, v in values.items()}
     out = {}
     for label, variant in variants.items():
-        risk = np.full(len(next(iter(values.values()))), np.nan)
-        finite = np.isfinite(values[COMPONENTS[0]])
-        risk[finite] = variant.score_of_values({k: v[finite] for k, v in values.items()})
-        out[label] = risk
+        out[label] = np.full(len(finite), np.nan)
+        out[label][finite] = variant.score_of_values(scored)
     return out
 
 
