@@ -98,22 +98,24 @@ def window_outputs(model: MTSJEPA, windows: torch.Tensor, targets: bool = True) 
 def window_signals(model: MTSJEPA, previous: torch.Tensor, current: torch.Tensor, code_frequencies: dict) -> WindowSignals:
     """previous, current: (N, T, V) preprocessed windows on the model's device; previous[i] is the
     window just before current[i] (T steps earlier, whatever the scoring stride)."""
-    return signals_from_outputs(window_outputs(model, previous, targets=False), window_outputs(model, current),
+    previous_outputs = window_outputs(model, previous, targets=False)
+    return signals_from_outputs(previous_outputs.next_fine, previous_outputs.next_coarse, window_outputs(model, current),
                                 code_frequencies, window_statistics(current),
                                 window_statistics(current[:, -model.cfg.patch_len:]))
 
 
-def signals_from_outputs(previous: WindowOutputs, current: WindowOutputs, code_frequencies: dict,
-                         stats: torch.Tensor, recent_stats: torch.Tensor) -> WindowSignals:
-    """The signals of each current window, given its predecessor's outputs (what it predicted) and
-    the current windows' statistics, whole and of their last patch (N, V, 5) each."""
+def signals_from_outputs(predicted_fine: torch.Tensor, predicted_coarse: torch.Tensor | None, current: WindowOutputs,
+                         code_frequencies: dict, stats: torch.Tensor, recent_stats: torch.Tensor) -> WindowSignals:
+    """The signals of each current window, given what its predecessor predicted for it (code
+    log-probabilities, fine (N, V, P, K) and coarse (N, V, 1, K) or None) and the current windows'
+    statistics, whole and of their last patch (N, V, 5) each."""
     device = current.codes.device
     fine_rarity = surprisal(code_frequencies["fine_token"]).to(device)  # (K,)
     coarse_rarity = surprisal(code_frequencies["coarse_token"]).to(device)  # (K,)
-    surprise_fine = _kl(current.ema_fine, previous.next_fine)  # (N, V)
+    surprise_fine = _kl(current.ema_fine, predicted_fine)  # (N, V)
     rarity = (current.next_fine.exp() * fine_rarity).sum(-1).mean(-1)  # (N, V)
-    if current.next_coarse is not None:
-        surprise_coarse = _kl(current.ema_coarse, previous.next_coarse)  # (N, V)
+    if current.next_coarse is not None and predicted_coarse is not None:
+        surprise_coarse = _kl(current.ema_coarse, predicted_coarse)  # (N, V)
         rarity = rarity + (current.next_coarse.exp() * coarse_rarity).sum(-1).mean(-1)
     else:  # the "w/o Downsample" ablation has no coarse predictor
         surprise_coarse = torch.zeros_like(surprise_fine)

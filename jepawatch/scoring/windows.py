@@ -11,7 +11,7 @@ import numpy as np
 
 import torch
 
-from jepawatch.scoring.features import WindowSignals, signals_from_outputs, window_statistics
+from jepawatch.scoring.features import WindowOutputs, WindowSignals, signals_from_outputs, window_statistics
 
 
 def scorable_starts(n_rows: int, window: int, stride: int, first: int | None = None) -> np.ndarray:
@@ -24,21 +24,61 @@ def scorable_starts(n_rows: int, window: int, stride: int, first: int | None = N
 
 def signals_at(backend, series: np.ndarray, starts: np.ndarray, window: int, code_frequencies: dict,
                patch_len: int, batch_size: int = 64) -> WindowSignals:
-    """series: (T, V) preprocessed; signals for the windows starting at `starts` (each with its
-    predecessor), computed by `backend` (scoring.backends: PyTorch or ONNX Runtime); `patch_len`
-    rows at the end of each window make its recent statistics."""
+    """series: (T, V) preprocessed; signals for the windows starting at `starts` (increasing, each
+    with its predecessor), computed by `backend` (scoring.backends: PyTorch or ONNX Runtime);
+    `patch_len` rows at the end of each window make its recent statistics.
+
+    Every window runs through the network once: a scored window's predictions are kept until the
+    window after it (T rows later) is scored, for which they are the predecessor's. Only a
+    predecessor that is not itself scored (the first window, or every one when the stride is not
+    a divisor of T) runs on its own, without its EMA views. At most T / stride + batch_size
+    windows' predictions are kept, so memory does not grow with the series.
+    """
     offsets = np.arange(window)
+    kept = PredictionCache()
     parts = []
     for begin in range(0, len(starts), batch_size):
         batch = starts[begin : begin + batch_size]
-        current = series[batch[:, None] + offsets]  # (B, T, V)
-        previous = series[batch[:, None] - window + offsets]  # (B, T, V)
-        windows = torch.from_numpy(np.ascontiguousarray(current))
+        windows = torch.from_numpy(np.ascontiguousarray(series[batch[:, None] + offsets]))  # (B, T, V)
+        current = backend.outputs(windows.numpy())
+        kept.add(batch, current)
+        missing = np.asarray([s for s in batch - window if s not in kept], dtype=np.int64)
+        if len(missing):
+            kept.add(missing, backend.outputs(series[missing[:, None] + offsets], targets=False))
+        next_fine, next_coarse = kept.predictions(batch - window)
         stats, recent = window_statistics(windows), window_statistics(windows[:, -patch_len:])  # (B, V, 5) each
-        signals = signals_from_outputs(backend.outputs(previous, targets=False), backend.outputs(current),
-                                       code_frequencies, stats, recent)
+        signals = signals_from_outputs(next_fine, next_coarse, current, code_frequencies, stats, recent)
         parts.append(_to_cpu(signals))
+        following = starts[begin + batch_size] if begin + batch_size < len(starts) else None
+        kept.drop_before(None if following is None else following - window)
     return WindowSignals.concat(parts)
+
+
+class PredictionCache:
+    """The next-window predictions of windows already run, by start row: fine (V, P, K) and
+    coarse (V, 1, K) or None."""
+
+    def __init__(self):
+        self._by_start: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
+
+    def __contains__(self, start) -> bool:
+        return int(start) in self._by_start
+
+    def add(self, starts: np.ndarray, outputs: WindowOutputs) -> None:
+        for i, start in enumerate(starts):
+            coarse = outputs.next_coarse[i] if outputs.next_coarse is not None else None
+            self._by_start[int(start)] = (outputs.next_fine[i], coarse)
+
+    def predictions(self, starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, V, P, K) fine and (B, V, 1, K) coarse (or None) for the windows at `starts`."""
+        pairs = [self._by_start[int(s)] for s in starts]
+        fine = torch.stack([f for f, _ in pairs])
+        coarse = torch.stack([c for _, c in pairs]) if pairs[0][1] is not None else None
+        return fine, coarse
+
+    def drop_before(self, start: int | None) -> None:
+        """Forget the windows before `start` (all of them for None)."""
+        self._by_start = {} if start is None else {s: v for s, v in self._by_start.items() if s >= start}
 
 
 def _to_cpu(signals: WindowSignals) -> WindowSignals:

@@ -1,0 +1,69 @@
+"""Scoring runs every window through the network once and gives what the two-pass definition gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from jepawatch.bundle import load_bundle
+from jepawatch.configuration import resolve_config
+from jepawatch.scoring.backends import TorchBackend
+from jepawatch.scoring.features import WindowSignals, window_signals
+from jepawatch.scoring.windows import scorable_starts, signals_at
+from jepawatch.training.job import TrainRequest, train
+
+from conftest import TINY_MTS, make_frame
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("once")
+    make_frame(rows=600).to_csv(root / "train.csv", index=False)
+    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 1}})
+    return load_bundle(train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None))
+
+
+class CountingBackend(TorchBackend):
+    """Counts the windows run, with and without their EMA views."""
+
+    def __init__(self, model):
+        super().__init__(model, torch.device("cpu"))
+        self.full = self.predecessors_only = 0
+
+    def outputs(self, windows, targets=True):
+        if targets:
+            self.full += len(windows)
+        else:
+            self.predecessors_only += len(windows)
+        return super().outputs(windows, targets)
+
+
+def two_pass(bundle, series, starts) -> WindowSignals:
+    """The definition: each window and its predecessor (T rows before it) run side by side."""
+    window, offsets = bundle.run.model.window, np.arange(bundle.run.model.window)
+    current = torch.from_numpy(series[starts[:, None] + offsets])
+    previous = torch.from_numpy(series[starts[:, None] - window + offsets])
+    return window_signals(bundle.model.eval(), previous, current, bundle.code_frequencies)
+
+
+@pytest.mark.parametrize("stride, batch_size", [(None, 64), (None, 3), (10, 4), (7, 5), (1, 16)])
+def test_signals_equal_the_two_pass_definition_and_each_window_runs_once(bundle, stride, batch_size):
+    window = bundle.run.model.window
+    stride = stride or window
+    rng = np.random.default_rng(1)
+    series = rng.standard_normal((437, len(bundle.preprocess.kept_channels))).astype(np.float32)
+    starts = scorable_starts(len(series), window, stride)
+    backend = CountingBackend(bundle.model.eval())
+    got = signals_at(backend, series, starts, window, bundle.code_frequencies, bundle.run.model.patch_len, batch_size)
+    want = two_pass(bundle, series, starts)
+    for field in WindowSignals.__dataclass_fields__:
+        a, b = getattr(got, field), getattr(want, field)
+        assert a.shape == b.shape, field
+        if a.is_floating_point():
+            torch.testing.assert_close(a, b.float(), rtol=1e-5, atol=1e-5, msg=field)
+        else:
+            assert torch.equal(a, b), field
+    assert backend.full == len(starts)
+    predecessors = set((starts - window).tolist())
+    assert backend.predecessors_only == len(predecessors - set(starts.tolist()))
