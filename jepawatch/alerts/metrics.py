@@ -1,0 +1,76 @@
+"""The risk as Prometheus metrics: a node_exporter textfile (`score --prom-textfile`) or an HTTP
+endpoint (`watch --metrics-port`), both from one registry (prometheus-client).
+
+    jepawatch_next_window_risk{series, model}             the last scored window's risk
+    jepawatch_alert{series, model}                        1 while an alert is open (with --for/--clear), else 0
+    jepawatch_windows_total{series, model}                windows scored (carried across runs with --state)
+    jepawatch_last_window_timestamp_seconds{series, model}  end time of the last scored window (Unix
+                                                          seconds; the scoring time when the data has no dates)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jepawatch.atomic import atomic_write
+
+PREFIX = "jepawatch"
+
+
+class RiskMetrics:
+    def __init__(self, windows_before: dict[tuple[str, str], float] | None = None):
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        self.registry = CollectorRegistry()
+        labels = ("series", "model")
+        self.risk = Gauge(f"{PREFIX}_next_window_risk", "Next-window risk of the last scored window "
+                          "(percentile of normal validation windows, or the supervised head's probability)",
+                          labels, registry=self.registry)
+        self.alert = Gauge(f"{PREFIX}_alert", "1 while an alert is open, else 0", labels, registry=self.registry)
+        self.windows = Counter(f"{PREFIX}_windows", "Windows scored", labels, registry=self.registry)
+        self.last_time = Gauge(f"{PREFIX}_last_window_timestamp_seconds", "End time of the last scored window",
+                               labels, registry=self.registry)
+        for (series, model), count in (windows_before or {}).items():
+            self.windows.labels(series, model).inc(count)
+
+    def observe(self, series: str, model: str, row: dict, alert_open: bool) -> None:
+        self.risk.labels(series, model).set(float(row["next_window_risk"]))
+        self.alert.labels(series, model).set(1.0 if alert_open else 0.0)
+        self.windows.labels(series, model).inc()
+        self.last_time.labels(series, model).set(_seconds(row.get("end_time")))
+
+    def windows_total(self) -> dict[tuple[str, str], float]:
+        """(series, model) -> windows scored so far, for the state file."""
+        out = {}
+        for metric in self.windows.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    out[(sample.labels["series"], sample.labels["model"])] = sample.value
+        return out
+
+    def text(self) -> str:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry).decode()
+
+    def write_textfile(self, path: Path) -> None:
+        """Atomically (node_exporter must never read half a file); the name should end in .prom."""
+        atomic_write(path, lambda p: p.write_text(self.text(), encoding="utf-8"))
+
+    def serve(self, port: int, address: str = "127.0.0.1"):
+        """Serve /metrics on address:port in a background thread; returns the server (shutdown() stops it)."""
+        from prometheus_client import start_http_server
+
+        server, _ = start_http_server(port, addr=address, registry=self.registry)
+        return server
+
+
+def _seconds(end_time: str | None) -> float:
+    if end_time:
+        try:
+            moment = datetime.fromisoformat(str(end_time))
+            return (moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment).timestamp()
+        except ValueError:
+            pass
+    return datetime.now(timezone.utc).timestamp()

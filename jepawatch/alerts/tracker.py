@@ -1,0 +1,156 @@
+"""Alert state per series, with hysteresis: an alert opens after `for_windows` consecutive alerting
+windows and closes after `clear_windows` consecutive normal ones, the way Alertmanager's `for:`
+and a resolve delay keep one noisy stretch from paging someone every window.
+
+Each scored row (`scoring.scorer.Scorer.rows`) goes through `AlertTracker.update`, which returns
+the events it causes: `firing` when an alert opens, `resolved` when it closes. An open alert
+follows its peak (highest risk, with that window's regime codes and drivers). The tracker's state
+is plain data (`to_dict` / `from_dict`), kept in `score --state` so that a cron run continues an
+open alert instead of opening it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+
+from jepawatch.errors import ConfigError
+
+FIRING, RESOLVED = "firing", "resolved"
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    for_windows: int = 1  # consecutive alerting windows before an alert opens
+    clear_windows: int = 1  # consecutive normal windows before it closes
+
+    def __post_init__(self):
+        if self.for_windows < 1:
+            raise ConfigError(f"--for {self.for_windows}: an alert needs at least 1 alerting window to open")
+        if self.clear_windows < 1:
+            raise ConfigError(f"--clear {self.clear_windows}: an alert needs at least 1 normal window to close")
+
+
+@dataclass
+class AlertEvent:
+    status: str  # firing | resolved
+    series: str
+    model: str
+    starts_at: str  # RFC 3339, UTC: when the alert opened (its first alerting window's end)
+    ends_at: str | None  # RFC 3339 when resolved (the first normal window's end of the closing run)
+    peak_risk: float
+    peak_window_start: int
+    regime: str  # at the peak
+    coarse_regime: int
+    drivers: str
+    window_start: int  # the window that caused this event
+    window_end: int
+    fingerprint: str  # the same for the firing and the resolved event of one alert
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class OpenAlert:
+    starts_at: str
+    first_window_start: int
+    peak_risk: float
+    peak_window_start: int
+    regime: str
+    coarse_regime: int
+    drivers: str
+
+
+@dataclass
+class AlertTracker:
+    series: str
+    model: str
+    policy: AlertPolicy = field(default_factory=AlertPolicy)
+    alerting_run: int = 0  # consecutive alerting windows up to the last one
+    normal_run: int = 0  # consecutive normal windows up to the last one
+    pending_start: str | None = None  # end time of the first window of the current alerting run
+    pending_window: int | None = None
+    pending_peak: dict | None = None  # the peak of the current alerting run before it opens
+    open: OpenAlert | None = None
+
+    def update(self, row: dict, now: datetime | None = None) -> list[AlertEvent]:
+        """Feed one scored row (in order); the events it causes (none, one firing or one resolved)."""
+        stamp = event_time(row.get("end_time"), now)
+        if row["alert"]:
+            self.alerting_run, self.normal_run = self.alerting_run + 1, 0
+            if self.alerting_run == 1:
+                self.pending_start, self.pending_window, self.pending_peak = stamp, int(row["window_start"]), None
+            if self.open is not None:
+                self._follow_peak(row)
+                return []
+            self.pending_peak = _peak(self.pending_peak, row)
+            if self.alerting_run >= self.policy.for_windows:
+                p = self.pending_peak
+                self.open = OpenAlert(self.pending_start, self.pending_window, p["risk"], p["window_start"],
+                                      p["regime"], p["coarse_regime"], p["drivers"])
+                return [self._event(FIRING, row, None)]
+            return []
+        self.alerting_run, self.normal_run = 0, self.normal_run + 1
+        self.pending_peak = None
+        if self.open is not None and self.normal_run >= self.policy.clear_windows:
+            event = self._event(RESOLVED, row, stamp)
+            self.open = None
+            return [event]
+        return []
+
+    def _follow_peak(self, row: dict) -> None:
+        risk = float(row["next_window_risk"])
+        if risk > self.open.peak_risk:
+            self.open = replace(self.open, peak_risk=risk, peak_window_start=int(row["window_start"]),
+                                regime=str(row["regime"]), coarse_regime=int(row["coarse_regime"]), drivers=str(row["drivers"]))
+
+    def _event(self, status: str, row: dict, ends_at: str | None) -> AlertEvent:
+        o = self.open
+        return AlertEvent(status, self.series, self.model, o.starts_at, ends_at, o.peak_risk, o.peak_window_start,
+                          o.regime, o.coarse_regime, o.drivers, int(row["window_start"]), int(row["window_end"]),
+                          fingerprint(self.series, self.model, o.first_window_start))
+
+    def to_dict(self) -> dict:
+        return {"series": self.series, "model": self.model, "policy": asdict(self.policy),
+                "alerting_run": self.alerting_run, "normal_run": self.normal_run,
+                "pending_start": self.pending_start, "pending_window": self.pending_window,
+                "pending_peak": self.pending_peak, "open": None if self.open is None else asdict(self.open)}
+
+    @classmethod
+    def from_dict(cls, d: dict, policy: AlertPolicy) -> "AlertTracker":
+        """The saved state under the policy of this run (a changed --for/--clear applies from now on)."""
+        return cls(str(d["series"]), str(d["model"]), policy, int(d["alerting_run"]), int(d["normal_run"]),
+                   d["pending_start"], d["pending_window"], d["pending_peak"],
+                   None if d["open"] is None else OpenAlert(**d["open"]))
+
+
+def _peak(peak: dict | None, row: dict) -> dict:
+    risk = float(row["next_window_risk"])
+    if peak is not None and peak["risk"] >= risk:
+        return peak
+    return {"risk": risk, "window_start": int(row["window_start"]), "regime": str(row["regime"]),
+            "coarse_regime": int(row["coarse_regime"]), "drivers": str(row["drivers"])}
+
+
+def event_time(end_time: str | None, now: datetime | None = None) -> str:
+    """RFC 3339 UTC: the window's end time when it is a date (naive times are read as UTC), else now."""
+    if end_time:
+        try:
+            moment = datetime.fromisoformat(str(end_time))
+        except ValueError:
+            moment = None
+        if moment is not None:
+            moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+            return _rfc3339(moment)
+    return _rfc3339(now or datetime.now(timezone.utc))
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fingerprint(series: str, model: str, first_window_start: int) -> str:
+    """16 hex digits naming one alert (as Alertmanager's fingerprints do)."""
+    return hashlib.sha256(f"{series}\0{model}\0{first_window_start}".encode()).hexdigest()[:16]

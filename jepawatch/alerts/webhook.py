@@ -1,0 +1,190 @@
+"""Delivering alert events to a webhook without ever holding up scoring.
+
+Write-ahead spool: `submit` appends the event's body to a JSON-lines spool file (one line, flushed
+and fsynced) and returns; a background thread posts the spool's events in order, each with a
+timeout and a few retries with exponential backoff, and removes an event from the spool
+(atomically rewritten) once the receiver has taken it (HTTP 2xx). When an event still fails, the
+thread stops posting for this run and everything left stays in the spool, in order, for the next
+run to send first. So a dead receiver costs scoring nothing, no event is lost (a run killed after a
+delivery and before the spool's rewrite sends that one event again: at least once, with the same
+fingerprint), and a receiver that fails twice then succeeds gets each event exactly once.
+A refusal that retrying cannot fix (HTTP 4xx other than 408 and 429) moves the event to
+`SPOOL.rejected.jsonl` beside the spool, with a warning, so that one bad event does not hold up
+the rest forever.
+
+Header values (`Name: value`, e.g. an Authorization token) are sent, never printed: messages name
+the header, not its value, and a URL's user:password part is masked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+from jepawatch import __version__
+from jepawatch.atomic import atomic_write_text, ensure_dir
+from jepawatch.errors import ConfigError
+
+TIMEOUT_SECONDS = 5.0
+RETRIES = 3  # after the first try
+BACKOFF_SECONDS = 0.5  # doubled after each failed try
+PERMANENT = range(400, 500)
+RETRIABLE_4XX = (408, 429)
+
+
+def parse_headers(values: list[str] | None) -> dict[str, str]:
+    """['Name: value', ...] -> {Name: value}; a malformed one is a one-line error that shows no value."""
+    headers = {}
+    for i, value in enumerate(values or [], 1):
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip() or any(c in name for c in " \t\r\n") or "\n" in content or "\r" in content:
+            raise ConfigError(f"--webhook-header number {i} is not of the form 'Name: value' on one line "
+                              "(its value is not shown)")
+        headers[name.strip()] = content.strip()
+    return headers
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"--webhook {redact_url(url)!r} is not an http:// or https:// URL")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any user:password@ part masked."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except ValueError:
+        return False
+
+
+class WebhookDelivery:
+    """Posts events' bodies to `url` in order, from the spool at `spool`, in a background thread."""
+
+    def __init__(self, url: str, spool: Path, headers: dict[str, str] | None = None,
+                 timeout: float = TIMEOUT_SECONDS, retries: int = RETRIES, backoff: float = BACKOFF_SECONDS,
+                 warn: Callable[[str], None] = lambda message: None):
+        self.url = check_url(url)
+        self.spool = Path(spool)
+        self.headers = {"Content-Type": "application/json", "User-Agent": f"jepawatch/{__version__}", **(headers or {})}
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.warn = warn
+        self.delivered = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._gave_up = False
+        ensure_dir(self.spool.parent)
+        self._thread = threading.Thread(target=self._run, name="jepawatch-webhook", daemon=True)
+        self._thread.start()  # the spool left by an earlier run is sent first
+
+    # -- the scoring side: cheap and never blocking on the network ----------------------------
+    def submit(self, body: dict) -> None:
+        line = json.dumps(body, separators=(",", ":")) + "\n"
+        with self._spool_lock():
+            with open(self.spool, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        self._wake.set()
+
+    def close(self, wait_seconds: float | None = None) -> int:
+        """Let the thread deliver what it can within `wait_seconds` (default: one request's timeout
+        and a second); returns how many events are still spooled for the next run. (A delivery
+        still under way then goes on until the process ends; the spool stays consistent.)"""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(self.timeout + 1.0 if wait_seconds is None else wait_seconds)
+        left = len(self._pending())
+        if left:
+            self.warn(f"{left} alert event(s) could not be delivered to the webhook {redact_url(self.url)} yet; "
+                      f"they are kept in {self.spool} and sent first on the next run")
+        return left
+
+    # -- the delivering side --------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            pending = self._pending()
+            if pending and not self._gave_up:
+                outcome = self._post(pending[0]) if _is_json(pending[0]) else "rejected"  # a line cut by a crash
+                if outcome == "failed":
+                    self._gave_up = True  # keep the order: later events wait in the spool for the next run
+                    continue
+                self._remove_first(pending[0], rejected=outcome == "rejected")
+                continue
+            if self._stop.is_set():
+                return
+            self._wake.wait(0.5)
+            self._wake.clear()
+
+    def _post(self, line: str) -> str:
+        """'sent', 'rejected' (a 4xx that retrying cannot fix) or 'failed' (after every retry)."""
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            request = urllib.request.Request(self.url, data=line.encode(), headers=self.headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    response.read()
+                self.delivered += 1
+                return "sent"
+            except urllib.error.HTTPError as exc:
+                if exc.code in PERMANENT and exc.code not in RETRIABLE_4XX:
+                    self.warn(f"the webhook {redact_url(self.url)} refused an alert event (HTTP {exc.code}); "
+                              f"it is kept in {self._rejected_path()}, not sent again")
+                    return "rejected"
+                reason = f"HTTP {exc.code}"
+            except (urllib.error.URLError, OSError) as exc:
+                reason = type(getattr(exc, "reason", exc)).__name__
+            if attempt < self.retries:
+                time.sleep(delay)
+                delay *= 2
+        self.warn(f"the webhook {redact_url(self.url)} did not take an alert event ({reason}); "
+                  f"it and any later ones wait in {self.spool} for the next run")
+        return "failed"
+
+    def _pending(self) -> list[str]:
+        with self._spool_lock():
+            try:
+                text = self.spool.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                return []
+        return [line for line in text.splitlines() if line.strip()]
+
+    def _remove_first(self, line: str, rejected: bool) -> None:
+        with self._spool_lock():
+            lines = self.spool.read_text(encoding="utf-8").splitlines(keepends=True)
+            if lines and lines[0].rstrip("\n") == line:
+                if rejected:
+                    with open(self._rejected_path(), "a", encoding="utf-8") as f:
+                        f.write(lines[0])
+                atomic_write_text(self.spool, "".join(lines[1:]))
+
+    def _rejected_path(self) -> Path:
+        return self.spool.with_name(self.spool.name + ".rejected.jsonl")
+
+    @contextmanager
+    def _spool_lock(self) -> Iterator[None]:
+        """One writer of the spool at a time, this thread or another process with the same spool."""
+        fd = os.open(self.spool.with_name(self.spool.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
