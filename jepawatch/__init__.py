@@ -1,3 +1,3 @@
 """jepawatch: early warning for multivariate time series with MTS-JEPA."""
 
-__version__ = "0.1.0"
+from jepawatch._version import __version__

@@ -32,13 +32,12 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save_file
 from torch import nn
 
-from jepawatch import __version__
 from jepawatch import bundle_checks as checks
+from jepawatch._version import __version__
 from jepawatch.atomic import atomic_write_text, ensure_dir, umask_mode
-from jepawatch.configuration import RunConfig
 from jepawatch.data.preprocess import Preprocessor
 from jepawatch.errors import BundleError, ConfigError, JepawatchError
-from jepawatch.model import build_model
+from jepawatch.run_config import RunConfig
 
 BUNDLE_FORMAT = "jepawatch-bundle/1"
 WEIGHTS, PREPROCESS, HISTORY, CODES = "weights.safetensors", "preprocess.json", "history.json", "code_frequencies.json"
@@ -232,8 +231,8 @@ def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
         head_state = safetensors_load(contents[HEAD_WEIGHTS]) if HEAD_WEIGHTS in contents else None
         # shapes from the header against the model built on the meta device: nothing allocated yet
         checks.check_weight_shapes(checks.safetensors_shapes(contents[WEIGHTS], WEIGHTS),
-                                   lambda: build_model(run.model_kind, run.model))
-        model = build_model(run.model_kind, run.model)
+                                   lambda: run.kind.build(run.model))
+        model = run.kind.build(run.model)
         model.load_state_dict(checks.check_finite_weights(safetensors_load(contents.pop(WEIGHTS)), model))
     except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
         raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None

@@ -120,5 +120,3 @@ class TemporalJEPAConfig:
         if self.seq_len < 2:
             raise ValueError("seq_len must be at least 2")
 
-
-MODEL_CONFIGS = {"mts-jepa": MTSJEPAConfig, "temporal-jepa": TemporalJEPAConfig}

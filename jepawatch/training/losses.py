@@ -125,6 +125,3 @@ class TemporalJEPAObjective:
         loss = F.smooth_l1_loss(out["predicted"].float(), out["target"].float())
         return loss, {"smooth_l1": loss, "total": loss}
 
-
-def build_objective(kind: str, cfg):
-    return MTSJEPAObjective(cfg) if kind == "mts-jepa" else TemporalJEPAObjective(cfg)
