@@ -187,7 +187,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
+def load_bundle(path: Path) -> Bundle:
     """Rebuild a bundle from its files; a missing, altered, inconsistent or hostile file is a BundleError
     (see `bundle_checks`: a bundle is untrusted input)."""
     path = Path(path)
@@ -236,7 +236,7 @@ def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
         model.load_state_dict(checks.check_finite_weights(safetensors_load(contents.pop(WEIGHTS)), model))
     except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
         raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None
-    model.to(device).eval()
+    model.eval()  # on the CPU; a scorer moves it where it runs
     meta = {k: config.get(k) for k in ("format", "name", "jepawatch_version", "torch_version", "created")}
     meta["weights_sha256"] = files[WEIGHTS]
     meta["head_sha256"] = files.get(HEAD_WEIGHTS)

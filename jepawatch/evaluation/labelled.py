@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import pandas as pd
 import torch
 
-from jepawatch.adapters import ReadOptions, read_dataset
+from jepawatch.adapters import ReadOptions, read_dataset, source_name
 from jepawatch.errors import DataError
 from jepawatch.evaluation.representation import Representation
 from jepawatch.scoring.features import window_statistics
@@ -86,7 +87,7 @@ def read_labelled(data, adapter: str | None, options, bundle) -> tuple[np.ndarra
     dataset = read_dataset(data, adapter, replace(options, columns=tuple(bundle.preprocess.channels)))
     part = dataset.part("test")
     if part.labels is None:
-        raise DataError(f"{data} has no labels; give --label-col COLUMN (0/1), or a benchmark folder with test labels")
+        raise DataError(f"{source_name(data)} has no labels; give --label-col COLUMN (0/1), or a benchmark folder with test labels")
     return bundle.preprocess.transform(part.values, part.channels), part.labels, dataset.source
 
 
@@ -110,8 +111,10 @@ def read_training(data, adapter: str | None, options, bundle, train_data=None, w
             raise DataError(f"the data {bundle.name} was trained on ({train_data}) is not there; give it with "
                             "--train-data FILE (the label-free baselines are fitted on it)")
         adapter = bundle.data.get("adapter")
-    if Path(train_data).resolve() == Path(data).resolve():
+    if not isinstance(train_data, pd.DataFrame) and not isinstance(data, pd.DataFrame) and \
+            Path(train_data).resolve() == Path(data).resolve():
         warn(f"{data} is the data the baselines are fitted on (and, as the bundle's own source, what it was trained on): "
              "the label-free figures are in-sample; give other labelled data, or --train-data with the normal data")
-    part = read_dataset(Path(train_data), adapter, columns).part("train")
+    part = read_dataset(train_data if isinstance(train_data, pd.DataFrame) else Path(train_data), adapter,
+                        columns).part("train")
     return bundle.preprocess.transform(part.values, part.channels)

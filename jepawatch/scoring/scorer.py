@@ -57,7 +57,7 @@ class Scorer:
             raise ConfigError("--batch-size must be at least 1")
         if self.settings.top_channels < 0:
             raise ConfigError("--top-channels must be 0 or more")
-        self.model = bundle.model.to(device).eval()
+        bundle.model.to(device).eval()
         self.backend = make_backend(self.settings.backend, bundle, device)
         self.calibration = risk_from_dict(bundle.risk)
         self.head, threshold = head_from_bundle(bundle.head, bundle.head_state) if bundle.head else (None, None)
@@ -123,16 +123,14 @@ class Scorer:
 
     def stream(self, batches: Iterable[Series], first_start: int | None = None) -> Iterator[list[dict]]:
         """Score a stream batch by batch; yields the rows of each batch's newly complete windows.
-        `self.next_start` is then the first row of the next window to score.
+        (`cursor` gives the same with the position of the next window to score.)
 
         `first_start`: absolute row of the first window to score (default: the window length, the
         first window with a predecessor); earlier rows are read only as context.
         """
         cursor = self.cursor(first_start)
-        self.next_start = cursor.context.next_start
         for batch in batches:
             rows = cursor.push(batch)
-            self.next_start = cursor.context.next_start
             if rows:
                 yield rows
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import math
 
 import numpy as np
+import pandas as pd
 import torch
 
-from jepawatch.adapters import ReadOptions, read_dataset, reading_report
+from jepawatch.adapters import ReadOptions, read_dataset, reading_report, source_name
 from jepawatch.atomic import ensure_dir
 from jepawatch.bundle import CHECKPOINT, check_name, mark_latest, save_bundle
 from jepawatch.data.preprocess import Preprocessor
@@ -28,11 +29,12 @@ from jepawatch.training.distributed import init_distributed, shutdown_distribute
 from jepawatch.training.loop import NullReporter, Reporter, Trainer
 
 MIN_CALIBRATION_WINDOWS = 50
+FRAME_BUNDLE_NAME = "dataframe"  # the bundle of a DataFrame trained on without a name
 
 
 @dataclass
 class TrainRequest:
-    data: Path
+    data: Path | pd.DataFrame
     run: RunConfig
     out_dir: Path = Path("models")
     name: str | None = None
@@ -42,6 +44,8 @@ class TrainRequest:
 
     @property
     def bundle_name(self) -> str:
+        if self.name is None and isinstance(self.data, pd.DataFrame):
+            return FRAME_BUNDLE_NAME
         return check_name(self.name or _stem(self.data))
 
 
@@ -99,7 +103,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         torch.manual_seed(run.train.seed)
         model = kind.build(run.model)
         data_info = {
-            "source": str(request.data),
+            "source": source_name(request.data),
             "adapter": dataset.adapter,
             "part": "train" if dataset.is_benchmark else "whole file",
             "layout": dataset.metadata.get("layout"),
