@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from jepawatch.adapters import AUTO, installed
+from jepawatch.adapters import AUTO
+from jepawatch.app.adapters import adapter_listing
 from jepawatch.app import calibrate as calibrate_app
 from jepawatch.app import evaluate as evaluate_app
 from jepawatch.app import export as export_app
@@ -139,11 +140,11 @@ class Monitor:
         follow a CSV modified in the last 10 s. `state` resumes where a previous watch stopped.
         Leaving the loop early (`break`) stops watching.
         """
-        scorer = self._scorer(ScoreSettings(stride, alert_at, top_channels, 64, backend))
+        settings = ScoreSettings(stride, alert_at, top_channels, 64, backend)
         request = watch_app.WatchRequest(Path(path), follow, speed, None if state is None else Path(state), lock_wait,
                                          poll, stop_after_idle, None, adapter,
                                          read_options(AUTO, timestamp, adapter_options))
-        with watch_app.open_watch(scorer, request) as session:
+        with watch_app.open_watch(lambda: self._scorer(settings), request) as session:
             for rows in session.windows():
                 yield from rows
 
@@ -222,8 +223,7 @@ def evaluate(monitor: Monitor, labelled: DataSource, *, seeds: int = 5, features
 
 def installed_adapters() -> list[dict]:
     """The installed data adapters, as `jepawatch adapters` lists them: name, package, formats, description."""
-    return [{"name": a.name, "package": a.package, "formats": list(a.formats), "description": a.description}
-            for a in installed().infos()]
+    return adapter_listing()
 
 
 __all__ = ["EvaluationReport", "Monitor", "evaluate", "installed_adapters", "load", "train"]

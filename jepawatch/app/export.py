@@ -17,6 +17,7 @@ from jepawatch.export.onnx_export import CHECK_WINDOWS, DEFAULT_OPSET, ONNX_FILE
 
 @dataclass
 class ExportResult:
+    name: str  # the bundle's
     path: Path  # the .onnx file
     recorded: bool  # written into the bundle (which `score` and `watch` then use), not to --out
     opset: int
@@ -63,7 +64,7 @@ def export(bundle: Bundle, out: str | Path | None = None, opset: int | None = No
     finally:
         if out is None:
             staging.unlink(missing_ok=True)
-    return ExportResult(target, out is None, opset, dict(report.max_abs_diff), list(report.checked_on), source,
+    return ExportResult(bundle.name, target, out is None, opset, dict(report.max_abs_diff), list(report.checked_on), source,
                         outputs=list(report.outputs))
 
 

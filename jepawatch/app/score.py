@@ -37,13 +37,18 @@ def score(scorer: Scorer, data: DataSource, *, adapter: str | None = None, optio
     """The rows of the windows scored in this run (only new ones with a `state`); written to `out`
     when given, else handed to `emit` before the state is saved."""
     data = as_data(data)
+    check_paths(data, out, state)
+    options = replace(options or ReadOptions(), columns=tuple(scorer.bundle.preprocess.channels))
+    return score_file(scorer, ScoreRequest(data, adapter, options, out, state, lock_wait), warn, emit=emit)
+
+
+def check_paths(data: Path | pd.DataFrame, out: Path | None, state: Path | None) -> None:
+    """Refuse an output or state file that is the input (or each other) before anything is read."""
     path = data if isinstance(data, Path) else None
     if out is not None:
         check_output_path(out, path, state)
     if state is not None and path is not None and path.exists() and state.exists() and state.resolve() == path.resolve():
         raise ConfigError(f"--state {state} is the input; give the state its own file")
-    options = replace(options or ReadOptions(), columns=tuple(scorer.bundle.preprocess.channels))
-    return score_file(scorer, ScoreRequest(data, adapter, options, out, state, lock_wait), warn, emit=emit)
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:

@@ -8,7 +8,7 @@ source; the session it yields is run into a sink (the CLI's live table) or itera
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -67,8 +67,9 @@ class WatchSession:
 
 
 @contextmanager
-def open_watch(scorer: Scorer, request: WatchRequest) -> Iterator[WatchSession]:
-    """Check `request`, hold the state's lock (one watcher per state file) and yield the session."""
+def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iterator[WatchSession]:
+    """Check `request`, load the scorer, hold the state's lock (one watcher per state file) and yield
+    the session. The scorer is loaded after the request's own checks, so a bad option is said first."""
     data, state = Path(request.data), request.state
     pace = parse_speed(request.speed)
     if request.poll <= 0:
@@ -87,6 +88,7 @@ def open_watch(scorer: Scorer, request: WatchRequest) -> Iterator[WatchSession]:
         raise ConfigError(problem if data.is_symlink() else f"{data} does not exist (use --follow to wait for it)")
     if following and problem is None and not data.is_file():
         raise ConfigError(f"{data} is not a regular file (a FIFO or a device?); watch --follow tails a regular file")
+    scorer = load_scorer()
     bundle = scorer.bundle
     mode = "follow" if following else "replay"
     source_path = str(data.resolve())
