@@ -17,7 +17,7 @@ def bundle_info(bundle: Bundle) -> dict:
     preprocess, history = bundle.preprocess, bundle.history
     info: dict = {
         "bundle": str(bundle.path), "name": bundle.name, "model_kind": bundle.run.model_kind,
-        "format": bundle.meta.get("format"), "created": bundle.meta.get("created"),
+        "format": bundle.meta.get("format"), "format_version": bundle.meta.get("format_version"),"created": bundle.meta.get("created"),
         "jepawatch_version": bundle.meta.get("jepawatch_version"), "data": bundle.data,
         "channels": list(preprocess.channels), "channels_kept": list(preprocess.kept_channels),
         "channels_dropped": [c for c, k in zip(preprocess.channels, preprocess.kept) if not k],
@@ -48,5 +48,5 @@ def bundle_info(bundle: Bundle) -> dict:
     if bundle.onnx:
         info["onnx"] = {"file": bundle.onnx["file"], "opset": bundle.onnx.get("opset"),
                         "max_abs_diff": bundle.onnx.get("max_abs_diff", {}),
-                        "stale": bundle.onnx.get("head_sha256") != bundle.meta.get("head_sha256")}
+                        "stale": bundle.onnx_is_stale}
     return info

@@ -58,7 +58,7 @@ def show_info(bundle: Bundle) -> None:
         head.add_row("supervised head", f"threshold {bundle.head['threshold']:.3f} (F1 {quality.get('f1', float('nan')):.3f} "
                      f"on {bundle.head.get('threshold_windows')} windows of {bundle.head.get('source')}); `score` uses it")
     if bundle.onnx:
-        stale = bundle.onnx.get("head_sha256") != bundle.meta.get("head_sha256")
+        stale = bundle.onnx_is_stale
         worst = max(bundle.onnx.get("max_abs_diff", {}).values(), default=float("nan"))
         head.add_row("ONNX export", f"{bundle.onnx['file']} (opset {bundle.onnx.get('opset')}, max |onnx - torch| "
                      f"{worst:.1e})" + ("; stale: the head was calibrated since" if stale else "; `score` and `watch` use it"))

@@ -1,4 +1,4 @@
-"""Labelled data as the paper's downstream protocol sees it (SPEC §5, App. B.4).
+"""Labelled data as the paper's downstream protocol sees it (the paper's App. B.4).
 
 The series is cut into non-overlapping windows W_0 .. W_{N-1} of T_w steps from its first row;
 a window's label is 1 if any of its steps is labelled anomalous (eq. 28); pair t is
@@ -41,10 +41,6 @@ class LabelledPairs:
 
     def __len__(self) -> int:
         return len(self.target)
-
-    def target_start(self, t: int) -> int:
-        """First row of pair t's target window W_{t+1}."""
-        return (t + 1) * self.window
 
 
 def labelled_pairs(representation: Representation, series: np.ndarray, labels: np.ndarray,
