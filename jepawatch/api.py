@@ -65,6 +65,7 @@ class Monitor:
 
     @property
     def name(self) -> str:
+        """The bundle's name (its directory's, as `--model NAME` takes it)."""
         return self._bundle.name
 
     @property
@@ -79,6 +80,7 @@ class Monitor:
 
     @property
     def kind(self) -> str:
+        """The model kind: "mts-jepa" or "temporal-jepa" (which cannot score; `evaluate` only)."""
         return self._bundle.run.model_kind
 
     @property

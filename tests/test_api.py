@@ -119,7 +119,7 @@ def test_watch_iterator_gives_the_rows_of_score(trained, tmp_path):
 
 
 def test_calibrate_and_evaluate_from_python(tmp_path):
-    labelled = make_labelled_frame(rows=3000)
+    labelled = make_labelled_frame(rows=2000)
     monitor = jepawatch.train(labelled.drop(columns="label"), epochs=1, preset="paper", settings=TINY,
                               out=tmp_path / "models")
     assert monitor.name == "dataframe" and monitor.risk_source == "label-free"
