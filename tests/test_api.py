@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 import jepawatch
 from jepawatch.cli.app import app
+from jepawatch.cli.output import finite
 
 from conftest import TINY_MTS, make_frame, make_labelled_frame
 
@@ -118,7 +119,7 @@ def test_watch_iterator_gives_the_rows_of_score(trained, tmp_path):
     assert [r["window_start"] for r in rows] == monitor.score(live)["window_start"].tolist()
 
 
-def test_calibrate_and_evaluate_from_python(tmp_path):
+def test_train_on_a_dataframe_then_calibrate(tmp_path):
     labelled = make_labelled_frame(rows=2000)
     monitor = jepawatch.train(labelled.drop(columns="label"), epochs=1, preset="paper", settings=TINY,
                               out=tmp_path / "models")
@@ -126,11 +127,6 @@ def test_calibrate_and_evaluate_from_python(tmp_path):
     result = monitor.calibrate(labelled, label="label")
     assert monitor.risk_source == "supervised" and monitor.alert_at == pytest.approx(result["threshold"])
     assert monitor.score(labelled)["risk_source"].eq("supervised").all()
-    report = jepawatch.evaluate(monitor, labelled, seeds=1, train_data=labelled.drop(columns="label"))
-    as_dict = report.to_dict()
-    assert as_dict["window"] == 20 and "early_warning" in as_dict
-    table = report.table()
-    assert list(table.columns) == ["model_head", "raw_stats_head", "label_free"] and "AUC (paper)" in table.index
 
 
 def test_errors_are_jepawatch_errors_never_system_exit(trained, tmp_path):
@@ -166,3 +162,59 @@ def test_json_output(command, trained):
         assert {"csv", "parquet"} <= {a["name"] for a in parsed} and parsed == jepawatch.installed_adapters()
     else:
         assert parsed["model_kind"] == "mts-jepa" and parsed["window"] == 20
+
+
+def test_calibrate_evaluate_export_agree_between_cli_and_python(tmp_path):
+    """The same verb on two copies of one bundle, once from the CLI (--json) and once from Python."""
+    labelled = make_labelled_frame(rows=2000)
+    labelled.drop(columns="label").to_csv(tmp_path / "train.csv", index=False)
+    labelled.to_csv(tmp_path / "labelled.csv", index=False)
+    trained = runner.invoke(app, ["train", str(tmp_path / "train.csv"), "--out", str(tmp_path / "models"), "--epochs", "1",
+                                  "--preset", "paper", "--json", *[a for s in TINY_MTS for a in ("--set", s)]])
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.stdout)
+    assert summary["name"] == "train" and summary["epochs_run"] == 1 and summary["window"] == 20
+    cli_copy, api_copy = tmp_path / "cli", tmp_path / "api"
+    shutil.copytree(summary["bundle"], cli_copy)
+    shutil.copytree(summary["bundle"], api_copy)
+
+    cli = runner.invoke(app, ["calibrate", str(tmp_path / "labelled.csv"), "--model", str(cli_copy), "--json"])
+    assert cli.exit_code == 0, cli.output
+    monitor = jepawatch.load(api_copy)
+    assert json.loads(cli.stdout)["threshold"] == pytest.approx(monitor.calibrate(tmp_path / "labelled.csv")["threshold"])
+
+    cli = runner.invoke(app, ["evaluate", str(tmp_path / "labelled.csv"), "--model", str(cli_copy), "--seeds", "1", "--json"])
+    assert cli.exit_code == 0, cli.output
+    from_cli = json.loads(cli.stdout)
+    report = jepawatch.evaluate(monitor, tmp_path / "labelled.csv", seeds=1)
+    from_python = finite(report.to_dict())  # NaN as JSON's null
+    assert from_cli["model_head"]["auc"] == from_python["model_head"]["auc"]
+    table = report.table()
+    assert list(table.columns) == ["model_head", "raw_stats_head", "label_free"]
+    assert table.loc["AUC (paper)", "model_head"] == pytest.approx(100 * from_cli["model_head"]["auc"]["mean"])
+    assert from_cli["early_warning"]["events"] == from_python["early_warning"]["events"]
+
+    cli = runner.invoke(app, ["export", "--onnx", "--model", str(cli_copy), "--json"])
+    assert cli.exit_code == 0, cli.output
+    exported = json.loads(cli.stdout)
+    assert exported["recorded"] and Path(exported["path"]) == cli_copy / "model.onnx"
+    assert exported["max_abs_diff"] == jepawatch.load(cli_copy).bundle.onnx["max_abs_diff"]  # what the bundle records
+
+
+def test_verbs_refuse_bad_options_alike_from_cli_and_python(trained, tmp_path):
+    root, data, monitor = trained
+    models = str(root / "models")
+    for args, call, fragment in (
+        (["score", str(data), "--models-dir", models, "--stride", "-1"], lambda: monitor.score(data, stride=-1), "--stride"),
+        (["watch", str(data), "--models-dir", models, "--replay", "--speed", "fast"],
+         lambda: list(monitor.watch(data, follow=False, speed="fast")), "--speed"),
+        (["calibrate", str(data), "--models-dir", models, "--train-fraction", "1.5"],
+         lambda: monitor.calibrate(data, train_fraction=1.5), "--train-fraction"),
+        (["evaluate", str(data), "--models-dir", models, "--seeds", "0"], lambda: jepawatch.evaluate(monitor, data, seeds=0),
+         "--seeds"),
+    ):
+        result = runner.invoke(app, args)
+        with pytest.raises(jepawatch.JepawatchError) as caught:
+            call()
+        assert result.exit_code == 1 and fragment in str(caught.value)
+        assert " ".join(result.output.split()) == f"error: {caught.value}"
