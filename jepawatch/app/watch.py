@@ -49,7 +49,7 @@ class WatchSession:
     request: WatchRequest
     scorer: Scorer
     following: bool
-    source: object
+    source: FollowSource | ReplaySource
     cursor: ScoringCursor
     stats: WatchStats
     keeper: StateKeeper
@@ -105,6 +105,7 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
         else:
             context = StreamContext.start(scorer.window, len(scorer.channels), None)
 
+        source: FollowSource | ReplaySource
         if following:
             position = FilePosition.from_dict(previous.position) if previous is not None else None
             source = FollowSource(data, bundle.preprocess.channels, request.options.timestamp_column, request.poll, position)
