@@ -57,6 +57,14 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return skipped
 
 
+def _root_reexports() -> dict[str, str]:
+    """Names the package root imports eagerly (`__version__`, the errors) -> the module defining them: a
+    `from jepawatch import __version__` depends on that module, not on the API the root exposes lazily."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    return {alias.asname or alias.name: node.module for node in tree.body
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("jepawatch.") for alias in node.names}
+
+
 def imports_of(path: Path) -> set[str]:
     """The jepawatch modules `path` imports (a `from jepawatch import x` of a submodule names the submodule)."""
     module = module_name(path)
@@ -75,6 +83,9 @@ def imports_of(path: Path) -> set[str]:
                 anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join(anchor + ([node.module] if node.module else []))
             for alias in node.names:
+                if base == "jepawatch" and alias.name in _root_reexports():
+                    found.add(_root_reexports()[alias.name])
+                    continue
                 candidate = f"{base}.{alias.name}"
                 is_module = (PACKAGE.parent / Path(*candidate.split("."))).with_suffix(".py").exists() or \
                     (PACKAGE.parent / Path(*candidate.split(".")) / "__init__.py").exists()
@@ -92,14 +103,15 @@ def test_no_import_runs_up_a_layer():
     assert not upward, "imports that run up a layer:\n" + "\n".join(upward)
 
 
-def test_the_walker_sees_imports_inside_functions(tmp_path):
+def test_the_walker_sees_imports_inside_functions_and_through_the_root(tmp_path):
     # the check must not be blind to the way the old scorer hid its import of the train job
     source = PACKAGE / "scoring" / "scorer.py"
     assert "jepawatch.bundle" in imports_of(source)
     hidden = PACKAGE / "_layering_probe.py"
-    hidden.write_text("def f():\n    from jepawatch.cli import output\n")
+    hidden.write_text("from jepawatch import __version__, DataError\n\ndef f():\n    from jepawatch.cli import output\n"
+                      "    from jepawatch import Monitor\n")
     try:
-        assert imports_of(hidden) == {"jepawatch.cli.output"}
+        assert imports_of(hidden) == {"jepawatch.cli.output", "jepawatch._version", "jepawatch.errors", "jepawatch"}
     finally:
         hidden.unlink()
 
