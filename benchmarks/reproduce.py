@@ -70,6 +70,7 @@ QUICK_MTS = ["model.d_model=32", "model.codebook_size=16", "model.encoder_layers
              "model.predictor_layers=1", "model.predictor_heads=2", "model.predictor_hidden=32",
              "model.tokenizer_channels=8", "model.projection_hidden=16,16", "model.decoder_hidden=32"]
 QUICK_TEMPORAL = ["model.embed_dim=32", "model.predictor_embed_dim=16", "model.encoder_depth=1", "model.num_heads=2"]
+QUICK = {"mts-jepa": QUICK_MTS, "temporal-jepa": QUICK_TEMPORAL}
 
 
 def cpu_name() -> str:
@@ -102,7 +103,7 @@ def train(args, name: str, kind: str, overrides: list[str], models: Path, logs: 
         earlier = json.loads(record.read_text()) if record.exists() else {}
         return {"bundle": str(bundle), "trained_here": False, "train_seconds": earlier.get("train_seconds")}
     if args.quick:
-        overrides = overrides + (QUICK_TEMPORAL if kind == "temporal-jepa" else QUICK_MTS)
+        overrides = overrides + QUICK[kind]
     interrupted = (bundle / CHECKPOINT).exists() and not args.fresh  # continue an interrupted run of this row
     call = {"data": str(args.data), "out": str(models), "name": name, "model": kind, "device": args.device,
             "seed": args.seed, "preset": "paper" if kind_of(kind).takes_presets else None, "resume": interrupted,
