@@ -1,8 +1,9 @@
 """Reproduce the paper on MSL: MTS-JEPA, the ablations of Table 3, the Temporal JEPA baseline.
 
-Every row is made with the user-facing commands: `jepawatch train DATA` (the paper config, with
-one ablation switch set per row) and `jepawatch evaluate DATA --seeds N --json` (the paper's
-downstream protocol on the test part, with the baselines `evaluate` reports in the same run).
+Every row is made with the public API, which is what the commands run: `jepawatch.train(DATA)`
+(`jepawatch train`: the paper config, with one ablation switch set per row) and
+`jepawatch.evaluate(monitor, DATA, seeds=N)` (`jepawatch evaluate --json`: the paper's downstream
+protocol on the test part, with the baselines `evaluate` reports in the same run).
 Besides the rows, "probes" evaluate the full model's bundle with another head input
 (`evaluate --features`) to find out where the next-window information is.
 
@@ -19,16 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import time
 from datetime import date
 from pathlib import Path
 
+import jepawatch
 from jepawatch.bundle import CHECKPOINT
+from jepawatch.kinds import kind_of
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "msl"
@@ -68,6 +70,7 @@ QUICK_MTS = ["model.d_model=32", "model.codebook_size=16", "model.encoder_layers
              "model.predictor_layers=1", "model.predictor_heads=2", "model.predictor_hidden=32",
              "model.tokenizer_channels=8", "model.projection_hidden=16,16", "model.decoder_hidden=32"]
 QUICK_TEMPORAL = ["model.embed_dim=32", "model.predictor_embed_dim=16", "model.encoder_depth=1", "model.num_heads=2"]
+QUICK = {"mts-jepa": QUICK_MTS, "temporal-jepa": QUICK_TEMPORAL}
 
 
 def cpu_name() -> str:
@@ -80,13 +83,15 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def jepawatch(*args: str, log: Path) -> tuple[int, float]:
-    """Run `python -m jepawatch ARGS`, stdout+stderr to `log`; (exit code, seconds)."""
-    start = time.perf_counter()
-    with open(log, "a") as out:
-        rc = subprocess.run([sys.executable, "-m", "jepawatch", *args], stdout=out, stderr=subprocess.STDOUT,
-                            cwd=ROOT, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}).returncode
-    return rc, time.perf_counter() - start
+class _Log:
+    """Where a row's warnings go: one line each in its log file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self, message: str) -> None:
+        with open(self.path, "a") as out:
+            out.write(f"warning: {message}\n")
 
 
 def train(args, name: str, kind: str, overrides: list[str], models: Path, logs: Path) -> dict:
@@ -98,18 +103,19 @@ def train(args, name: str, kind: str, overrides: list[str], models: Path, logs: 
         earlier = json.loads(record.read_text()) if record.exists() else {}
         return {"bundle": str(bundle), "trained_here": False, "train_seconds": earlier.get("train_seconds")}
     if args.quick:
-        overrides = overrides + (QUICK_TEMPORAL if kind == "temporal-jepa" else QUICK_MTS)
+        overrides = overrides + QUICK[kind]
     interrupted = (bundle / CHECKPOINT).exists() and not args.fresh  # continue an interrupted run of this row
-    cmd = ["train", str(args.data), "--out", str(models), "--name", name, "--model", kind, "--device", args.device,
-           "--seed", str(args.seed)] + (["--preset", "paper"] if kind == "mts-jepa" else []) + (["--resume"] if interrupted else [])
-    if args.epochs:
-        cmd += ["--epochs", str(args.epochs)]
-    for setting in overrides + args.set:
-        cmd += ["--set", setting]
-    rc, seconds = jepawatch(*cmd, log=logs / f"{name}.train.log")
-    if rc != 0:
-        raise SystemExit(f"training {name} failed (exit {rc}); see {logs / f'{name}.train.log'}")
-    record.write_text(json.dumps({"train_seconds": round(seconds, 1), "command": cmd}))
+    call = {"data": str(args.data), "out": str(models), "name": name, "model": kind, "device": args.device,
+            "seed": args.seed, "preset": "paper" if kind_of(kind).takes_presets else None, "resume": interrupted,
+            "epochs": args.epochs, "settings": overrides + args.set}
+    start = time.perf_counter()
+    try:
+        jepawatch.train(call["data"], **{k: v for k, v in call.items() if k != "data"},
+                        warn=_Log(logs / f"{name}.train.log"))
+    except jepawatch.JepawatchError as exc:
+        raise SystemExit(f"training {name} failed: {exc}") from None
+    seconds = time.perf_counter() - start
+    record.write_text(json.dumps({"train_seconds": round(seconds, 1), "call": call}))
     return {"bundle": str(bundle), "trained_here": True, "train_seconds": round(seconds, 1)}
 
 
@@ -117,21 +123,31 @@ def evaluate(args, bundle: str, key: str, logs: Path, out: Path, features: str |
     result_file = out / f"{key}.eval.json"
     if result_file.exists() and not args.fresh:
         return json.loads(result_file.read_text())
-    cmd = ["evaluate", str(args.data), "--model", bundle, "--seeds", str(args.seeds), "--json", "--device", args.device]
-    if features:
-        cmd += ["--features", features]
     log = logs / f"{key}.eval.log"
     log.unlink(missing_ok=True)
-    rc, seconds = jepawatch(*cmd, log=log)
-    text = log.read_text()
-    if rc != 0:
-        raise SystemExit(f"evaluating {key} failed (exit {rc}): {text.strip().splitlines()[-1] if text.strip() else ''}")
-    result = json.loads(text[text.index("{"):])
-    result["eval_seconds"] = round(seconds, 1)
+    start = time.perf_counter()
+    try:
+        report = jepawatch.evaluate(jepawatch.load(bundle, device=args.device), args.data, seeds=args.seeds,
+                                    features=features, warn=_Log(log))
+    except jepawatch.JepawatchError as exc:
+        raise SystemExit(f"evaluating {key} failed: {exc}") from None
+    result = _finite(report.to_dict())
+    result["eval_seconds"] = round(time.perf_counter() - start, 1)
     tmp = result_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1))
     tmp.replace(result_file)
     return result
+
+
+def _finite(value):
+    """JSON has no NaN: null, as `evaluate --json` writes it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def training_record(bundle: str) -> dict:

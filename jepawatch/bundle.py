@@ -32,15 +32,21 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save_file
 from torch import nn
 
-from jepawatch import __version__
 from jepawatch import bundle_checks as checks
+from jepawatch._version import __version__
 from jepawatch.atomic import atomic_write_text, ensure_dir, umask_mode
-from jepawatch.configuration import RunConfig
 from jepawatch.data.preprocess import Preprocessor
 from jepawatch.errors import BundleError, ConfigError, JepawatchError
-from jepawatch.model import build_model
+from jepawatch.run_config import RunConfig
 
-BUNDLE_FORMAT = "jepawatch-bundle/1"
+# The bundle format's version, in config.json as `format_version` (and in `format`). A change that an
+# older jepawatch could not read raises it; a bundle of another version is refused in one line that
+# says which way to go. Bundles written before `format_version` existed carry only
+# `format: jepawatch-bundle/1`, which is the same version 1 and loads as it did.
+BUNDLE_FORMAT_VERSION = 1
+OLDEST_FORMAT_VERSION = 1  # the oldest this jepawatch still reads
+BUNDLE_FORMAT = f"jepawatch-bundle/{BUNDLE_FORMAT_VERSION}"
+_FORMAT = re.compile(r"^jepawatch-bundle/(\d+)$")
 WEIGHTS, PREPROCESS, HISTORY, CODES = "weights.safetensors", "preprocess.json", "history.json", "code_frequencies.json"
 RISK, HEAD_CONFIG, HEAD_WEIGHTS = "risk.json", "head.json", "head.safetensors"
 ONNX_RECORD = "onnx.json"
@@ -71,6 +77,11 @@ class Bundle:
     @property
     def onnx_path(self) -> Path | None:
         return self.path / self.onnx["file"] if self.onnx else None
+
+    @property
+    def onnx_is_stale(self) -> bool:
+        """The bundle records an ONNX export made before its current head (calibrated since)."""
+        return self.onnx is not None and self.onnx.get("head_sha256") != self.meta.get("head_sha256")
 
 
 def check_name(name: str) -> str:
@@ -122,6 +133,7 @@ def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor
                 files.append(name)
         config = {
             "format": BUNDLE_FORMAT,
+            "format_version": BUNDLE_FORMAT_VERSION,
             "name": path.name,
             "jepawatch_version": __version__,
             "torch_version": torch.__version__,
@@ -188,7 +200,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
+def load_bundle(path: Path) -> Bundle:
     """Rebuild a bundle from its files; a missing, altered, inconsistent or hostile file is a BundleError
     (see `bundle_checks`: a bundle is untrusted input)."""
     path = Path(path)
@@ -199,8 +211,16 @@ def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
         config = checks.read_json_member(path, "config.json")
         if not isinstance(config, dict):
             raise ValueError(f"config.json holds a JSON {type(config).__name__}, not an object")
-        if config.get("format") != BUNDLE_FORMAT:
-            raise ValueError(f"unknown format {config.get('format')!r}")
+        version = format_version(config)
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, JepawatchError, OSError) as exc:
+        raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None
+    if version > BUNDLE_FORMAT_VERSION:
+        raise BundleError(f"model bundle {path} has format version {version}, newer than this jepawatch "
+                          f"{__version__} reads ({BUNDLE_FORMAT_VERSION}); upgrade jepawatch (pip install -U jepawatch)")
+    if version < OLDEST_FORMAT_VERSION:
+        raise BundleError(f"model bundle {path} has format version {version}, older than this jepawatch "
+                          f"{__version__} reads ({OLDEST_FORMAT_VERSION}-{BUNDLE_FORMAT_VERSION}); retrain it with `jepawatch train`")
+    try:
         files = config.get("files")
         if not isinstance(files, dict) or not all(isinstance(d, str) for d in files.values()):
             raise ValueError("config.json's files is not an object of file names and checksums")
@@ -232,16 +252,31 @@ def load_bundle(path: Path, device: str | torch.device = "cpu") -> Bundle:
         head_state = safetensors_load(contents[HEAD_WEIGHTS]) if HEAD_WEIGHTS in contents else None
         # shapes from the header against the model built on the meta device: nothing allocated yet
         checks.check_weight_shapes(checks.safetensors_shapes(contents[WEIGHTS], WEIGHTS),
-                                   lambda: build_model(run.model_kind, run.model))
-        model = build_model(run.model_kind, run.model)
+                                   lambda: run.kind.build(run.model))
+        model = run.kind.build(run.model)
         model.load_state_dict(checks.check_finite_weights(safetensors_load(contents.pop(WEIGHTS)), model))
     except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
         raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None
-    model.to(device).eval()
+    model.eval()  # on the CPU; a scorer moves it where it runs
     meta = {k: config.get(k) for k in ("format", "name", "jepawatch_version", "torch_version", "created")}
+    meta["format_version"] = version
     meta["weights_sha256"] = files[WEIGHTS]
     meta["head_sha256"] = files.get(HEAD_WEIGHTS)
     return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta, risk, head, head_state, onnx)
+
+
+def format_version(config: dict) -> int:
+    """The format version config.json declares: `format_version`, else the one in `format`
+    (bundles from before `format_version`: version 1)."""
+    declared = config.get("format_version")
+    match = _FORMAT.match(str(config.get("format", "")))
+    if "format" in config and not match:
+        raise ValueError(f"unknown format {config.get('format')!r}")
+    if declared is None:
+        return int(match.group(1)) if match else 1
+    if not isinstance(declared, int) or isinstance(declared, bool):
+        raise ValueError(f"format_version is {declared!r}, not a whole number")
+    return declared
 
 
 def mark_latest(models_dir: Path, name: str) -> None:

@@ -11,11 +11,11 @@ import difflib
 import sys
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 
 from jepawatch.errors import ConfigError
-from jepawatch.model.config import MODEL_CONFIGS, MTSJEPAConfig, TemporalJEPAConfig
+from jepawatch.kinds import DEFAULT_KIND, kind_of
+from jepawatch.run_config import RunConfig, check_values, dataclass_from_dict
 from jepawatch.training.config import TrainConfig
 
 if sys.version_info >= (3, 11):
@@ -44,41 +44,6 @@ PRESETS: dict[str, list[str]] = {
 }
 
 DEFAULT_PRESET = "watch"
-
-
-@dataclass
-class RunConfig:
-    model_kind: str
-    model: MTSJEPAConfig | TemporalJEPAConfig
-    train: TrainConfig
-
-    def to_dict(self) -> dict:
-        return {"model_kind": self.model_kind, "model": dataclasses.asdict(self.model), "train": dataclasses.asdict(self.train)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
-        kind = d["model_kind"]
-        if kind not in MODEL_CONFIGS:
-            raise ConfigError(f"unknown model kind {kind!r}")
-        model = dataclass_from_dict(MODEL_CONFIGS[kind], d["model"])
-        check_values(model)
-        model.validate()
-        return cls(kind, model, dataclass_from_dict(TrainConfig, d["train"]))
-
-
-def dataclass_from_dict(cls, values: dict):
-    """Build a config dataclass from plain values (JSON/TOML), converting lists to tuples; unknown keys fail."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
-    kwargs = {k: (tuple(v) if isinstance(v, list) and _is_tuple(hints[k]) else v) for k, v in values.items()}
-    return cls(**kwargs)
-
-
-def _is_tuple(tp) -> bool:
-    return typing.get_origin(tp) is tuple
 
 
 def parse_value(raw: str, tp):
@@ -113,16 +78,15 @@ def resolve_config(
     preset: str | None = None,
 ) -> RunConfig:
     """Defaults -> preset -> TOML file -> `--set` overrides -> explicit CLI flags ({"train": {"epochs": 3}})."""
-    if model_kind not in MODEL_CONFIGS:
-        raise ConfigError(f"unknown model {model_kind!r}; choose one of {', '.join(MODEL_CONFIGS)}")
-    if preset is None and model_kind == "mts-jepa":
+    kind = kind_of(model_kind)
+    if preset is None and kind.takes_presets:
         preset = DEFAULT_PRESET
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-        if model_kind != "mts-jepa":
-            raise ConfigError(f"--preset is for mts-jepa; {model_kind} has its own defaults")
-    classes = {"model": MODEL_CONFIGS[model_kind], "train": TrainConfig}
+        if not kind.takes_presets:
+            raise ConfigError(f"--preset is for {DEFAULT_KIND}; {model_kind} has its own defaults")
+    classes = {"model": kind.config_class, "train": TrainConfig}
     values: dict[str, dict[str, object]] = {"model": {}, "train": {}}
     for item in PRESETS.get(preset or "", []):
         section, key, raw = _split_override(classes, item)
@@ -151,34 +115,6 @@ def resolve_config(
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
     return RunConfig(model_kind, model, train)
-
-
-# Model sizes may be 0 only where nothing breaks (no residual block); every other size is at least 1.
-_MAY_BE_ZERO = {"tokenizer_blocks"}
-# Upper bounds, so that a hostile config.json cannot make building the model take unbounded time and
-# memory (the paper uses 2-6 layers; widths are checked against the weights before anything is allocated).
-MAX_DEPTH = 256  # any *_layers, *_depth, *_blocks
-MAX_SIZE = 10_000_000  # any other integer
-
-
-def check_values(config) -> None:
-    """Types and ranges the model's own `validate` takes for granted (a bundle's config.json is
-    untrusted input): numbers are numbers, sizes are positive integers."""
-    hints = typing.get_type_hints(type(config))
-    for f in dataclasses.fields(config):
-        value, tp = getattr(config, f.name), hints[f.name]
-        if tp is int:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"{f.name} must be an integer, not {value!r}")
-            if value < (0 if f.name in _MAY_BE_ZERO else 1):
-                raise ValueError(f"{f.name} must be at least {0 if f.name in _MAY_BE_ZERO else 1}, not {value}")
-            most = MAX_DEPTH if f.name.endswith(("_layers", "_depth", "_blocks")) else MAX_SIZE
-            if value > most:
-                raise ValueError(f"{f.name} must be at most {most:,}, not {value:,}")
-        elif tp is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-            raise ValueError(f"{f.name} must be a number, not {value!r}")
-        elif tp is bool and not isinstance(value, bool):
-            raise ValueError(f"{f.name} must be true or false, not {value!r}")
 
 
 def _read_toml(path: Path) -> dict:

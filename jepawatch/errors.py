@@ -36,3 +36,8 @@ class StateBusy(JepawatchError):
     """Another run holds the lock on the same state file (an overlapping cron run)."""
 
     exit_code = 75  # EX_TEMPFAIL (sysexits.h): try again later
+
+
+class JepawatchWarning(UserWarning):
+    """What the Python API warns of (dropped columns, filled cells, a rough calibration); the CLI
+    prints the same messages as `warning:` lines."""

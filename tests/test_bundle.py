@@ -290,3 +290,29 @@ def test_temporary_directories_of_a_killed_save_are_removed_by_the_next_save(tmp
     os.utime(other, (old, old))
     assert remove_stale_bundle_temporaries(path) == 1
     assert not stale.exists() and fresh.exists() and other.exists()  # a save in progress and another bundle's are kept
+
+
+def test_format_version_is_recorded_and_other_versions_are_refused_in_one_line(trained, tmp_path):
+    """A bundle of a newer or older format is said to be one (not corrupted); a bundle from before
+    `format_version` existed (only `format: jepawatch-bundle/1`) loads as version 1."""
+    import shutil
+
+    from jepawatch.bundle import BUNDLE_FORMAT_VERSION
+
+    path = tmp_path / "copy"
+    shutil.copytree(trained, path)
+    config_path = path / "config.json"
+    config = json.loads(config_path.read_text())
+    assert config["format_version"] == BUNDLE_FORMAT_VERSION == 1 and config["format"] == "jepawatch-bundle/1"
+    del config["format_version"]  # as every bundle written before issue 16
+    config_path.write_text(json.dumps(config))
+    assert load_bundle(path).meta["format_version"] == 1
+    for version, words in ((BUNDLE_FORMAT_VERSION + 1, "newer than this jepawatch"), (0, "older than this jepawatch")):
+        config_path.write_text(json.dumps({**config, "format_version": version}))
+        with pytest.raises(BundleError) as caught:
+            load_bundle(path)
+        message = str(caught.value)
+        assert words in message and "corrupted" not in message and "\n" not in message
+    config_path.write_text(json.dumps({**config, "format": "something-else/3"}))
+    with pytest.raises(BundleError, match="corrupted: unknown format"):
+        load_bundle(path)

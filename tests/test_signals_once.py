@@ -9,7 +9,7 @@ import torch
 from jepawatch.bundle import load_bundle
 from jepawatch.configuration import resolve_config
 from jepawatch.scoring.backends import TorchBackend
-from jepawatch.scoring.features import WindowSignals, window_signals
+from jepawatch.scoring.features import WindowSignals, signals_from_outputs, window_outputs, window_statistics
 from jepawatch.scoring.windows import scorable_starts, signals_at
 from jepawatch.training.job import TrainRequest, train
 
@@ -44,7 +44,11 @@ def two_pass(bundle, series, starts) -> WindowSignals:
     window, offsets = bundle.run.model.window, np.arange(bundle.run.model.window)
     current = torch.from_numpy(series[starts[:, None] + offsets])
     previous = torch.from_numpy(series[starts[:, None] - window + offsets])
-    return window_signals(bundle.model.eval(), previous, current, bundle.code_frequencies)
+    model = bundle.model.eval()
+    before = window_outputs(model, previous, targets=False)
+    return signals_from_outputs(before.next_fine, before.next_coarse, window_outputs(model, current),
+                                bundle.code_frequencies, window_statistics(current),
+                                window_statistics(current[:, -bundle.run.model.patch_len:]))
 
 
 @pytest.mark.parametrize("stride, batch_size", [(None, 64), (None, 3), (10, 4), (7, 5), (1, 16)])

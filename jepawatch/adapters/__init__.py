@@ -24,11 +24,12 @@ from jepawatch.adapters.registry import (
     installed,
     iter_batches,
     read_dataset,
+    source_name,
 )
 from jepawatch.adapters.report import reading_report
 
 __all__ = [
     "AUTO", "DEFAULT_BATCH_ROWS", "ENV_VAR", "Adapter", "AdapterError", "AdapterInfo", "AdapterRegistry",
     "Dataset", "ReadOptions", "Series", "hookimpl", "installed", "iter_batches", "iter_csv", "parse_labels", "parse_timestamps",
-    "read_csv", "read_dataset", "reading_report", "series_from_frame",
+    "read_csv", "read_dataset", "reading_report", "series_from_frame", "source_name",
 ]

@@ -18,9 +18,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import pandas as pd
 import pluggy
 
 from jepawatch.adapters import hookspecs
+from jepawatch.adapters.columns import series_from_frame
 from jepawatch.adapters.contract import (
     DEFAULT_BATCH_ROWS,
     Adapter,
@@ -36,6 +38,7 @@ ENV_VAR = "JEPAWATCH_PLUGINS"
 ENTRY_POINT_GROUP = "jepawatch"
 DEFAULT_PLUGINS = ("jepawatch.adapters.builtin",)
 AMBIGUOUS_WITHIN = 0.05  # sniff scores this close to the best are a tie
+FRAME_SOURCE = "DataFrame"  # what a bundle records as the source of data given as a pandas DataFrame
 
 
 @dataclass(frozen=True)
@@ -178,9 +181,17 @@ def installed() -> AdapterRegistry:
     return AdapterRegistry.load()
 
 
-def read_dataset(path: Path, adapter: str | None = None, options: ReadOptions | None = None,
+def source_name(data: Path | str | pd.DataFrame) -> str:
+    """How messages and bundles name `data`: its path, or `DataFrame`."""
+    return FRAME_SOURCE if isinstance(data, pd.DataFrame) else str(data)
+
+
+def read_dataset(path: Path | pd.DataFrame, adapter: str | None = None, options: ReadOptions | None = None,
                  registry: AdapterRegistry | None = None) -> Dataset:
-    """Read `path` with the named adapter, or the one that recognises it."""
+    """Read `path` with the named adapter, or the one that recognises it. A pandas DataFrame is read by
+    the CSV rules (numeric columns are channels; the time and label columns are found the same way)."""
+    if isinstance(path, pd.DataFrame):
+        return Dataset(source=FRAME_SOURCE, adapter="dataframe", series=_frame_series(path, adapter, options))
     registry = registry or installed()
     path = Path(path)
     options = options or ReadOptions()
@@ -192,15 +203,28 @@ def read_dataset(path: Path, adapter: str | None = None, options: ReadOptions | 
     return dataset
 
 
-def iter_batches(path: Path, adapter: str | None = None, options: ReadOptions | None = None,
+def iter_batches(path: Path | pd.DataFrame, adapter: str | None = None, options: ReadOptions | None = None,
                  batch_rows: int = DEFAULT_BATCH_ROWS, registry: AdapterRegistry | None = None) -> Iterable[Series]:
     """Stream the part of `path` that would be scored, `batch_rows` steps at a time."""
+    if isinstance(path, pd.DataFrame):
+        series = _frame_series(path, adapter, options)
+        return (series.slice(start, start + batch_rows) for start in range(0, series.n_steps, batch_rows))
     registry = registry or installed()
     path = Path(path)
     options = options or ReadOptions()
     chosen = registry.choose(path, adapter)
     _check_options(chosen, options)
     return chosen.iter_batches(path, options, batch_rows)
+
+
+def _frame_series(frame: pd.DataFrame, adapter: str | None, options: ReadOptions | None) -> Series:
+    if adapter is not None:
+        raise DataError(f"adapter {adapter!r} reads files; a DataFrame is read as it is (leave the adapter out)")
+    if (options or ReadOptions()).extra:
+        raise DataError("adapter options apply to files; a DataFrame takes none")
+    if isinstance(frame.index, pd.DatetimeIndex):  # a time index is the time column
+        frame = frame.reset_index(names=frame.index.name or "timestamp")
+    return series_from_frame(frame, options or ReadOptions(), FRAME_SOURCE)
 
 
 def _check_options(adapter: Adapter, options: ReadOptions) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from jepawatch import __version__
+from jepawatch._version import __version__
 from jepawatch.atomic import atomic_write_text, ensure_dir
 from jepawatch.errors import ConfigError
 

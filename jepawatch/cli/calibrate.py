@@ -8,16 +8,8 @@ from typing import Annotated
 import typer
 
 from jepawatch.cli import output
-from jepawatch.cli.options import (
-    AdapterOption,
-    AdapterSettingOption,
-    DeviceOption,
-    LabelColOption,
-    ModelOption,
-    ModelsDirOption,
-    TimestampColOption,
-    read_options,
-)
+from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, DeviceOption, JsonOption, LabelColOption,
+                                   ModelOption, ModelsDirOption, TimestampColOption, read_options)
 
 
 def calibrate(
@@ -32,6 +24,7 @@ def calibrate(
     label_col: LabelColOption = None,
     timestamp_col: TimestampColOption = None,
     adapter_option: AdapterSettingOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Train the paper's downstream head on labelled DATA and store it, with its threshold, in the bundle.
 
@@ -41,56 +34,22 @@ def calibrate(
     reads each window's per-channel statistics (mean, std, min, max, last), which RevIN hides
     from the encoder; `--features codes` is the paper's head.
     """
-    from jepawatch.bundle import (
-        HEAD_CONFIG,
-        HEAD_WEIGHTS,
-        update_bundle,
-    )
-    from jepawatch.errors import ConfigError, DataError
-    from jepawatch.evaluation.labelled import labelled_pairs, read_labelled
-    from jepawatch.evaluation.metrics import auc, threshold_metrics
-    from jepawatch.evaluation.representation import Representation
-    from jepawatch.scoring.head import (
-        HEAD_FEATURES,
-        HeadConfig,
-        best_f1_threshold,
-        fit_standardiser,
-        head_inputs,
-        head_to_bundle,
-        predict,
-        train_head,
-    )
-    from jepawatch.scoring.scorer import Scorer
+    from jepawatch.app.calibrate import calibrate as calibrate_head
+    from jepawatch.app.score import open_scorer
+    from jepawatch.errors import ConfigError
+    from jepawatch.scoring.head import HEAD_FEATURES
 
-    if features not in HEAD_FEATURES:
+    if features not in HEAD_FEATURES:  # said before the bundle is loaded
         raise ConfigError(f"--features must be one of {', '.join(HEAD_FEATURES)}, not {features!r}")
     if not 0 < train_fraction < 1:
         raise ConfigError("--train-fraction must be between 0 and 1")
-    scorer = Scorer.load(model, models_dir, device)
-    bundle = scorer.bundle
-    series, labels, source = read_labelled(data, adapter, read_options(label_col, timestamp_col, adapter_option), bundle)
-    pairs = labelled_pairs(Representation(bundle, scorer.device), series, labels)  # the head reads eq. 31's pooled codes
-    cut = int(round(len(pairs) * train_fraction))
-    fit, pick = slice(0, cut), slice(cut, len(pairs))
-    for name, part in (("training", fit), ("threshold", pick)):
-        if pairs.target[part].sum() == 0:
-            raise DataError(f"the {name} part of the labelled windows has no anomalous next window; "
-                            "give more labelled data or change --train-fraction")
-    cfg = HeadConfig()
-    standardiser = fit_standardiser(pairs.raw_stats[fit]) if features == "codes+stats" else None
-    inputs = head_inputs(pairs.features, pairs.raw_stats, standardiser)  # (N, F)
-    head = train_head(inputs[fit], pairs.target[fit], cfg, seed, standardiser)
-    probabilities = predict(head, inputs[pick])
-    threshold = best_f1_threshold(probabilities, pairs.target[pick])
-    quality = {**threshold_metrics(pairs.target[pick], probabilities, threshold), "auc": auc(pairs.target[pick], probabilities)}
-    provenance = {"source": source, "seed": seed, "train_windows": cut, "threshold_windows": len(pairs) - cut,
-                  "train_positives": int(pairs.target[fit].sum()), "threshold_positives": int(pairs.target[pick].sum()),
-                  "on_threshold_part": quality}
-    meta, state = head_to_bundle(head, int(inputs.shape[1]), cfg, threshold, provenance)
-    update_bundle(bundle.path, {HEAD_CONFIG: meta}, {HEAD_WEIGHTS: state})
+    result = calibrate_head(open_scorer(model, models_dir, device), data, adapter=adapter, features=features,
+                            options=read_options(label_col, timestamp_col, adapter_option),
+                            train_fraction=train_fraction, seed=seed)
+    quality = result["on_threshold_part"]
     output.stderr.print(
-        f"[green]calibrated[/] {bundle.name}: head ({features}) trained on {cut} windows ({provenance['train_positives']} positive), "
-        f"threshold {threshold:.3f} from {len(pairs) - cut} ({provenance['threshold_positives']} positive): "
-        f"F1 {quality['f1']:.3f}, AUC {quality['auc']:.3f} on that part. `score` now reports the supervised risk.",
-        highlight=False,
-    )
+        f"[green]calibrated[/] {result['name']}: head ({features}) trained on {result['train_windows']} windows "
+        f"({result['train_positives']} positive), threshold {result['threshold']:.3f} from {result['threshold_windows']} "
+        f"({result['threshold_positives']} positive): F1 {quality['f1']:.3f}, AUC {quality['auc']:.3f} on that part. "
+        "`score` now reports the supervised risk.", highlight=False)
+    output.result(result, as_json, lambda: None)

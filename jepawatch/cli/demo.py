@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,61 +27,22 @@ def demo(
     anomalies of both kinds the paper targets (short spikes, slow drifts), each preceded by a
     weak precursor. The files stay in OUT/data for `jepawatch train` and `watch` by hand.
     """
-    from jepawatch.adapters import ReadOptions
-    from jepawatch.bundle import load_bundle
+    from jepawatch.app.demo import replay_demo, train_demo, write_files
     from jepawatch.cli.progress import RichReporter
-    from jepawatch.configuration import resolve_config
-    from jepawatch.demo.run import DEMO_CONFIG, DEMO_EPOCHS, summarise, write_demo_files
-    from jepawatch.live.display import WatchStats
-    from jepawatch.live.sources import ReplaySource, parse_speed
-    from jepawatch.live.watch import LiveTableSink, PlainLinesSink, StateKeeper, StopFlag, run_watch
-    from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext
-    from jepawatch.training.job import TrainRequest, resolve_device
-    from jepawatch.training.job import train as run_training
-
-    import pandas as pd
+    from jepawatch.live.sources import parse_speed
+    from jepawatch.live.watch import LiveTableSink, PlainLinesSink, StopFlag
 
     pace = parse_speed(speed)
-    files = write_demo_files(out / "data", seed)
+    files = write_files(out, seed)
     output.stderr.print(f"wrote {files.train} (normal operation) and {files.live} (with anomalies and labels)", highlight=False)
-    run = resolve_config("mts-jepa", overrides=DEMO_CONFIG,
-                         flags={"train": {"epochs": epochs or DEMO_EPOCHS, "seed": seed, "device": device}})
-    path = run_training(TrainRequest(data=files.train, run=run, out_dir=out / "models", name="demo"),
-                        reporter=RichReporter(output.stderr), warn=output.warn)
+    path = train_demo(files, out, epochs=epochs, seed=seed, device=device, reporter=RichReporter(output.stderr),
+                      warn=output.warn)
     output.stderr.print(f"[green]trained[/] {path}; replaying {files.live.name} at {pace}", highlight=False)
-
-    scorer = Scorer(load_bundle(path), resolve_device(device or "auto"))
-    bundle = scorer.bundle
-    options = replace(ReadOptions(), columns=tuple(bundle.preprocess.channels))
-    source = ReplaySource(files.live, None, options, pace)
-    stats = WatchStats(bundle.name, str(files.live), f"replay, {pace}", scorer.alert_at, scorer.risk_source)
-    inner = LiveTableSink(output.stdout, stats) if sys.stdout.isatty() else PlainLinesSink()
-    sink = _Collecting(inner)
     with StopFlag() as stop:
-        reason = run_watch(source, ScoringCursor(scorer, StreamContext.start(scorer.window, len(scorer.channels), None)),
-                           stats, sink, StateKeeper(None, None), stop)
-    labels = pd.read_csv(files.live, usecols=["label"])["label"].to_numpy()[: stats.rows_read]
-    summary = summarise(sink.rows, labels, scorer.window)
-    output.stdout.print("[bold]demo summary[/]" + (f" ({reason})" if reason != "finished" else ""))
-    for line in summary.lines():
+        outcome = replay_demo(files, path, speed=speed, device=device, stop=stop,
+                              sink_for=lambda stats: LiveTableSink(output.stdout, stats) if sys.stdout.isatty() else PlainLinesSink())
+    output.stdout.print("[bold]demo summary[/]" + (f" ({outcome.reason})" if outcome.reason != "finished" else ""))
+    for line in outcome.summary.lines():
         output.stdout.print(f"  {line}", highlight=False)
     output.stdout.print(f"  try it by hand: jepawatch watch {files.live} --models-dir {out / 'models'} --speed 300",
                         highlight=False, soft_wrap=True)
-
-
-class _Collecting:
-    """Passes everything to the display and keeps the scored rows for the summary."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.rows: list[dict] = []
-
-    def windows(self, rows: list[dict]) -> None:
-        self.rows.extend(rows)
-        self.inner.windows(rows)
-
-    def event(self, message: str) -> None:
-        self.inner.event(message)
-
-    def close(self, stats, reason: str) -> None:
-        self.inner.close(stats, reason)

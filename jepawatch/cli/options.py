@@ -58,3 +58,13 @@ def read_options(label_col: str | None, timestamp_col: str | None, adapter_setti
             raise ConfigError(f"--adapter-option {item!r}: write KEY=VALUE, e.g. spacecraft=MSL")
         extra[key.strip()] = value.strip()
     return ReadOptions(label_column=AUTO if label_col is None else label_col, timestamp_column=timestamp_col, extra=extra)
+
+# Scoring options that `score` and `watch` share.
+StrideOption = Annotated[
+    Optional[int], typer.Option("--stride", help="Rows between scored windows. Default: the window length.")
+]
+AlertAtOption = Annotated[
+    Optional[float], typer.Option("--alert-at", help="Alert when next_window_risk >= this. Default: the bundle's threshold.")
+]
+TopChannelsOption = Annotated[int, typer.Option("--top-channels", help="How many driving channels to name per window.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")]

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from jepawatch.cli import output
-from jepawatch.cli.options import (
-    AdapterOption,
-    AdapterSettingOption,
-    BackendOption,
-    DeviceOption,
-    LabelColOption,
-    LockWaitOption,
-    ModelOption,
-    ModelsDirOption,
-    TimestampColOption,
-    read_options,
-)
+from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, DeviceOption,
+                                   LabelColOption, LockWaitOption, ModelOption, ModelsDirOption, StrideOption,
+                                   TimestampColOption, TopChannelsOption, read_options)
 
 ALERT_EXIT_CODE = 3
 
@@ -35,9 +22,9 @@ def score(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the rows to FILE.jsonl, .csv or .parquet (atomically; with --state, .jsonl and .csv are appended to). Default: a table, or JSON lines when stdout is not a terminal.")] = None,
     state: Annotated[Optional[Path], typer.Option("--state", help="State file for incremental runs: score only windows not scored before; with --out, append to it.")] = None,
     fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help=f"Exit with code {ALERT_EXIT_CODE} when a window scored in this run alerts.")] = False,
-    stride: Annotated[Optional[int], typer.Option("--stride", help="Rows between scored windows. Default: the window length.")] = None,
-    alert_at: Annotated[Optional[float], typer.Option("--alert-at", help="Alert when next_window_risk >= this. Default: the bundle's threshold.")] = None,
-    top_channels: Annotated[int, typer.Option("--top-channels", help="How many driving channels to name per window.")] = 3,
+    stride: StrideOption = None,
+    alert_at: AlertAtOption = None,
+    top_channels: TopChannelsOption = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 64,
     lock_wait: LockWaitOption = 10.0,
     backend: BackendOption = None,
@@ -55,37 +42,16 @@ def score(
     Exit codes: 0 ok; 1 an error (one line on stderr); 2 a usage error; 3 with --fail-on-alert,
     when a window scored in this run alerts; 75 another run holds the --state file's lock.
     """
-    from jepawatch.errors import ConfigError
-    from jepawatch.scoring.incremental import ScoreRequest, score_file
-    from jepawatch.scoring.results import check_output_path
-    from jepawatch.scoring.scorer import Scorer, ScoreSettings
+    from jepawatch.app import score as app
+    from jepawatch.cli.render import show_scores
+    from jepawatch.scoring.scorer import ScoreSettings
 
-    if out is not None:
-        check_output_path(out, data, state)
-    if state is not None and data.exists() and state.exists() and state.resolve() == data.resolve():
-        raise ConfigError(f"--state {state} is the input; give the state its own file")
-    scorer = Scorer.load(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
-    bundle = scorer.bundle
-    options = replace(read_options(label_col, timestamp_col, adapter_option), columns=tuple(bundle.preprocess.channels))
-    rows = score_file(scorer, ScoreRequest(data, adapter, options, out, state, lock_wait), output.warn,
-                      emit=lambda scored: _print(scored, scorer))
+    app.check_paths(data, out, state)
+    scorer = app.open_scorer(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
+    rows = app.score(scorer, data, adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option),
+                     out=out, state=state, lock_wait=lock_wait, warn=output.warn, emit=show_scores)
     alerts = sum(r["alert"] for r in rows)
-    output.stderr.print(f"scored {len(rows)} window(s) with {bundle.name} on {scorer.backend.provider} ({scorer.risk_source} risk, alert at "
+    output.stderr.print(f"scored {len(rows)} window(s) with {scorer.bundle.name} on {scorer.backend.provider} ({scorer.risk_source} risk, alert at "
                         f"{scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""), highlight=False)
     if fail_on_alert and alerts:
         raise typer.Exit(ALERT_EXIT_CODE)
-
-
-def _print(rows: list[dict], scorer) -> None:
-    if not sys.stdout.isatty():
-        for row in rows:
-            sys.stdout.write(json.dumps(row) + "\n")
-        return
-    table = Table(show_header=True, header_style="bold")
-    for column in ("window", "risk", "alert", "regime", "next", "drivers"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        where = f"{row['start_time']} .. {row['end_time']}" if row["start_time"] else f"{row['window_start']}..{row['window_end']}"
-        table.add_row(where, f"{row['next_window_risk']:.3f}", "[bold red]ALERT[/]" if row["alert"] else "",
-                      f"{row['regime']} | {row['coarse_regime']}", row["next_regime"], row["drivers"])
-    output.stdout.print(table)

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from jepawatch.cli import output
-from jepawatch.cli.options import (
-    AdapterOption,
-    AdapterSettingOption,
-    DeviceOption,
-    LabelColOption,
-    TimestampColOption,
-    read_options,
-)
+from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, DeviceOption, JsonOption, LabelColOption,
+                                   TimestampColOption, read_options)
 
 
 def train(
@@ -38,6 +29,7 @@ def train(
     label_col: LabelColOption = None,
     timestamp_col: TimestampColOption = None,
     adapter_option: AdapterSettingOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Train MTS-JEPA (or the Temporal JEPA baseline) on DATA and write a model bundle.
 
@@ -49,58 +41,16 @@ def train(
     Multi-GPU: torchrun --nproc-per-node N -m jepawatch train DATA ...
     """
     # imported here so that `jepawatch --help` and `jepawatch adapters` do not wait for torch
+    from jepawatch.app.train import train as train_bundle, trained_summary
+    from jepawatch.bundle import load_bundle
     from jepawatch.cli.progress import RichReporter
-    from jepawatch.configuration import resolve_config
-    from jepawatch.training.job import TrainRequest
-    from jepawatch.training.job import train as run_training
+    from jepawatch.cli.signals import sigterm_as_interrupt
 
-    run = resolve_config(
-        model,
-        config_file=config,
-        overrides=set_,
-        flags={"train": {"epochs": epochs, "batch_size": batch_size, "seed": seed, "device": device}},
-        preset=preset,
-    )
-    reporter = RichReporter(output.stderr)
-    request = TrainRequest(data=data, run=run, out_dir=out, name=name, resume=resume, adapter=adapter,
-                           read_options=read_options(label_col, timestamp_col, adapter_option))
-    with _sigterm_as_interrupt():
-        path = run_training(request, reporter=reporter, warn=output.warn)
+    with sigterm_as_interrupt():
+        path = train_bundle(data, model=model, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+                            preset=preset, config=config, settings=set_, out=out, name=name, resume=resume,
+                            adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option),
+                            reporter=RichReporter(output.stderr), warn=output.warn)
     output.stderr.print(f"[green]saved[/] model bundle {path}  (now the latest; `jepawatch info` shows it)")
-
-
-TERMINATED_EXIT_CODE = 143  # 128 + SIGTERM, what a shell reports for a terminated process
-
-
-@contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (systemd, kill, a batch scheduler) stops training as Ctrl-C does -- the checkpoint of the
-    last epoch is kept and the message says how to resume -- but exits with 143."""
-    from jepawatch.errors import TrainingInterrupted
-
-    terminated = []
-
-    def on_sigterm(*_):
-        terminated.append(True)
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    except TrainingInterrupted as exc:
-        if not terminated:
-            raise
-        stopped = TrainingInterrupted(str(exc).replace("training interrupted", "training terminated (SIGTERM)", 1))
-        stopped.exit_code = TERMINATED_EXIT_CODE
-        raise stopped from None
-    except KeyboardInterrupt:
-        if not terminated:
-            raise
-        stopped = TrainingInterrupted("training terminated (SIGTERM) before its first epoch ended; nothing was saved")
-        stopped.exit_code = TERMINATED_EXIT_CODE
-        raise stopped from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    if as_json:
+        output.result(trained_summary(load_bundle(path)), True, lambda: None)

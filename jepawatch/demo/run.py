@@ -3,8 +3,8 @@
 The demo's model is the paper's architecture at a small size so that it trains in well under a
 minute on 2 CPU cores (window 40 = 4 patches of 10 rows, D = 64, K = 32, one encoder layer).
 Every other setting is the paper's, except the batch-level entropy weight (1.0, not 0.01):
-with the paper's weight the codes of this small model collapse to one or two (see SPEC §10 and
-issue 7), and the regime column would say nothing.
+with the paper's weight the codes of this small model collapse to one or two (README: "Known problem
+of --preset paper"; issue 7), and the regime column would say nothing.
 
 The summary counts an anomaly as warned when an alert was raised on a window that ended before
 the anomaly began and whose alert run reaches the window that contains the onset (the evaluation

@@ -1,4 +1,4 @@
-"""Labelled data as the paper's downstream protocol sees it (SPEC §5, App. B.4).
+"""Labelled data as the paper's downstream protocol sees it (the paper's App. B.4).
 
 The series is cut into non-overlapping windows W_0 .. W_{N-1} of T_w steps from its first row;
 a window's label is 1 if any of its steps is labelled anomalous (eq. 28); pair t is
@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import pandas as pd
 import torch
 
-from jepawatch.adapters import ReadOptions, read_dataset
+from jepawatch.adapters import ReadOptions, read_dataset, source_name
 from jepawatch.errors import DataError
 from jepawatch.evaluation.representation import Representation
 from jepawatch.scoring.features import window_statistics
@@ -40,10 +41,6 @@ class LabelledPairs:
 
     def __len__(self) -> int:
         return len(self.target)
-
-    def target_start(self, t: int) -> int:
-        """First row of pair t's target window W_{t+1}."""
-        return (t + 1) * self.window
 
 
 def labelled_pairs(representation: Representation, series: np.ndarray, labels: np.ndarray,
@@ -86,7 +83,7 @@ def read_labelled(data, adapter: str | None, options, bundle) -> tuple[np.ndarra
     dataset = read_dataset(data, adapter, replace(options, columns=tuple(bundle.preprocess.channels)))
     part = dataset.part("test")
     if part.labels is None:
-        raise DataError(f"{data} has no labels; give --label-col COLUMN (0/1), or a benchmark folder with test labels")
+        raise DataError(f"{source_name(data)} has no labels; give --label-col COLUMN (0/1), or a benchmark folder with test labels")
     return bundle.preprocess.transform(part.values, part.channels), part.labels, dataset.source
 
 
@@ -110,8 +107,10 @@ def read_training(data, adapter: str | None, options, bundle, train_data=None, w
             raise DataError(f"the data {bundle.name} was trained on ({train_data}) is not there; give it with "
                             "--train-data FILE (the label-free baselines are fitted on it)")
         adapter = bundle.data.get("adapter")
-    if Path(train_data).resolve() == Path(data).resolve():
+    if not isinstance(train_data, pd.DataFrame) and not isinstance(data, pd.DataFrame) and \
+            Path(train_data).resolve() == Path(data).resolve():
         warn(f"{data} is the data the baselines are fitted on (and, as the bundle's own source, what it was trained on): "
              "the label-free figures are in-sample; give other labelled data, or --train-data with the normal data")
-    part = read_dataset(Path(train_data), adapter, columns).part("train")
+    part = read_dataset(train_data if isinstance(train_data, pd.DataFrame) else Path(train_data), adapter,
+                        columns).part("train")
     return bundle.preprocess.transform(part.values, part.channels)

@@ -1,6 +1,6 @@
 """`jepawatch evaluate`: the paper's downstream protocol, and beside it what the protocol hides.
 
-Protocol (SPEC §5, App. B.4): pairs (W_t, y_{t+1}) of the labelled data, split chronologically
+Protocol (the paper's App. B.4): pairs (W_t, y_{t+1}) of the labelled data, split chronologically
 6:2:2; an MLP head on the frozen, max-pooled code probabilities (or another representation of
 the pre-trained model, `representation.py`) trained with BCE on the first 60%; the threshold maximising F1 on the next 20%; precision, recall, F1 (p > threshold) and ROC
 AUC on the last 20%; mean and std over seeds (the seed changes the head's initialisation and

@@ -22,29 +22,24 @@ import torch
 from jepawatch.bundle import Bundle
 from jepawatch.errors import ConfigError
 
-MTS_FEATURES = ("codes", "codes-mean", "latent", "codes+stats")
-TEMPORAL_FEATURES = ("context",)
-FEATURES = MTS_FEATURES + TEMPORAL_FEATURES
 WITH_STATS = "codes+stats"
 
 
 def default_features(bundle: Bundle) -> str:
-    if bundle.run.model_kind == "temporal-jepa":
-        return "context"
-    return "codes" if bundle.run.model.use_codebook else "latent"
+    return bundle.run.kind.default_features(bundle.run.model)
 
 
 class Representation:
     """features(windows (N, T, V) preprocessed) -> (N, ...) for the head; stats are added by the protocol."""
 
     def __init__(self, bundle: Bundle, device: torch.device, features: str | None = None, batch_size: int = 64):
-        self.kind = bundle.run.model_kind
+        self.kind = bundle.run.kind
         self.features = features or default_features(bundle)
-        allowed = TEMPORAL_FEATURES if self.kind == "temporal-jepa" else MTS_FEATURES
+        allowed = self.kind.head_features
         if self.features not in allowed:
-            raise ConfigError(f"--features {self.features} does not apply to a {self.kind} bundle; "
+            raise ConfigError(f"--features {self.features} does not apply to a {self.kind.name} bundle; "
                               f"choose one of {', '.join(allowed)}")
-        if self.kind == "mts-jepa" and not bundle.run.model.use_codebook and self.features != "latent":
+        if not getattr(bundle.run.model, "use_codebook", True) and self.features != "latent":
             raise ConfigError(f"{bundle.name} was trained without the codebook (an ablation): it has no codes; "
                               "use --features latent")
         self.window = bundle.run.model.window
@@ -65,11 +60,4 @@ class Representation:
         return torch.cat(parts)
 
     def _batch(self, batch: torch.Tensor) -> torch.Tensor:
-        if self.kind == "temporal-jepa":
-            return self.model.embed(batch)  # (B, E)
-        encoding = self.model.encode_window(batch)  # per channel: (B, V, P, .)
-        if self.features == "latent":
-            return encoding.h.amax(dim=1)  # (B, P, D)
-        if self.features == "codes-mean":
-            return encoding.codes.probs.mean(dim=1)  # (B, P, K)
-        return encoding.codes.probs.amax(dim=1)  # (B, P, K), eq. 31
+        return self.kind.representation(self.model, batch, self.features)

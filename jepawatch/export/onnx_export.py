@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from jepawatch import __version__
+from jepawatch._version import __version__
 from jepawatch.bundle import Bundle
 from jepawatch.errors import BundleError
 from jepawatch.scoring.features import window_outputs, window_statistics

@@ -4,7 +4,10 @@ The header names the columns; the model's channels are picked by name (other col
 ignored, a missing channel is an error). A row with the wrong number of fields, or a channel
 cell that is not a number, is skipped and counted. Empty cells, `nan` and infinities are
 missing values: they follow the bundle's fill policy (forward fill, training mean first).
-With `;` or tab as the delimiter a decimal comma (`1,5`) is read as a decimal point.
+The delimiter and the decimal comma are decided by the CSV adapter's own sniffer
+(`adapters.csv_dialect.sniff_lines`) on the same first lines, so `score` and `watch --follow`
+read a file alike: with `;` or tab as the delimiter, a decimal comma (`1,5`) when a data cell of
+the sample has one (decided on the first data rows when the header came alone).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from jepawatch.adapters.columns import TIMESTAMP_NAMES, check_unique_names, parse_timestamps
-from jepawatch.adapters.csv_dialect import DELIMITERS, _NUMBER
+from jepawatch.adapters.csv_dialect import _NUMBER, SAMPLE_LINES, sniff_lines
 from jepawatch.errors import DataError
 
 
@@ -57,8 +60,11 @@ class RowParser:
             return any(cells) and not has_number
         return not has_number and all(cells)
 
-    def set_header(self, line: str) -> None:
-        delimiter = _delimiter(line)
+    def set_header(self, line: str, sample: list[str] | tuple[str, ...] = ()) -> None:
+        """Take `line` as the header; `sample`: the data lines after it, as far as they are there."""
+        rows = [r for r in sample if r.strip() and not _is_binary(r)][: SAMPLE_LINES - 1]
+        dialect = sniff_lines([line, *rows])
+        delimiter = dialect.delimiter
         names = [name.strip().strip('"') for name in _split(line, delimiter)]
         check_unique_names(names, self.source)
         missing = [c for c in self.channels if c not in names]
@@ -73,13 +79,15 @@ class RowParser:
             stamp = next((n for n in names if n.lower() in TIMESTAMP_NAMES and n not in self.channels), None)
         self.header = line
         self.delimiter = delimiter
-        self.decimal_comma = delimiter != ","
+        self.decimal_comma = dialect.decimal_comma if rows else None  # None: decided on the first data rows
         self.n_fields = len(names)
         self.indices = [names.index(c) for c in self.channels]
         self.stamp_index = names.index(stamp) if stamp is not None else None
 
     def parse(self, lines: list[str]) -> ParsedRows:
         assert self.header is not None, "set_header first"
+        if self.decimal_comma is None and any(line.strip() for line in lines):
+            self.set_header(self.header, lines)
         values = np.empty((len(lines), len(self.channels)), dtype=np.float32)
         stamps: list[str] = []
         n, malformed, first_problem = 0, 0, None
@@ -119,7 +127,8 @@ def _is_binary(line: str) -> bool:
 
 
 def _delimiter(line: str) -> str:
-    return max(DELIMITERS, key=line.count)
+    """The delimiter of one line by the adapter's rules (the header, before any data row is there)."""
+    return sniff_lines([line]).delimiter
 
 
 def _split(line: str, delimiter: str) -> list[str]:

@@ -108,7 +108,7 @@ class FollowSource:
             return lines
         first = lines[0].lstrip("\ufeff")
         if self.parser.is_header(first):
-            self.parser.set_header(first)
+            self.parser.set_header(first, lines[1:])
             self.file.header = first
             return lines[1:]
         if self.parser.header is None:

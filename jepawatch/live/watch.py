@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable, Generator
 from typing import Iterable, Protocol
 
 from jepawatch.live.display import WatchStats, plain_line, render
@@ -126,46 +127,64 @@ class StopFlag:
         self.reason = self.reason or reason
 
 
+def watch_windows(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchStats, keeper: StateKeeper,
+                  stop: StopFlag, stop_after_idle: float | None = None, source_name: str = "",
+                  start_message: str = "", on_event: Callable[[str], None] = lambda message: None,
+                  ) -> Generator[list[dict], None, str]:
+    """Score ticks until the source ends, the stop flag is set, or `stop_after_idle` seconds pass
+    without new rows; yields the rows of each tick's new windows and returns why it ended. The state
+    is saved after the consumer has taken the rows (so a crash repeats windows rather than loses
+    them). `start_message` goes to `on_event` with the first tick (so an input refused at once gets
+    its one error line and nothing else)."""
+    last_rows = time.monotonic()
+    reason = "finished"
+    for tick in source:
+        if start_message:
+            on_event(start_message)
+            start_message = ""
+        for message in tick.events:
+            stats.events.append(message)
+            on_event(message)
+        stats.status = f"waiting for {source_name}" if tick.waiting else ""
+        if tick.malformed:
+            stats.malformed += tick.malformed
+            stats.first_problem = stats.first_problem or tick.first_problem
+        rows = []
+        if tick.batch is not None:
+            stats.rows_read += tick.batch.n_steps
+            stats.rows_this_run += tick.batch.n_steps
+            last_rows = time.monotonic()
+            rows = cursor.push(tick.batch)
+            if rows:
+                stats.add_windows(rows)
+                yield rows
+        if tick.batch is not None or tick.events:
+            keeper.save(source, cursor, stats, force=bool(rows or tick.events))
+        if stop.reason:
+            reason = stop.reason
+            break
+        if stop_after_idle is not None and time.monotonic() - last_rows >= stop_after_idle:
+            reason = f"no new rows for {stop_after_idle:g} s"
+            break
+    keeper.save(source, cursor, stats, force=True)
+    return reason
+
+
 def run_watch(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchStats, sink: Sink, keeper: StateKeeper,
               stop: StopFlag, stop_after_idle: float | None = None, source_name: str = "",
               start_message: str = "") -> str:
-    """Score ticks until the source ends, the stop flag is set, or `stop_after_idle` seconds pass
-    without new rows. Returns why it ended. `start_message` goes to the sink with the first tick
-    (so an input refused at once gets its one error line and nothing else)."""
-    last_rows = time.monotonic()
-    reason = "finished"
+    """`watch_windows` into a sink: windows and events shown as they come, closed with why it ended."""
+    windows = watch_windows(source, cursor, stats, keeper, stop, stop_after_idle, source_name, start_message, sink.event)
     try:
-        for tick in source:
-            if start_message:
-                sink.event(start_message)
-                start_message = ""
-            for message in tick.events:
-                stats.events.append(message)
-                sink.event(message)
-            stats.status = f"waiting for {source_name}" if tick.waiting else ""
-            if tick.malformed:
-                stats.malformed += tick.malformed
-                stats.first_problem = stats.first_problem or tick.first_problem
-            rows = []
-            if tick.batch is not None:
-                stats.rows_read += tick.batch.n_steps
-                stats.rows_this_run += tick.batch.n_steps
-                last_rows = time.monotonic()
-                rows = cursor.push(tick.batch)
-                if rows:
-                    stats.add_windows(rows)
-                    sink.windows(rows)
-            if tick.batch is not None or tick.events:
-                keeper.save(source, cursor, stats, force=bool(rows or tick.events))
-            if stop.reason:
-                reason = stop.reason
+        while True:
+            try:
+                rows = next(windows)
+            except StopIteration as end:
+                reason = end.value
                 break
-            if stop_after_idle is not None and time.monotonic() - last_rows >= stop_after_idle:
-                reason = f"no new rows for {stop_after_idle:g} s"
-                break
+            sink.windows(rows)
     except BaseException:
         sink.close(stats, "stopped by an error" if stats.rows_this_run else "")  # state: the last consistent save
         raise
-    keeper.save(source, cursor, stats, force=True)
     sink.close(stats, reason)
     return reason

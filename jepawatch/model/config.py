@@ -46,7 +46,7 @@ class MTSJEPAConfig:
     lambda_com: float = 0.25
     lambda_ent_sample: float = 0.005
     lambda_ent_batch: float = 0.01
-    # Which term each alignment weight moves (decision, SPEC §4 / eq. 11-12): "vq-vae" puts lambda_emb
+    # Which term each alignment weight moves (decision; the paper's §3.4, eq. 11-12): "vq-vae" puts lambda_emb
     # on ||z - sg(h)||^2 (moves the prototypes) and lambda_com on ||sg(z) - h||^2 (commits the encoder),
     # as VQ-VAE and the authors' released code do; "as-printed" follows eq. 11-12 literally (lambda_emb
     # pulls the encoder onto z, which with diffuse codes is near the prototype centroid).
@@ -120,5 +120,3 @@ class TemporalJEPAConfig:
         if self.seq_len < 2:
             raise ValueError("seq_len must be at least 2")
 
-
-MODEL_CONFIGS = {"mts-jepa": MTSJEPAConfig, "temporal-jepa": TemporalJEPAConfig}

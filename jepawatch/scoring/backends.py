@@ -44,7 +44,7 @@ class OnnxBackend:
         if path is None:
             raise ConfigError(f"{bundle.name} has no ONNX export; run `jepawatch export --onnx --model {bundle.path}` "
                               "or use --backend torch")
-        if bundle.onnx.get("head_sha256") != bundle.meta.get("head_sha256"):
+        if bundle.onnx_is_stale:
             raise BundleError(f"the ONNX export of {bundle.name} predates its current head (calibrated since); "
                               f"run `jepawatch export --onnx --model {bundle.path}` again, or use --backend torch")
         available = ort.get_available_providers()
@@ -79,7 +79,7 @@ def make_backend(name: str | None, bundle: Bundle, device: torch.device):
     name = (name or "auto").lower()
     if name not in BACKENDS:
         raise ConfigError(f"--backend {name!r}: use one of {', '.join(BACKENDS)}")
-    stale = bundle.onnx is not None and bundle.onnx.get("head_sha256") != bundle.meta.get("head_sha256")
+    stale = bundle.onnx_is_stale
     if name == "onnx" or (name == "auto" and bundle.onnx is not None and not stale):
         return OnnxBackend(bundle, device)
     backend = TorchBackend(bundle.model, device)

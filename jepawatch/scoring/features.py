@@ -1,14 +1,14 @@
 """What a trained MTS-JEPA says about each window: codes, predictions for the next window, surprise.
 
-For windows W_t with their predecessors W_{t-1} (preprocessed, (N, T, V) each), `window_signals`
-returns per window:
+For windows W_t with their predecessors W_{t-1} (preprocessed, (N, T, V) each), `signals_from_outputs`
+(via `scoring.windows.signals_at`) returns per window:
 - `pooled` (N, P, K): online fine code probabilities after variable-wise max-pooling (eq. 31),
   the downstream head's input; `regime` (N, P) its dominant codes; `coarse_regime` (N,) the
   dominant code of the coarse view (EMA branch, max-pooled over channels).
 - `next_regime` (N, P): dominant codes of the predicted next window (predicted probabilities,
   max-pooled over channels).
 - `surprise_fine`, `surprise_coarse` (N, V): KL(EMA codes of W_t || codes predicted for W_t from
-  W_{t-1}), summed over patches and codes, per channel (SPEC §7).
+  W_{t-1}), summed over patches and codes, per channel.
 - `rarity` (N, V): expected surprisal of the codes predicted for W_{t+1} under the training code
   frequencies, sum_k p_hat(k) * -log f(k), averaged over patches, fine plus coarse, per channel.
 - `stats` (N, V, 5): the window's own per-channel statistics (mean, std, min, max, last value of
@@ -95,15 +95,6 @@ def window_outputs(model: MTSJEPA, windows: torch.Tensor, targets: bool = True) 
 
 
 @torch.no_grad()
-def window_signals(model: MTSJEPA, previous: torch.Tensor, current: torch.Tensor, code_frequencies: dict) -> WindowSignals:
-    """previous, current: (N, T, V) preprocessed windows on the model's device; previous[i] is the
-    window just before current[i] (T steps earlier, whatever the scoring stride)."""
-    previous_outputs = window_outputs(model, previous, targets=False)
-    return signals_from_outputs(previous_outputs.next_fine, previous_outputs.next_coarse, window_outputs(model, current),
-                                code_frequencies, window_statistics(current),
-                                window_statistics(current[:, -model.cfg.patch_len:]))
-
-
 def signals_from_outputs(predicted_fine: torch.Tensor, predicted_coarse: torch.Tensor | None, current: WindowOutputs,
                          code_frequencies: dict, stats: torch.Tensor, recent_stats: torch.Tensor) -> WindowSignals:
     """The signals of each current window, given what its predecessor predicted for it (code

@@ -1,4 +1,4 @@
-"""The supervised next-window head of the paper's downstream protocol (SPEC §5, App. B.4).
+"""The supervised next-window head of the paper's downstream protocol (the paper's App. B.4).
 
 Frozen encoder and codebook; input h_t = the online fine code probabilities max-pooled over
 channels (P, K), flattened; an MLP trained with binary cross-entropy on pairs (W_t, y_{t+1});
@@ -39,7 +39,6 @@ class HeadConfig:
 
 
 HEAD_FEATURES = ("codes", "codes+stats")
-N_WINDOW_STATS = 5
 
 
 def fit_standardiser(stats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from jepawatch.adapters import ReadOptions, iter_batches
+import pandas as pd
+
+from jepawatch.adapters import ReadOptions, iter_batches, source_name
 from jepawatch.adapters.quality import ReadTally
 from jepawatch.atomic import remove_stale_temporaries
 from jepawatch.errors import DataError
@@ -23,7 +25,7 @@ from jepawatch.scoring.state import ScoreState
 
 @dataclass
 class ScoreRequest:
-    data: Path
+    data: Path | pd.DataFrame
     adapter: str | None
     options: ReadOptions  # with the bundle's channels as `columns`
     out: Path | None = None  # None: the caller prints the rows
@@ -38,7 +40,7 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
     with state_lock(request.state, request.lock_wait):
         previous = _previous_state(scorer, request, warn)
         rows_seen = 0
-        tally = ReadTally(str(request.data))
+        tally = ReadTally(source_name(request.data))
 
         def counted(batches):
             nonlocal rows_seen
@@ -48,11 +50,11 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
                 yield batch
 
         rows = []
-        batches = counted(iter_batches(request.data, request.adapter, request.options))
-        for chunk in scorer.stream(batches, previous.next_start if previous else None):
-            rows.extend(chunk)
+        cursor = scorer.cursor(previous.next_start if previous else None)
+        for batch in counted(iter_batches(request.data, request.adapter, request.options)):
+            rows.extend(cursor.push(batch))
         if previous is not None and rows_seen < previous.rows_seen:
-            raise DataError(f"{request.data} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was "
+            raise DataError(f"{source_name(request.data)} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was "
                             f"replaced or truncated; delete {request.state} to score it from the beginning")
         if tally.warning():
             warn(tally.warning())
@@ -64,7 +66,7 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
             emit(rows)
         if request.state is not None:
             bundle = scorer.bundle
-            ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, scorer.next_start, rows_seen,
+            ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, cursor.context.next_start, rows_seen,
                        mark.rows if mark else 0, out_bytes=mark.bytes if mark else None).save(request.state)
     return rows
 

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 
 from jepawatch.adapters import Series
-from jepawatch.bundle import Bundle
+from jepawatch.bundle import Bundle, load_bundle, resolve_bundle_path
 from jepawatch.data.preprocess import fill_forward
+from jepawatch.devices import resolve_device
 from jepawatch.errors import BundleError, ConfigError
 from jepawatch.scoring.backends import make_backend
-from jepawatch.scoring.features import WindowSignals, check_scorable
+from jepawatch.scoring.features import WindowSignals
 from jepawatch.scoring.head import head_from_bundle, predict
 from jepawatch.scoring.label_free import risk_from_dict
 from jepawatch.scoring.windows import signals_at
@@ -42,9 +43,7 @@ class ScoreSettings:
 
 class Scorer:
     def __init__(self, bundle: Bundle, device: torch.device, settings: ScoreSettings | None = None):
-        if bundle.run.model_kind != "mts-jepa":
-            raise ConfigError(f"{bundle.name} is a {bundle.run.model_kind} bundle; scoring needs an mts-jepa bundle")
-        check_scorable(bundle.model)
+        bundle.run.kind.check_scorable(bundle.name, bundle.model)
         if bundle.risk is None or bundle.code_frequencies is None:
             raise BundleError(f"{bundle.name} has no risk calibration (made by an older jepawatch); retrain it")
         self.bundle = bundle
@@ -58,7 +57,7 @@ class Scorer:
             raise ConfigError("--batch-size must be at least 1")
         if self.settings.top_channels < 0:
             raise ConfigError("--top-channels must be 0 or more")
-        self.model = bundle.model.to(device).eval()
+        bundle.model.to(device).eval()
         self.backend = make_backend(self.settings.backend, bundle, device)
         self.calibration = risk_from_dict(bundle.risk)
         self.head, threshold = head_from_bundle(bundle.head, bundle.head_state) if bundle.head else (None, None)
@@ -70,10 +69,7 @@ class Scorer:
     @classmethod
     def load(cls, model: str | None, models_dir, device: str | None, settings: ScoreSettings | None = None) -> "Scorer":
         """The scorer of bundle `model` (a name, a directory, or None for the latest) on `device` (None: auto)."""
-        from jepawatch.bundle import load_bundle, resolve_bundle_path
-        from jepawatch.training.job import resolve_device
-
-        return cls(load_bundle(resolve_bundle_path(model, models_dir)), resolve_device(device or "auto"), settings)
+        return cls(load_bundle(resolve_bundle_path(model, models_dir)), resolve_device(device), settings)
 
     def signals(self, series: np.ndarray, starts: np.ndarray) -> WindowSignals:
         return signals_at(self.backend, series, starts, self.window, self.bundle.code_frequencies,
@@ -127,16 +123,14 @@ class Scorer:
 
     def stream(self, batches: Iterable[Series], first_start: int | None = None) -> Iterator[list[dict]]:
         """Score a stream batch by batch; yields the rows of each batch's newly complete windows.
-        `self.next_start` is then the first row of the next window to score.
+        (`cursor` gives the same with the position of the next window to score.)
 
         `first_start`: absolute row of the first window to score (default: the window length, the
         first window with a predecessor); earlier rows are read only as context.
         """
         cursor = self.cursor(first_start)
-        self.next_start = cursor.context.next_start
         for batch in batches:
             rows = cursor.push(batch)
-            self.next_start = cursor.context.next_start
             if rows:
                 yield rows
 

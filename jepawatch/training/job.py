@@ -8,16 +8,17 @@ from pathlib import Path
 import math
 
 import numpy as np
+import pandas as pd
 import torch
 
-from jepawatch.adapters import ReadOptions, read_dataset, reading_report
+from jepawatch.adapters import ReadOptions, read_dataset, reading_report, source_name
 from jepawatch.atomic import ensure_dir
 from jepawatch.bundle import CHECKPOINT, check_name, mark_latest, save_bundle
-from jepawatch.configuration import RunConfig
 from jepawatch.data.preprocess import Preprocessor
-from jepawatch.data.windows import ChannelPairs, WindowPairs, chronological_split
+from jepawatch.data.windows import WindowPairs, chronological_split
+from jepawatch.devices import resolve_device
 from jepawatch.errors import ConfigError, TrainingDiverged
-from jepawatch.model import build_model
+from jepawatch.run_config import RunConfig
 from jepawatch.scoring.features import window_statistics
 from jepawatch.scoring.label_free import DEFAULT_COMPONENTS, FusedRisk
 from jepawatch.scoring.backends import TorchBackend
@@ -28,11 +29,12 @@ from jepawatch.training.distributed import init_distributed, shutdown_distribute
 from jepawatch.training.loop import NullReporter, Reporter, Trainer
 
 MIN_CALIBRATION_WINDOWS = 50
+FRAME_BUNDLE_NAME = "dataframe"  # the bundle of a DataFrame trained on without a name
 
 
 @dataclass
 class TrainRequest:
-    data: Path
+    data: Path | pd.DataFrame
     run: RunConfig
     out_dir: Path = Path("models")
     name: str | None = None
@@ -42,6 +44,8 @@ class TrainRequest:
 
     @property
     def bundle_name(self) -> str:
+        if self.name is None and isinstance(self.data, pd.DataFrame):
+            return FRAME_BUNDLE_NAME
         return check_name(self.name or _stem(self.data))
 
 
@@ -51,14 +55,6 @@ def _stem(path: Path) -> str:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
-
-
-def resolve_device(requested: str) -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
-    return torch.device(requested)
 
 
 def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, after_epoch=None) -> Path:
@@ -94,7 +90,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         else:
             preprocess = Preprocessor.fit(table.values, table.channels, table.metadata.get("timestamp_column"))
         series = preprocess.transform(table.values, table.channels)  # (T, V_kept)
-        _set_channels(run, preprocess.n_kept)
+        run.kind.set_channels(run.model, preprocess.n_kept)
 
         window = run.model.window
         split = chronological_split(series, window, run.train.val_fraction)
@@ -102,12 +98,12 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
             warn("too little data for a validation split: validating on the training pairs")
         train_pairs = WindowPairs(split.train, window, run.train.stride or window)
         val_pairs = WindowPairs(split.val, window) if split.val is not None else None
-        samples = ChannelPairs if run.model_kind == "mts-jepa" else (lambda pairs: pairs)
+        kind = run.kind
 
         torch.manual_seed(run.train.seed)
-        model = build_model(run.model_kind, run.model)
+        model = kind.build(run.model)
         data_info = {
-            "source": str(request.data),
+            "source": source_name(request.data),
             "adapter": dataset.adapter,
             "part": "train" if dataset.is_benchmark else "whole file",
             "layout": dataset.metadata.get("layout"),
@@ -122,8 +118,8 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
             "val_pairs": len(val_pairs) if val_pairs is not None else 0,
         }
         trainer = Trainer(
-            run.model_kind, model, run.train, samples(train_pairs),
-            samples(val_pairs) if val_pairs is not None else None, device,
+            kind, model, run.train, kind.samples(train_pairs),
+            kind.samples(val_pairs) if val_pairs is not None else None, device,
             checkpoint_path=checkpoint_path,
             checkpoint_context={"run": run.to_dict(), "preprocess": preprocess.to_dict(), "data": data_info},
             reporter=reporter if dist_ctx.is_main else NullReporter(),
@@ -134,7 +130,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         if dist_ctx.is_main:
             _refuse_divergence(result, checkpoint_path, run.train.lr)
             codes, risk = None, None
-            if run.model_kind == "mts-jepa" and run.model.use_codebook:
+            if kind.scorable and run.model.use_codebook:
                 codes = code_frequencies(result.model, WindowPairs(split.train, window).contexts(), device)
                 if run.model.use_prediction:
                     risk = calibrate_label_free(result.model, split, window, codes, device, warn,
@@ -204,10 +200,3 @@ def calibrate_label_free(model, split, window: int, codes: dict, device, warn,
     calibration = FusedRisk.fit(window_statistics(train_windows), window_statistics(train_windows[:, -model.cfg.patch_len:]),
                                 signals, components or DEFAULT_COMPONENTS)
     return {**calibration.to_dict(), "windows": len(starts), "reference_windows": len(train_starts), "part": part}
-
-
-def _set_channels(run: RunConfig, n_channels: int) -> None:
-    if run.model_kind == "mts-jepa":
-        run.model.n_channels = n_channels
-    else:
-        run.model.input_dim = n_channels

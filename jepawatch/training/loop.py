@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
@@ -17,14 +17,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler
 
 from jepawatch.errors import TrainingInterrupted
-from jepawatch.model.temporal_jepa import generate_temporal_mask
 from jepawatch.training.checkpoint import Checkpoint, LoopState, save_checkpoint
 from jepawatch.training.config import TrainConfig
 from jepawatch.training.distributed import DistContext
 from jepawatch.training.ema import ema_update
 from jepawatch.training.health import HealthAccumulator, collapse_warning
-from jepawatch.training.losses import build_objective
 from jepawatch.training.schedules import linear
+
+if TYPE_CHECKING:  # the kind is passed in; the loop never imports the layer above it
+    from jepawatch.kinds import ModelKind
 
 
 class Reporter(Protocol):
@@ -54,7 +55,7 @@ class TrainResult:
 class Trainer:
     def __init__(
         self,
-        kind: str,
+        kind: ModelKind,
         model: nn.Module,
         train_cfg: TrainConfig,
         train_samples: Dataset,
@@ -77,7 +78,7 @@ class Trainer:
         self.reporter = reporter or NullReporter()
         self.dist = dist_ctx or DistContext()
         self.after_epoch = after_epoch  # test hook: called after each epoch's checkpoint
-        self.objective = build_objective(kind, model.cfg)
+        self.objective = kind.objective(model.cfg)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
         self.sampler = DistributedSampler(
@@ -95,11 +96,7 @@ class Trainer:
     def _forward(self, model: nn.Module, batch: tuple[torch.Tensor, ...],
                  mask_generator: torch.Generator | None = None) -> dict:
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            if self.kind == "temporal-jepa":
-                cfg = self.model.cfg
-                visible = generate_temporal_mask(cfg.seq_len, cfg.mask_ratio, mask_generator)
-                return model(*batch, visible)
-            return model(*batch)  # (context (N, T), target (N, T), channel (N,))
+            return self.kind.forward(model, self.model.cfg, batch, mask_generator)
 
     def _batches(self, samples: Dataset, indices: list[int]):
         """Collate samples (tuples of tensors) into batches on the device."""
@@ -109,7 +106,7 @@ class Trainer:
 
     def lambda_rec(self, global_step: int) -> float:
         mcfg = self.model.cfg
-        if self.kind != "mts-jepa":
+        if not self.kind.anneals_reconstruction():
             return 0.0
         return linear(mcfg.lambda_rec_start, mcfg.lambda_rec_end, global_step, self.total_steps)
 
@@ -148,13 +145,7 @@ class Trainer:
             loss, _ = self.objective(self.model, out, lam)
             total += float(loss) * batch[0].shape[0]
             n += batch[0].shape[0]
-            if self.kind == "mts-jepa":
-                online = out["online"]
-                if online.codes is not None:
-                    health.add_codes(online.codes.probs)
-                health.add_latents(online.latent)
-            else:
-                health.add_latents(out["context_repr"])
+            self.kind.add_health(health, out)
         return {"val_loss": total / max(n, 1)} | health.summary()
 
     # -- the run ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The training objectives: MTS-JEPA's (§3.4, eq. 5-14) and the Temporal JEPA's smooth-L1.
 
-Reductions. KL (SPEC §9): summed over codes and patches, averaged over windows and channels.
+Reductions. KL (a decision; the paper is silent): summed over codes and patches, averaged over windows and channels.
 Squared errors (decision): the paper writes sum_i ||.||^2; we take ||.||^2 / D per patch (per
 element of the latent, or of the patch for L_rec), summed over patches like the KL, averaged over
 sequences (windows x channels). A literal sum over D = 256 makes L_emb/L_com ~1e3 at initialisation and
@@ -125,6 +125,3 @@ class TemporalJEPAObjective:
         loss = F.smooth_l1_loss(out["predicted"].float(), out["target"].float())
         return loss, {"smooth_l1": loss, "total": loss}
 
-
-def build_objective(kind: str, cfg):
-    return MTSJEPAObjective(cfg) if kind == "mts-jepa" else TemporalJEPAObjective(cfg)

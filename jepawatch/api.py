@@ -1,0 +1,231 @@
+"""The Python API: `train`, `load` and `evaluate`, and `Monitor`, a trained bundle you call on data.
+
+    import jepawatch
+
+    monitor = jepawatch.train("examples/demo_train.csv", epochs=10)   # or a DataFrame
+    monitor = jepawatch.load("demo")                                 # a bundle by name or path
+    scores = monitor.score(frame_or_path)                            # a DataFrame, one row per window
+
+Every function takes a path or a pandas DataFrame wherever it takes data, does what the command of
+the same name does (the CLI is a thin shell over `jepawatch.app`, as this module is), and raises a
+`JepawatchError` subclass with a one-line message for anything known to go wrong. Warnings about the
+data (dropped columns, filled cells) are `JepawatchWarning`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from jepawatch.adapters import AUTO
+from jepawatch.app.adapters import adapter_listing
+from jepawatch.app import calibrate as calibrate_app
+from jepawatch.app import evaluate as evaluate_app
+from jepawatch.app import export as export_app
+from jepawatch.app import info as info_app
+from jepawatch.app import score as score_app
+from jepawatch.app import train as train_app
+from jepawatch.app import watch as watch_app
+from jepawatch.app.common import DataSource, Warn, read_options, warn_python
+from jepawatch.app.evaluate import EvaluationReport
+from jepawatch.bundle import Bundle, load_bundle, resolve_bundle_path
+from jepawatch.devices import resolve_device
+from jepawatch.kinds import DEFAULT_KIND
+from jepawatch.scoring.scorer import TOP_CHANNELS, Scorer, ScoreSettings
+from jepawatch.training.loop import Reporter
+
+DEFAULT_MODELS_DIR = "models"
+
+
+class Monitor:
+    """A trained model bundle, ready to score data. Make one with `jepawatch.train` or `jepawatch.load`.
+
+    Attributes: `path` (the bundle directory), `name`, `channels` (the columns data must have),
+    `window` (rows per scored window), `kind` ("mts-jepa" or "temporal-jepa"), `risk_source`
+    ("label-free", or "supervised" after `calibrate`) and `alert_at` (the risk an alert starts at).
+    """
+
+    def __init__(self, path: str | Path, *, device: str | None = None) -> None:
+        """Open the bundle at `path` (a directory); `device`: auto (default), cpu or cuda."""
+        self.device = device
+        self._bundle = load_bundle(Path(path))
+
+    # -- what the bundle is ----------------------------------------------------------------------
+    @property
+    def bundle(self) -> Bundle:
+        """The loaded bundle (configuration, preprocessing, weights, calibrations)."""
+        return self._bundle
+
+    @property
+    def path(self) -> Path:
+        """The bundle's directory."""
+        return self._bundle.path
+
+    @property
+    def name(self) -> str:
+        """The bundle's name (its directory's, as `--model NAME` takes it)."""
+        return self._bundle.name
+
+    @property
+    def channels(self) -> list[str]:
+        """The columns data must have, in training order (constant ones included: they are dropped on reading)."""
+        return list(self._bundle.preprocess.channels)
+
+    @property
+    def window(self) -> int:
+        """Rows per window: each scored row covers this many rows of data."""
+        return int(self._bundle.run.model.window)
+
+    @property
+    def kind(self) -> str:
+        """The model kind: "mts-jepa" or "temporal-jepa" (which cannot score; `evaluate` only)."""
+        return self._bundle.run.model_kind
+
+    @property
+    def risk_source(self) -> str:
+        """`supervised` once `calibrate` has stored a head, else `label-free`."""
+        return "supervised" if self._bundle.head else "label-free"
+
+    @property
+    def alert_at(self) -> float:
+        """The risk at which a window alerts: the head's threshold, else the label-free risk's alert level."""
+        if self._bundle.head:
+            return float(self._bundle.head["threshold"])
+        return float((self._bundle.risk or {}).get("alert_at", float("nan")))
+
+    def info(self) -> dict:
+        """What the bundle holds, as plain data: what `jepawatch info --json` prints."""
+        return info_app.bundle_info(self._bundle)
+
+    def reload(self) -> None:
+        """Read the bundle again from disk (after another process calibrated or exported it)."""
+        self._bundle = load_bundle(self._bundle.path)
+
+    def __repr__(self) -> str:
+        return (f"Monitor({str(self.path)!r}: {self.kind}, {len(self.channels)} channels, window {self.window}, "
+                f"{self.risk_source} risk)")
+
+    # -- the verbs -------------------------------------------------------------------------------
+    def score(self, data: DataSource, *, stride: int | None = None, alert_at: float | None = None,
+              top_channels: int = TOP_CHANNELS, batch_size: int = 64, backend: str | None = None,
+              adapter: str | None = None, label: str | None = AUTO, timestamp: str | None = None,
+              adapter_options: Mapping[str, object] | None = None, out: str | Path | None = None,
+              state: str | Path | None = None, lock_wait: float = 10.0, warn: Warn = warn_python) -> pd.DataFrame:
+        """Score `data` (a path or a DataFrame) window by window, as `jepawatch score` does.
+
+        Returns one row per scored window (every complete window with a complete predecessor, every
+        `stride` rows): `window_start`, `window_end`, `start_time`, `end_time`, `next_window_risk`,
+        `alert`, `risk_source`, `label_free_risk`, `label_free_score`, `surprise_fine`,
+        `surprise_coarse`, `next_code_rarity`, `regime`, `coarse_regime`, `next_regime`, `drivers`.
+        `out` also writes them (.jsonl, .csv, .parquet); `state` makes runs incremental (only windows
+        not scored before are returned and written).
+        """
+        scorer = self._scorer(ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
+        rows = score_app.score(scorer, data, adapter=adapter, options=read_options(label, timestamp, adapter_options),
+                               out=None if out is None else Path(out), state=None if state is None else Path(state),
+                               lock_wait=lock_wait, warn=warn)
+        return score_app.rows_frame(rows)
+
+    def watch(self, path: str | Path, *, follow: bool | None = None, speed: str = "max", state: str | Path | None = None,
+              lock_wait: float = 10.0, stride: int | None = None, alert_at: float | None = None,
+              top_channels: int = TOP_CHANNELS, poll: float = 0.05, stop_after_idle: float | None = None,
+              backend: str | None = None, adapter: str | None = None, timestamp: str | None = None,
+              adapter_options: Mapping[str, object] | None = None) -> Iterator[dict]:
+        """The live stream of `jepawatch watch` as an iterator: one dict per scored window (the fields
+        of `score`), as the windows complete.
+
+        `follow=True` tails a growing CSV (tail -F: rotation, truncation and partial lines handled) and
+        never ends unless `stop_after_idle` seconds pass without new rows; `follow=False` replays the
+        file at `speed` ("max", rows per second "300", or a multiple of real time "60x"). Default:
+        follow a CSV modified in the last 10 s. `state` resumes where a previous watch stopped.
+        Leaving the loop early (`break`) stops watching.
+        """
+        settings = ScoreSettings(stride, alert_at, top_channels, 64, backend)
+        request = watch_app.WatchRequest(Path(path), follow, speed, None if state is None else Path(state), lock_wait,
+                                         poll, stop_after_idle, None, adapter,
+                                         read_options(AUTO, timestamp, adapter_options))
+        with watch_app.open_watch(lambda: self._scorer(settings), request) as session:
+            for rows in session.windows():
+                yield from rows
+
+    def calibrate(self, labelled: DataSource, *, label: str | None = AUTO, train_fraction: float = 0.75,
+                  seed: int = 0, features: str = "codes+stats", adapter: str | None = None,
+                  timestamp: str | None = None, adapter_options: Mapping[str, object] | None = None) -> dict:
+        """Fit the supervised next-window head on `labelled` data (0/1 column `label`; "auto" finds a
+        column named label, labels, is_anomaly, anomaly or attack) and store it with its F1-optimal
+        threshold in the bundle, as `jepawatch calibrate` does. From then on `score` reports the
+        supervised risk. Returns the head's threshold and its quality on the threshold part."""
+        result = calibrate_app.calibrate(self._scorer(), labelled, adapter=adapter,
+                                         options=read_options(label, timestamp, adapter_options),
+                                         train_fraction=train_fraction, seed=seed, features=features)
+        self.reload()
+        return result
+
+    def export_onnx(self, out: str | Path | None = None, *, opset: int | None = None,
+                    check_data: DataSource | None = None, warn: Warn = warn_python) -> Path:
+        """Export the inference path to ONNX, checked against torch, as `jepawatch export --onnx` does;
+        returns the .onnx file's path. Without `out` it goes into the bundle, which `score` and `watch`
+        then run with ONNX Runtime."""
+        result = export_app.export(self._bundle, out, opset, check_data, warn)
+        if result.recorded:
+            self.reload()
+        return result.path
+
+    def evaluate(self, labelled: DataSource, **options: object) -> EvaluationReport:
+        """`jepawatch.evaluate(self, labelled, **options)`."""
+        return evaluate(self, labelled, **options)  # type: ignore[arg-type]
+
+    def _scorer(self, settings: ScoreSettings | None = None) -> Scorer:
+        return Scorer(self._bundle, resolve_device(self.device), settings)
+
+
+def train(data: DataSource, *, epochs: int | None = None, preset: str | None = None,
+          settings: Mapping[str, object] | Sequence[str] | None = None, out: str | Path = DEFAULT_MODELS_DIR,
+          name: str | None = None, model: str = DEFAULT_KIND, batch_size: int | None = None, seed: int | None = None,
+          device: str | None = None, config: str | Path | None = None, resume: bool = False,
+          adapter: str | None = None, label: str | None = AUTO, timestamp: str | None = None,
+          adapter_options: Mapping[str, object] | None = None, reporter: Reporter | None = None,
+          warn: Warn = warn_python) -> Monitor:
+    """Train MTS-JEPA (or `model="temporal-jepa"`) on `data`, a path or a DataFrame, as `jepawatch train`
+    does, and return the Monitor of the bundle written to `out/name` (default name: the file's stem,
+    or "dataframe"), which becomes the latest there.
+
+    Settings flow as on the command line: defaults -> `preset` ("watch" unless another is named) ->
+    `config` (a TOML file) -> `settings` (`{"model.d_model": 64, "train.lr": 1e-3}`) -> `epochs`,
+    `batch_size`, `seed`, `device`. `resume=True` continues an interrupted run of the same bundle.
+    """
+    path = train_app.train(data, model=model, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+                           preset=preset, config=config, settings=settings, out=out, name=name, resume=resume,
+                           adapter=adapter, options=read_options(label, timestamp, adapter_options),
+                           reporter=reporter, warn=warn)
+    return Monitor(path, device=device)
+
+
+def load(model: str | Path | None = None, *, models_dir: str | Path = DEFAULT_MODELS_DIR,
+         device: str | None = None) -> Monitor:
+    """The Monitor of a bundle: a name under `models_dir`, a bundle directory, or None for the latest."""
+    return Monitor(resolve_bundle_path(None if model is None else str(model), Path(models_dir)), device=device)
+
+
+def evaluate(monitor: Monitor, labelled: DataSource, *, seeds: int = 5, features: str | None = None,
+             train_data: DataSource | None = None, ablate_risk: bool = False, label: str | None = AUTO,
+             adapter: str | None = None, timestamp: str | None = None,
+             adapter_options: Mapping[str, object] | None = None, warn: Warn = warn_python) -> EvaluationReport:
+    """Evaluate `monitor` on labelled data as `jepawatch evaluate` does: the paper's next-window
+    protocol (6:2:2 split, head, threshold from validation; `seeds` runs of the head) beside the
+    raw-statistics head and the label-free risk, then the label-free risk against simple detectors
+    fitted on `train_data` (default: the data the bundle was trained on). Returns an
+    `EvaluationReport` (`.to_dict()`, `.table()`)."""
+    return evaluate_app.evaluate(monitor.bundle, labelled, seeds=seeds, features=features, train_data=train_data,
+                                 ablate_risk=ablate_risk, device=monitor.device, adapter=adapter,
+                                 options=read_options(label, timestamp, adapter_options), warn=warn)
+
+
+def installed_adapters() -> list[dict]:
+    """The installed data adapters, as `jepawatch adapters` lists them: name, package, formats, description."""
+    return adapter_listing()
+
+
+__all__ = ["EvaluationReport", "Monitor", "evaluate", "installed_adapters", "load", "train"]

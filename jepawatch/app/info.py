@@ -1,0 +1,52 @@
+"""`info`: what a bundle holds, as plain data (`info --json`, `Monitor.info()`)."""
+
+from __future__ import annotations
+
+import torch
+
+from jepawatch.bundle import Bundle
+from jepawatch.training.code_stats import code_usage
+from jepawatch.training.health import perplexity
+from jepawatch.training.job import MIN_CALIBRATION_WINDOWS
+
+LEGACY_COMPONENTS = ["surprise_fine", "surprise_coarse", "rarity"]  # what a risk.json without `components` fused
+
+
+def bundle_info(bundle: Bundle) -> dict:
+    """The bundle's identity, data, channels, configuration, training curve, risks, head, export and code usage."""
+    preprocess, history = bundle.preprocess, bundle.history
+    info: dict = {
+        "bundle": str(bundle.path), "name": bundle.name, "model_kind": bundle.run.model_kind,
+        "format": bundle.meta.get("format"), "format_version": bundle.meta.get("format_version"),"created": bundle.meta.get("created"),
+        "jepawatch_version": bundle.meta.get("jepawatch_version"), "data": bundle.data,
+        "channels": list(preprocess.channels), "channels_kept": list(preprocess.kept_channels),
+        "channels_dropped": [c for c, k in zip(preprocess.channels, preprocess.kept) if not k],
+        "window": bundle.run.model.window, "configuration": bundle.run.to_dict(),
+        "selected_epoch": history.get("selected_epoch"), "stopped_early": bool(history.get("stopped_early")),
+        "epochs": history.get("epochs", []), "label_free_risk": None, "codes": None, "supervised_head": None,
+        "onnx": None, "code_usage": {},
+    }
+    if bundle.risk:
+        windows = bundle.risk.get("windows") or 0
+        info["label_free_risk"] = {"components": bundle.risk.get("components", LEGACY_COMPONENTS), "windows": windows,
+                                   "part": bundle.risk.get("part"), "alert_at": bundle.risk.get("alert_at"),
+                                   "rough": windows < MIN_CALIBRATION_WINDOWS}
+    if bundle.code_frequencies:
+        usage = code_usage(bundle.code_frequencies["fine_token"])
+        size = len(bundle.code_frequencies["fine_token"])
+        info["codes"] = {"dominant": usage["dominant"], "size": size, "perplexity": usage["perplexity"],
+                         "collapsed": usage["perplexity"] < size / 8}
+        for view, counts in bundle.code_frequencies.items():
+            info["code_usage"][view] = {"used": sum(1 for c in counts if c), "perplexity": perplexity(torch.tensor(counts)),
+                                        "counts": list(counts)}
+    if bundle.head:
+        quality = bundle.head.get("on_threshold_part", {})
+        info["supervised_head"] = {"threshold": bundle.head["threshold"], "features": bundle.head.get("features", "codes"),
+                                   "f1": quality.get("f1"), "auc": quality.get("auc"),
+                                   "threshold_windows": bundle.head.get("threshold_windows"),
+                                   "source": bundle.head.get("source")}
+    if bundle.onnx:
+        info["onnx"] = {"file": bundle.onnx["file"], "opset": bundle.onnx.get("opset"),
+                        "max_abs_diff": bundle.onnx.get("max_abs_diff", {}),
+                        "stale": bundle.onnx_is_stale}
+    return info

@@ -1,0 +1,142 @@
+"""`watch`: a file replayed at a pace or followed as it grows (tail -F), scored window by window.
+
+`open_watch` checks the request, takes the state's lock, resumes from a saved state and builds the
+source; the session it yields is run into a sink (the CLI's live table) or iterated row by row
+(the Python API).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from jepawatch.adapters import ReadOptions
+from jepawatch.adapters.files import missing_path_problem
+from jepawatch.atomic import remove_stale_temporaries
+from jepawatch.errors import ConfigError
+from jepawatch.live.display import WatchStats
+from jepawatch.live.follow import FilePosition
+from jepawatch.live.sources import FollowSource, ReplaySource, parse_speed
+from jepawatch.live.state import WatchState
+from jepawatch.live.watch import Sink, StateKeeper, StopFlag, run_watch, watch_windows
+from jepawatch.locking import state_lock
+from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext
+
+RECENTLY_MODIFIED_SECONDS = 10.0
+
+
+@dataclass
+class WatchRequest:
+    data: Path
+    follow: bool | None = None  # None: follow a CSV modified in the last 10 s, replay anything else
+    speed: str = "max"  # rows per second, a multiple of real time (60x), or max
+    state: Path | None = None
+    lock_wait: float = 10.0
+    poll: float = 0.05  # follow mode: seconds between checks for new rows
+    stop_after_idle: float | None = None
+    threads: int | None = None  # CPU threads for the model (torch.set_num_threads)
+    adapter: str | None = None
+    options: ReadOptions = field(default_factory=ReadOptions)
+
+
+@dataclass
+class WatchSession:
+    """A watch ready to run: its source, the scoring cursor, the totals and the state keeper."""
+
+    request: WatchRequest
+    scorer: Scorer
+    following: bool
+    source: FollowSource | ReplaySource
+    cursor: ScoringCursor
+    stats: WatchStats
+    keeper: StateKeeper
+    start_message: str
+
+    def run(self, sink: Sink, stop: StopFlag) -> str:
+        """Show everything in `sink` until the source ends or `stop` is set; returns why it ended."""
+        return run_watch(self.source, self.cursor, self.stats, sink, self.keeper, stop, self.request.stop_after_idle,
+                         str(self.request.data), self.start_message)
+
+    def windows(self, stop: StopFlag | None = None) -> Iterator[list[dict]]:
+        """The rows of each tick's new windows, as they come."""
+        return watch_windows(self.source, self.cursor, self.stats, self.keeper, stop or StopFlag(),
+                             self.request.stop_after_idle, str(self.request.data))
+
+
+@contextmanager
+def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iterator[WatchSession]:
+    """Check `request`, load the scorer, hold the state's lock (one watcher per state file) and yield
+    the session. The scorer is loaded after the request's own checks, so a bad option is said first."""
+    data, state = Path(request.data), request.state
+    pace = parse_speed(request.speed)
+    if request.poll <= 0:
+        raise ConfigError("--poll must be positive")
+    if request.threads is not None:
+        if request.threads < 1:
+            raise ConfigError("--threads must be at least 1")
+        import torch
+
+        torch.set_num_threads(request.threads)
+    following = _follows(data) if request.follow is None else request.follow
+    if following and not _is_plain_csv(data):
+        raise ConfigError(f"{data}: only a plain CSV file can be followed; use --replay")
+    problem = missing_path_problem(data)
+    if problem is not None and (data.is_symlink() or not following):
+        raise ConfigError(problem if data.is_symlink() else f"{data} does not exist (use --follow to wait for it)")
+    if following and problem is None and not data.is_file():
+        raise ConfigError(f"{data} is not a regular file (a FIFO or a device?); watch --follow tails a regular file")
+    scorer = load_scorer()
+    bundle = scorer.bundle
+    mode = "follow" if following else "replay"
+    source_path = str(data.resolve())
+    with state_lock(state, request.lock_wait):
+        if state is not None:
+            remove_stale_temporaries(state)  # left by a run killed mid-write; stale under the lock
+        previous = WatchState.load(state) if state is not None else None
+        if previous is not None:
+            previous.check(state, bundle.meta["weights_sha256"], scorer.stride, mode, source_path)
+            try:
+                context = StreamContext.from_dict(previous.context, len(scorer.channels))
+            except (KeyError, TypeError, ValueError):
+                raise ConfigError(f"state file {state} is damaged; delete it to watch from the beginning") from None
+        else:
+            context = StreamContext.start(scorer.window, len(scorer.channels), None)
+
+        source: FollowSource | ReplaySource
+        if following:
+            position = FilePosition.from_dict(previous.position) if previous is not None else None
+            source = FollowSource(data, bundle.preprocess.channels, request.options.timestamp_column, request.poll, position)
+            source.check_header()
+            shown_mode = "follow"
+        else:
+            options = replace(request.options, columns=tuple(bundle.preprocess.channels))
+            skip = int(previous.position.get("rows", 0)) if previous is not None else 0
+            source = ReplaySource(data, request.adapter, options, pace, skip_rows=skip)
+            shown_mode = f"replay, {pace}"
+
+        stats = WatchStats(bundle.name, str(data), shown_mode, scorer.alert_at, scorer.risk_source)
+        stats.rows_read = context.rows_read
+        if previous is not None:
+            stats.windows = int(previous.totals.get("windows", 0))
+            stats.alerts = int(previous.totals.get("alerts", 0))
+            stats.malformed = int(previous.totals.get("malformed", 0))
+        template = WatchState(str(Path(bundle.path).resolve()), bundle.meta["weights_sha256"], scorer.stride, mode,
+                              source_path, {}, {})
+        start = (f"{'following' if following else 'replaying'} {data} with {bundle.name} on {scorer.backend.provider}"
+                 + (f", resuming at row {context.rows_read:,}" if previous is not None else ""))
+        yield WatchSession(request, scorer, following, source, ScoringCursor(scorer, context), stats,
+                           StateKeeper(state, template), start)
+
+
+def _is_plain_csv(path: Path) -> bool:
+    return path.suffix.lower() in (".csv", ".txt", ".tsv", ".log", "") and not path.is_dir()
+
+
+def _follows(path: Path) -> bool:
+    """Follow a CSV that is still being written (modified in the last few seconds); replay the rest."""
+    if not path.is_file() or not _is_plain_csv(path):
+        return False
+    return time.time() - path.stat().st_mtime < RECENTLY_MODIFIED_SECONDS

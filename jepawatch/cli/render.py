@@ -1,0 +1,217 @@
+"""How the CLI shows results: the tables and lines of `info`, `score`, `evaluate` and `adapters`."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import torch
+from rich.panel import Panel
+from rich.table import Table
+
+from jepawatch.bundle import Bundle
+from jepawatch.cli import output
+from jepawatch.kinds import kind_of
+from jepawatch.training.code_stats import code_usage
+from jepawatch.training.health import perplexity
+from jepawatch.training.job import MIN_CALIBRATION_WINDOWS
+
+
+def show_info(bundle: Bundle) -> None:
+    """The bundle's panel, configuration, training curve and code usage."""
+    console = output.stdout
+    run, data, history = bundle.run, bundle.data, bundle.history
+
+    head = Table.grid(padding=(0, 2))
+    head.add_row("bundle", str(bundle.path))
+    head.add_row("model", run.model_kind)
+    head.add_row("created", f"{bundle.meta.get('created')} (jepawatch {bundle.meta.get('jepawatch_version')})")
+    head.add_row("trained on", f"{data.get('source')}: {data.get('rows')} rows, "
+                 f"{data.get('train_pairs')} train / {data.get('val_pairs')} validation pairs")
+    if data.get("adapter"):
+        head.add_row("read by", f"{data['adapter']} adapter ({data.get('part')}); data fingerprint {data.get('fingerprint')}")
+    kept = bundle.preprocess.kept_channels
+    dropped = [c for c, k in zip(bundle.preprocess.channels, bundle.preprocess.kept) if not k]
+    head.add_row("channels", f"{len(kept)} kept of {len(bundle.preprocess.channels)}: {_short(kept)}")
+    if dropped:
+        head.add_row("constant, dropped", _short(dropped))
+    if data.get("timestamp_column"):
+        head.add_row("timestamp column", data["timestamp_column"])
+    head.add_row("selected epoch", f"{history.get('selected_epoch')} of {len(history.get('epochs', []))}"
+                 + (" (stopped early)" if history.get("stopped_early") else ""))
+    if bundle.risk:
+        windows = bundle.risk.get("windows") or 0
+        components = " + ".join(bundle.risk.get("components", ["surprise_fine", "surprise_coarse", "rarity"]))
+        coarse = (f"; [yellow]only {windows} windows (fewer than {MIN_CALIBRATION_WINDOWS}): the alert level is rough[/]"
+                  if windows < MIN_CALIBRATION_WINDOWS else "")
+        head.add_row("label-free risk", f"{components}; calibrated on {windows} {bundle.risk.get('part')} windows; "
+                     f"alert at {bundle.risk.get('alert_at')}{coarse}")
+    if bundle.code_frequencies:
+        usage = code_usage(bundle.code_frequencies["fine_token"])
+        size = len(bundle.code_frequencies["fine_token"])
+        collapsed = usage["perplexity"] < size / 8
+        head.add_row("codes", f"{usage['dominant']} of {size} codes dominant on training windows, perplexity "
+                     f"{usage['perplexity']:.1f}" + (f" [yellow](below K/8 = {size / 8:g}: collapsed)[/]" if collapsed else ""))
+    if bundle.head:
+        quality = bundle.head.get("on_threshold_part", {})
+        head.add_row("supervised head", f"threshold {bundle.head['threshold']:.3f} (F1 {quality.get('f1', float('nan')):.3f} "
+                     f"on {bundle.head.get('threshold_windows')} windows of {bundle.head.get('source')}); `score` uses it")
+    if bundle.onnx:
+        stale = bundle.onnx_is_stale
+        worst = max(bundle.onnx.get("max_abs_diff", {}).values(), default=float("nan"))
+        head.add_row("ONNX export", f"{bundle.onnx['file']} (opset {bundle.onnx.get('opset')}, max |onnx - torch| "
+                     f"{worst:.1e})" + ("; stale: the head was calibrated since" if stale else "; `score` and `watch` use it"))
+    console.print(Panel(head, title=f"jepawatch bundle [bold]{bundle.name}[/]"))
+
+    cfg = Table(title="configuration", show_header=True)
+    cfg.add_column("setting")
+    cfg.add_column("value")
+    for section, values in (("model", run.to_dict()["model"]), ("train", run.to_dict()["train"])):
+        for key, value in values.items():
+            cfg.add_row(f"{section}.{key}", str(value))
+    console.print(cfg)
+
+    curve = Table(title="training curve")
+    for col in ("epoch", "train loss", "val loss", "code perplexity", "codes used", "tr cov z", "note"):
+        curve.add_column(col, justify="right" if col != "note" else "left")
+    for rec in history.get("epochs", []):
+        curve.add_row(
+            str(rec["epoch"]), _fmt(rec.get("train_total")), _fmt(rec.get("val_loss")),
+            _fmt(rec.get("code_perplexity")), _fmt(rec.get("codes_used")), _fmt(rec.get("z_cov_trace")),
+            " ".join(note for note in (
+                "selected" if rec["epoch"] == history.get("selected_epoch") else "",
+                "[yellow]collapse[/]" if rec.get("warning") else "",
+            ) if note),
+        )
+    console.print(curve)
+    warnings = [rec for rec in history.get("epochs", []) if rec.get("warning")]
+    if warnings:
+        console.print(f"[yellow]warning:[/] {warnings[-1]['warning']} (epoch {warnings[-1]['epoch']})", highlight=False)
+
+    if bundle.code_frequencies:
+        usage = Table(title="code usage on the training windows")
+        for col in ("view", "codes used", "perplexity", "top codes (share)"):
+            usage.add_column(col)
+        for view, counts in bundle.code_frequencies.items():
+            total = sum(counts) or 1
+            shares = [c / total for c in counts]
+            ppl = perplexity(torch.tensor(counts))
+            top = sorted(range(len(counts)), key=lambda k: -counts[k])[:5]
+            usage.add_row(view, str(sum(1 for c in counts if c)), f"{ppl:.1f}",
+                          ", ".join(f"#{k} ({shares[k]:.0%})" for k in top if counts[k]))
+        console.print(usage)
+
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _short(names: list[str], limit: int = 12) -> str:
+    return ", ".join(names[:limit]) + (f", … (+{len(names) - limit})" if len(names) > limit else "")
+
+
+def show_scores(rows: list[dict]) -> None:
+    if not sys.stdout.isatty():
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    table = Table(show_header=True, header_style="bold")
+    for column in ("window", "risk", "alert", "regime", "next", "drivers"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        where = f"{row['start_time']} .. {row['end_time']}" if row["start_time"] else f"{row['window_start']}..{row['window_end']}"
+        table.add_row(where, f"{row['next_window_risk']:.3f}", "[bold red]ALERT[/]" if row["alert"] else "",
+                      f"{row['regime']} | {row['coarse_regime']}", row["next_regime"], row["drivers"])
+    output.stdout.print(table)
+
+
+def show_evaluation(result: dict) -> None:
+    if result["protocol_unavailable"]:
+        output.stdout.print(f"[bold]{result['model']}[/] on {result['data']}: no supervised protocol "
+                            f"({result['protocol_unavailable']})", highlight=False)
+    else:
+        _print_protocol(result)
+    if "early_warning" in result:
+        _print_early_warning(result["early_warning"])
+
+
+def _print_early_warning(ew: dict) -> None:
+    table = Table(title="label-free next-window AUC (%): the risk against simple detectors fitted on the training data")
+    for column in ("score", "whole data: next", "normal context", "last 20%: next", "normal context"):
+        table.add_column(column, justify="left" if column == "score" else "right")
+    whole, test = ew["scores"]["whole"], ew["scores"]["test"]
+    names = ["label_free_risk", *ew["baselines"], *ew["ablation"]]
+    for name in names:
+        label = "label-free risk (" + " + ".join(ew["risk_components"]) + ")" if name == "label_free_risk" else name
+        table.add_row(label, _pct(whole[name]["next"]), _pct(whole[name]["normal_context"]),
+                      _pct(test[name]["next"]), _pct(test[name]["normal_context"]))
+        if name == "label_free_risk" or name == ew["baselines"][-1]:
+            table.add_section()
+    output.stdout.print(table)
+    for part, best in ew["best_baseline"].items():
+        text = "; ".join(f"{measure.replace('_', ' ')}: best baseline {b['name']} {_pct(b['auc'])}, risk "
+                         f"{'+' if b['margin'] >= 0 else ''}{100 * b['margin']:.1f} points" for measure, b in best.items())
+        output.stdout.print(f"{'whole data' if part == 'whole' else 'last 20%'}: {text}", highlight=False)
+    e = ew["events"]
+    lead = f"{e['mean_lead_steps']:.0f} steps" if e["warned"] else "n/a"
+    output.stdout.print(
+        f"alerts at risk >= {e['alert_at']} on the whole data: warned of {e['warned']} of {e['anomalies']} anomalies "
+        f"before they began (mean lead {lead}), alerted while under way on {e['alerted_during']}; {e['alerts']} alerts, "
+        f"{e['false_alarms']} before a normal window ({_rate(e['false_alarms_per_1000'])} per 1,000 normal windows)",
+        highlight=False)
+
+
+def _rate(value) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1f}"
+
+
+def _print_protocol(result: dict) -> None:
+    pairs = result["pairs"]
+    output.stdout.print(
+        f"[bold]{result['model']}[/] on {result['data']}: windows of {result['window']} steps; pairs (W_t, y_t+1) "
+        f"train {pairs['train']['windows']} ({pairs['train']['positives']}+), val {pairs['val']['windows']} "
+        f"({pairs['val']['positives']}+), test {pairs['test']['windows']} ({pairs['test']['positives']}+); "
+        f"{len(result['seeds'])} seeds", highlight=False)
+    table = Table(title="next-window prediction, test 20% (%, mean ± std over seeds)")
+    head_name = f"{kind_of(result['model_kind']).title} head ({result['features']})"
+    for column in ("", head_name, "raw-stats head", "label-free", "always +"):
+        table.add_column(column, justify="right" if column else "left")
+    jepa, raw = result["model_head"], result["raw_stats_head"]
+    rows = [
+        ("F1 (paper)", "f1", _pct(result["always_positive_f1"]), ""),
+        ("precision", "precision", _pct(result["base_rate"]), ""),
+        ("recall", "recall", "100.0", ""),
+        ("AUC (paper)", "auc", "50.0", _pct(result["label_free_auc"])),
+        ("AUPRC", "auprc", _pct(result["base_rate"]), ""),
+        ("AUC, y_t = 0", "auc_normal_context", "", _pct(result["label_free_auc_normal_context"])),
+        ("AUC, y_t = 1", "auc_continuation", "", ""),
+    ]
+    for label, key, always, label_free in rows:
+        table.add_row(label, _pm(jepa[key]), _pm(raw[key]), label_free, always)
+    table.add_row("AUC 95% (test windows resampled)", _interval(jepa), _interval(raw), "", "")
+    output.stdout.print(table)
+    s = result["model_head"]
+    output.stdout.print(
+        f"base rate {_pct(result['base_rate'])}% of test windows are followed by an anomalous window; "
+        f"{_pct(result['continuation_share'])}% of those follow a window that is itself anomalous (continuation). "
+        f"Alerts ({head_name}) warned of {s['warned']['mean']:.1f} of {s['segments']['mean']:.0f} anomalous segments starting "
+        f"in the test part, {s['mean_lead_steps']['mean']:.0f} steps ahead on average.", highlight=False)
+
+
+def _pm(stat: dict) -> str:
+    if not math.isfinite(stat["mean"]):
+        return "n/a"
+    return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
+
+
+def _interval(summary: dict) -> str:
+    low, high = summary["auc_low95"]["mean"], summary["auc_high95"]["mean"]
+    return f"{100 * low:.1f} – {100 * high:.1f}" if math.isfinite(low) else "n/a"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}" if math.isfinite(value) else "n/a"

@@ -1,0 +1,17 @@
+"""Which torch device a command runs on: `auto` is CUDA when a GPU is present, else the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from jepawatch.errors import ConfigError
+
+
+def resolve_device(requested: str | None) -> torch.device:
+    """The device for `requested` (auto, cpu, cuda, cuda:N; None means auto); CUDA without a GPU is a ConfigError."""
+    requested = requested or "auto"
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(requested)

@@ -1,0 +1,84 @@
+"""A training run's resolved configuration: the model kind, its model config and the train config.
+
+Written into every bundle and checkpoint, and rebuilt from them; `configuration.resolve_config`
+makes one from defaults, presets, a TOML file and `--set` overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+
+from jepawatch.errors import ConfigError
+from jepawatch.kinds import KINDS, ModelKind
+from jepawatch.model.config import MTSJEPAConfig, TemporalJEPAConfig
+from jepawatch.training.config import TrainConfig
+
+
+@dataclass
+class RunConfig:
+    model_kind: str
+    model: MTSJEPAConfig | TemporalJEPAConfig
+    train: TrainConfig
+
+    @property
+    def kind(self) -> ModelKind:
+        """What this kind of model is (`kinds`): how to build, train, evaluate and score it."""
+        return KINDS[self.model_kind]
+
+    def to_dict(self) -> dict:
+        return {"model_kind": self.model_kind, "model": dataclasses.asdict(self.model), "train": dataclasses.asdict(self.train)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        kind = d["model_kind"]
+        if kind not in KINDS:
+            raise ConfigError(f"unknown model kind {kind!r}")
+        model = dataclass_from_dict(KINDS[kind].config_class, d["model"])
+        check_values(model)
+        model.validate()
+        return cls(kind, model, dataclass_from_dict(TrainConfig, d["train"]))
+
+
+def dataclass_from_dict(cls, values: dict):
+    """Build a config dataclass from plain values (JSON/TOML), converting lists to tuples; unknown keys fail."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+    kwargs = {k: (tuple(v) if isinstance(v, list) and _is_tuple(hints[k]) else v) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _is_tuple(tp) -> bool:
+    return typing.get_origin(tp) is tuple
+
+
+# Model sizes may be 0 only where nothing breaks (no residual block); every other size is at least 1.
+_MAY_BE_ZERO = {"tokenizer_blocks"}
+# Upper bounds, so that a hostile config.json cannot make building the model take unbounded time and
+# memory (the paper uses 2-6 layers; widths are checked against the weights before anything is allocated).
+MAX_DEPTH = 256  # any *_layers, *_depth, *_blocks
+MAX_SIZE = 10_000_000  # any other integer
+
+
+def check_values(config) -> None:
+    """Types and ranges the model's own `validate` takes for granted (a bundle's config.json is
+    untrusted input): numbers are numbers, sizes are positive integers."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value, tp = getattr(config, f.name), hints[f.name]
+        if tp is int:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{f.name} must be an integer, not {value!r}")
+            if value < (0 if f.name in _MAY_BE_ZERO else 1):
+                raise ValueError(f"{f.name} must be at least {0 if f.name in _MAY_BE_ZERO else 1}, not {value}")
+            most = MAX_DEPTH if f.name.endswith(("_layers", "_depth", "_blocks")) else MAX_SIZE
+            if value > most:
+                raise ValueError(f"{f.name} must be at most {most:,}, not {value:,}")
+        elif tp is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise ValueError(f"{f.name} must be a number, not {value!r}")
+        elif tp is bool and not isinstance(value, bool):
+            raise ValueError(f"{f.name} must be true or false, not {value!r}")
