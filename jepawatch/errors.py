@@ -36,3 +36,7 @@ class StateBusy(JepawatchError):
     """Another run holds the lock on the same state file (an overlapping cron run)."""
 
     exit_code = 75  # EX_TEMPFAIL (sysexits.h): try again later
+
+
+class MissingExtra(JepawatchError):
+    """A feature needs an optional dependency (an extra such as `jepawatch[report]`) that is not installed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -47,12 +48,19 @@ def train(
     The bundle goes to OUT/NAME/ and becomes the latest, so later commands find it without
     --model. A checkpoint is saved after every epoch; Ctrl-C keeps it and --resume continues.
     Multi-GPU: torchrun --nproc-per-node N -m jepawatch train DATA ...
+
+    The progress bar shows the step count, loss (the total training loss; negative is normal: the
+    batch-entropy term, which keeps the codebook in use, is subtracted), val (the validation loss of
+    the last epoch; the epoch with the lowest is kept), codes (dominant codes in use on the
+    validation windows) and the time left. It ends with the kept epoch, its validation loss, the
+    codes in use, the time taken and the bundle's path.
     """
     # imported here so that `jepawatch --help` and `jepawatch adapters` do not wait for torch
     from jepawatch.cli.progress import RichReporter
     from jepawatch.configuration import resolve_config
     from jepawatch.training.job import TrainRequest
     from jepawatch.training.job import train as run_training
+    from jepawatch.training.summary import closing_line
 
     run = resolve_config(
         model,
@@ -64,9 +72,11 @@ def train(
     reporter = RichReporter(output.stderr)
     request = TrainRequest(data=data, run=run, out_dir=out, name=name, resume=resume, adapter=adapter,
                            read_options=read_options(label_col, timestamp_col, adapter_option))
+    started = time.monotonic()
     with _sigterm_as_interrupt():
         path = run_training(request, reporter=reporter, warn=output.warn)
-    output.stderr.print(f"[green]saved[/] model bundle {path}  (now the latest; `jepawatch info` shows it)")
+    output.stderr.print(f"[green]saved[/] {closing_line(path, time.monotonic() - started)} (now the latest; "
+                        "`jepawatch info` shows it)", highlight=False)
 
 
 TERMINATED_EXIT_CODE = 143  # 128 + SIGTERM, what a shell reports for a terminated process

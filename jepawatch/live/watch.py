@@ -148,8 +148,7 @@ def run_watch(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchStats, 
                 stats.first_problem = stats.first_problem or tick.first_problem
             rows = []
             if tick.batch is not None:
-                stats.rows_read += tick.batch.n_steps
-                stats.rows_this_run += tick.batch.n_steps
+                stats.add_rows(tick.batch)  # counts the rows, keeps their labels for the table
                 last_rows = time.monotonic()
                 rows = cursor.push(tick.batch)
                 if rows:
