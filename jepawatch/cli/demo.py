@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -26,7 +27,8 @@ def demo(
 
     The data has eight correlated channels with daily and hourly seasonality and noise, and
     anomalies of both kinds the paper targets (short spikes, slow drifts), each preceded by a
-    weak precursor. The files stay in OUT/data for `jepawatch train` and `watch` by hand.
+    weak precursor. The files stay in OUT/data for `jepawatch train` and `watch` by hand; the
+    report of the replayed part (`jepawatch report`) is written to OUT/report.html.
     """
     from jepawatch.adapters import ReadOptions
     from jepawatch.bundle import load_bundle
@@ -36,9 +38,12 @@ def demo(
     from jepawatch.live.display import WatchStats
     from jepawatch.live.sources import ReplaySource, parse_speed
     from jepawatch.live.watch import LiveTableSink, PlainLinesSink, StateKeeper, StopFlag, run_watch
+    from jepawatch.report.build import write_demo_report
     from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext
     from jepawatch.training.job import TrainRequest, resolve_device
     from jepawatch.training.job import train as run_training
+    from jepawatch.training.summary import closing_line
+    from rich.markup import escape
 
     import pandas as pd
 
@@ -47,9 +52,11 @@ def demo(
     output.stderr.print(f"wrote {files.train} (normal operation) and {files.live} (with anomalies and labels)", highlight=False)
     run = resolve_config("mts-jepa", overrides=DEMO_CONFIG,
                          flags={"train": {"epochs": epochs or DEMO_EPOCHS, "seed": seed, "device": device}})
+    started = time.monotonic()
     path = run_training(TrainRequest(data=files.train, run=run, out_dir=out / "models", name="demo"),
                         reporter=RichReporter(output.stderr), warn=output.warn)
-    output.stderr.print(f"[green]trained[/] {path}; replaying {files.live.name} at {pace}", highlight=False)
+    output.stderr.print(f"[green]done[/]: {escape(closing_line(path, time.monotonic() - started))}", highlight=False)
+    output.stderr.print(f"replaying {files.live.name} at {pace}", highlight=False)
 
     scorer = Scorer(load_bundle(path), resolve_device(device or "auto"))
     bundle = scorer.bundle
@@ -68,6 +75,9 @@ def demo(
         output.stdout.print(f"  {line}", highlight=False)
     output.stdout.print(f"  try it by hand: jepawatch watch {files.live} --models-dir {out / 'models'} --speed 300",
                         highlight=False, soft_wrap=True)
+    report = write_demo_report(files.live, path, out / "report.html", output.warn)
+    if report is not None:
+        output.stdout.print(f"  report: {report} (open it in a browser)", highlight=False, soft_wrap=True)
 
 
 class _Collecting:

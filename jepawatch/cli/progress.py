@@ -13,6 +13,7 @@ Every term of every epoch is in the bundle's history.json (`jepawatch info` show
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -62,7 +63,7 @@ class RichReporter:
         self.progress.update(self.task, health=self.health)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        self.console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
     def stop(self) -> None:
         self.progress.stop()

@@ -26,6 +26,7 @@ def report(
     models_dir: ModelsDirOption = Path("models"),
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (self-contained: opens offline).")] = Path("report.html"),
     png: Annotated[Optional[Path], typer.Option("--png", help="Also write the figures as PNG files into this directory (for mail and tickets).")] = None,
+    alert_at: Annotated[Optional[float], typer.Option("--alert-at", help="Alert when next_window_risk >= this. Default: the bundle's threshold.")] = None,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
     label_col: LabelColOption = None,
@@ -43,7 +44,7 @@ def report(
     from jepawatch.report import ReportRequest, write_report
 
     files = write_report(ReportRequest(data, model, models_dir, out, png, adapter,
-                                       read_options(label_col, timestamp_col, adapter_option), device))
+                                       read_options(label_col, timestamp_col, adapter_option), device, alert_at))
     output.stderr.print(f"scored {files.windows} window(s), {files.alerts} alerted", highlight=False)
     for path in files.pngs:
         output.stdout.print(f"wrote {path}", highlight=False, soft_wrap=True)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from jepawatch.cli import output
 from jepawatch.cli.options import (
@@ -81,11 +80,6 @@ def _print(rows: list[dict], scorer) -> None:
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
         return
-    table = Table(show_header=True, header_style="bold")
-    for column in ("window", "risk", "alert", "regime", "next", "drivers"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        where = f"{row['start_time']} .. {row['end_time']}" if row["start_time"] else f"{row['window_start']}..{row['window_end']}"
-        table.add_row(where, f"{row['next_window_risk']:.3f}", "[bold red]ALERT[/]" if row["alert"] else "",
-                      f"{row['regime']} | {row['coarse_regime']}", row["next_regime"], row["drivers"])
-    output.stdout.print(table)
+    from jepawatch.live.display import score_table
+
+    output.stdout.print(score_table(rows, scorer.alert_at, scorer.risk_source, output.stdout.width))

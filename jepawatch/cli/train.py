@@ -61,6 +61,7 @@ def train(
     from jepawatch.training.job import TrainRequest
     from jepawatch.training.job import train as run_training
     from jepawatch.training.summary import closing_line
+    from rich.markup import escape
 
     run = resolve_config(
         model,
@@ -75,7 +76,7 @@ def train(
     started = time.monotonic()
     with _sigterm_as_interrupt():
         path = run_training(request, reporter=reporter, warn=output.warn)
-    output.stderr.print(f"[green]saved[/] {closing_line(path, time.monotonic() - started)} (now the latest; "
+    output.stderr.print(f"[green]saved[/]: {escape(closing_line(path, time.monotonic() - started))} (now the latest; "
                         "`jepawatch info` shows it)", highlight=False)
 
 

@@ -137,9 +137,9 @@ def short_time(row: dict) -> str:
     return stamp
 
 
-def header(stats: WatchStats) -> Table:
+def header(stats: WatchStats, width: int = 80) -> Table:
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(style="bold", no_wrap=True, min_width=6)
     grid.add_column(overflow="ellipsis", no_wrap=True)
     grid.add_row("model", Text(f"{stats.model} ({stats.risk_source} risk, alert at ≥ {stats.alert_at:.3g})"))
     meaning = ("percentile of normal validation windows, not a probability" if stats.risk_source == "label-free"
@@ -151,15 +151,15 @@ def header(stats: WatchStats) -> Table:
     line.append_text(alerts)
     line.append(f" alerts · {stats.malformed:,} malformed · {stats.rows_per_second:,.0f} rows/s")
     grid.add_row("read", line)
-    grid.add_row("trend", trend(stats))
+    grid.add_row("trend", trend(stats, max(8, min(TREND_WINDOWS, width - 7 - 44))))
     if stats.status or stats.events:
         grid.add_row("status", Text(stats.status or stats.events[-1], style="yellow"))
     return grid
 
 
-def trend(stats: WatchStats) -> Text:
-    """The risk of the latest windows as a sparkline (alerts in red), and when the last alert was."""
-    recent = list(stats.recent)[-TREND_WINDOWS:]
+def trend(stats: WatchStats, windows: int = TREND_WINDOWS) -> Text:
+    """The risk of the latest `windows` windows as a sparkline (alerts in red), and when the last alert was."""
+    recent = list(stats.recent)[-windows:]
     line = Text()
     for row in recent:
         colour = risk_colour(row["next_window_risk"], row["alert"], stats.alert_at, stats.risk_source)
@@ -230,7 +230,7 @@ class _Screen:
         self.stats = stats
 
     def __rich_console__(self, console, options):
-        yield header(self.stats)
+        yield header(self.stats, options.max_width)
         yield window_table(self.stats, options.max_width, table_rows_for(options.max_height or console.height, self.stats))
 
 
@@ -257,8 +257,9 @@ def score_table(rows: list[dict], alert_at: float, risk_source: str, width: int 
         table.add_row(Text(short_time(row)), Text(shown_risk(row["next_window_risk"], alert, alert_at), style=colour),
                       Text("!", style="bold white on red") if alert else Text(""), Text(_regime(row)),
                       Text(fit_names(split_names(row["drivers"]), drivers_width)), style="bold" if alert else None)
-    legend = Text(f"{name}: {risk_name(risk_source)}{' validation windows' if risk_source == 'label-free' else ''}"
-                  f" · ! alert (≥ {alert_text(alert_at)}) · every field: --out FILE", style="dim")
+    what = f"{risk_name(risk_source)}{' validation windows (not a probability)' if risk_source == 'label-free' else ''}"
+    legend = Text(f"{name}: {what}\n! alert at ≥ {alert_text(alert_at)} · every field: --out FILE, or pipe for JSON lines",
+                  style="dim")
     return Group(table, legend)
 
 

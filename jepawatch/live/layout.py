@@ -33,20 +33,18 @@ def fit_names(names: list[str], width: int) -> str:
 
 
 def abbreviate(name: str, width: int) -> str:
-    """`name` in at most `width` characters: its longest parts shortened first, separators kept,
-    each part keeping at least 3 letters where it can; cut with '…' only as the last resort."""
+    """`name` in at most `width` characters: its longest parts cut to a stem first (8 letters, then
+    6, 4, 3), separators kept; cut with '…' only as the last resort."""
     if len(name) <= width:
         return name
     pieces = _PARTS.split(name)  # words at even positions, separators at odd
-    words = [i for i in range(0, len(pieces), 2) if pieces[i]]
-    for floor in (3, 1):
-        while len("".join(pieces)) > width:
-            longest = max(words, key=lambda i: len(pieces[i]), default=None)
-            if longest is None or len(pieces[longest]) <= floor:
-                break
-            pieces[longest] = pieces[longest][:-1]
-        if len("".join(pieces)) <= width:
-            return "".join(pieces)
+    for stem in (8, 6, 4, 3):
+        for i in sorted(range(0, len(pieces), 2), key=lambda i: -len(pieces[i])):
+            if len("".join(pieces)) <= width:
+                return "".join(pieces)
+            pieces[i] = pieces[i][:stem]
+    if len("".join(pieces)) <= width:
+        return "".join(pieces)
     return name[: max(0, width - 1)] + "…"
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Protocol
 
+from rich.markup import escape
+
 from jepawatch.live.display import WatchStats, plain_line, render
 from jepawatch.live.sources import Tick
 from jepawatch.live.state import WatchState
@@ -78,7 +80,7 @@ class LiveTableSink:
         self.live.update(render(stats), refresh=True)
         self.live.stop()
         if reason:
-            self.console.print(f"[bold]{reason}[/]: {stats.summary()}", highlight=False)
+            self.console.print(f"[bold]{escape(reason)}[/]: {escape(stats.summary())}", highlight=False)
 
 
 @dataclass

@@ -31,6 +31,7 @@ class ReportRequest:
     adapter: str | None = None
     options: ReadOptions = field(default_factory=ReadOptions)
     device: str | None = None  # None: auto
+    alert_at: float | None = None  # None: the bundle's threshold
 
 
 @dataclass
@@ -58,11 +59,11 @@ def write_report(request: ReportRequest) -> ReportFiles:
     from jepawatch.report import figures
     from jepawatch.report.gather import gather
     from jepawatch.report.html import render_html
-    from jepawatch.scoring.scorer import Scorer
+    from jepawatch.scoring.scorer import Scorer, ScoreSettings
 
     check_request(request)
     figures.require_matplotlib()  # before the scoring, which takes a while
-    scorer = Scorer.load(request.model, request.models_dir, request.device)
+    scorer = Scorer.load(request.model, request.models_dir, request.device, ScoreSettings(alert_at=request.alert_at))
     data = gather(scorer, request.data, request.adapter, request.options)
     drawn = {"risk-timeline": figures.risk_figure(data), "regime-strip": figures.regime_figure(data),
              "code-histogram": figures.code_histogram_figure(data), "training-curves": figures.training_figure(data)}
@@ -87,3 +88,15 @@ def _saved(fig, fmt: str) -> bytes:
 def _metadata(fmt: str) -> dict:
     # no creation date: the same report twice is the same file
     return {"Date": None} if fmt == "svg" else {"Software": "jepawatch"}
+
+
+def write_demo_report(live: Path, bundle: Path, out: Path, warn) -> Path | None:
+    """The demo's report of its live part; without the report extra, a warning that says how to get
+    it and None (the demo itself needs no plotting)."""
+    from jepawatch.errors import MissingExtra
+
+    try:
+        return write_report(ReportRequest(data=live, model=str(bundle), out=out, device="cpu")).html
+    except MissingExtra as exc:
+        warn(f"no report written: {exc}")
+        return None

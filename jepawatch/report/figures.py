@@ -3,7 +3,8 @@
 Each function takes the gathered `ReportData` and returns a matplotlib `Figure`. The figures of
 the data share one time axis, width and margins, so that they line up one above the other in the
 HTML. Artists that tests and readers look for carry an SVG id (`gid`): `risk-line`,
-`alert-marks`, `alert-level`, `label-spans`, `regime-cells`, `code-bars-*`, `training-*`.
+`alert-marks`, `alert-level`, `label-span-<panel>-<n>`, `channel-<k>`, `regime-patch`,
+`regime-coarse`, `regime-labels`, `code-bars-<series>-<i>`, `training-<key>`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ RISK_FLOOR, RISK_CEILING = 1e-3, 1 - 1e-4  # the logit axis cannot show 0 or 1
 MAX_LINE_POINTS = 4000  # a channel longer than this is drawn as its min/max envelope
 LABEL_COLOUR, ALERT_COLOUR, RISK_COLOUR = "#f4a261", "#d62828", "#1d3557"
 LEGEND_CODES = 10
+STRIP_IDS = {"patch codes": "regime-patch", "coarse regime": "regime-coarse", "labels": "regime-labels"}
 RISK_TICKS = (0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999)
 
 
@@ -67,7 +69,7 @@ def _time_axis(ax, data: "ReportData") -> None:
         ax.set_xlabel("row")
 
 
-def _shade_labels(ax, data: "ReportData", x: np.ndarray, legend: bool = False) -> None:
+def _shade_labels(ax, data: "ReportData", x: np.ndarray, panel: int, legend: bool = False) -> None:
     from jepawatch.evaluation.events import segments
 
     if data.labels is None:
@@ -76,7 +78,7 @@ def _shade_labels(ax, data: "ReportData", x: np.ndarray, legend: bool = False) -
     for n, (first, last) in enumerate(segments(data.labels)):
         span = ax.axvspan(x[first], x[last] + step, color=LABEL_COLOUR, alpha=0.35, lw=0,
                           label="labelled anomaly" if legend and n == 0 else None)
-        span.set_gid("label-spans")
+        span.set_gid(f"label-span-{panel}-{n}")
 
 
 def _step(x: np.ndarray) -> float:
@@ -105,7 +107,7 @@ def risk_figure(data: "ReportData"):
     marks = ax.scatter(x[ends][alerts], risk[alerts], color=ALERT_COLOUR, s=28, zorder=3,
                        label=f"alert ({int(alerts.sum())})")
     marks.set_gid("alert-marks")
-    _shade_labels(ax, data, x, legend=True)
+    _shade_labels(ax, data, x, 0, legend=True)
     low = max(RISK_FLOOR, min(0.05, float(risk.min())))
     ax.set_ylim(low, RISK_CEILING)
     ticks = [t for t in RISK_TICKS if low <= t <= RISK_CEILING]
@@ -121,7 +123,7 @@ def risk_figure(data: "ReportData"):
         trace.set_gid(f"channel-{k}")
         for end in x[ends][alerts]:
             cax.axvline(end, color=ALERT_COLOUR, lw=0.6, alpha=0.5)
-        _shade_labels(cax, data, x)
+        _shade_labels(cax, data, x, 1 + k)
         cax.text(0.003, 0.92, name, transform=cax.transAxes, fontsize=8, va="top",
                  bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})
         cax.tick_params(labelsize=7)
@@ -191,7 +193,7 @@ def regime_figure(data: "ReportData"):
         edges, values = _runs(per_row)
         masked = np.ma.masked_less(values.astype(float), 0)[None, :]
         mesh = ax.pcolormesh(xs[edges], [0, 1], masked, cmap=colours, vmin=-0.5, vmax=vmax + 0.5, shading="flat")
-        mesh.set_gid("regime-cells" if name != "labels" else "label-cells")
+        mesh.set_gid(STRIP_IDS[name])
         ax.set_yticks([0.5], [name], fontsize=8)
         ax.tick_params(axis="y", length=0)
     counts = np.bincount(codes.ravel(), minlength=data.codebook_size)
@@ -245,8 +247,8 @@ def code_histogram_figure(data: "ReportData"):
     positions = np.arange(len(order))
     for n, (values, label, colour, gid) in enumerate(series):
         bars = ax.bar(positions + (n - (len(series) - 1) / 2) * width, values, width, label=label, color=colour)
-        for bar in bars:
-            bar.set_gid(gid)
+        for i, bar in enumerate(bars):
+            bar.set_gid(f"{gid}-{i}")
     ax.set_xticks(positions, [str(int(c)) for c in order], fontsize=7 if len(order) <= 64 else 5)
     ax.set_xlabel("code")
     ax.set_ylabel("share of patches")
