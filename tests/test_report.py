@@ -194,9 +194,10 @@ def window(i: int, alert: bool, risk: float = 0.5) -> dict:
 
 def test_alert_runs_say_what_followed_them():
     labels = np.zeros(200, dtype=np.int64)
-    labels[55:70] = 1  # onset in window 5
+    labels[55:75] = 1  # onset in window 5, on into window 7
     labels[150:160] = 1  # onset in window 15
-    alerts = {3, 4, 6, 9, 14, 15, 16}
+    labels[175:182] = 1  # within window 17
+    alerts = {3, 4, 6, 9, 14, 15, 16, 18}
     rows = [window(i, i in alerts, 0.995 if i == 4 else 0.99) for i in range(1, 20)]
     runs = alert_runs(rows, labels, 10)
     got = [(rows[r.first]["window_start"], rows[r.last]["window_start"], r.outcome, r.lead_rows) for r in runs]
@@ -205,6 +206,7 @@ def test_alert_runs_say_what_followed_them():
         (60, 60, "during anomaly", None),
         (90, 90, "false alarm", None),
         (140, 160, "warned", 150 - 150),  # the alert on window 14 is about window 15, where it begins
+        (180, 180, "false alarm (at an anomaly's end)", None),  # window 18 overlaps the anomaly, 19 is normal
     ]
     assert rows[runs[0].peak]["next_window_risk"] == 0.995
-    assert [r.outcome for r in alert_runs(rows, None, 10)] == ["", "", "", ""]
+    assert [r.outcome for r in alert_runs(rows, None, 10)] == [""] * 5

@@ -1,10 +1,11 @@
 """What `watch` shows: running totals and the live table of the latest windows (rich).
 
 The table adapts to the terminal: as many of the latest windows as the height allows; times lose
-their year; the risk is a bar (6 cells, 4 when narrow) and its value (truncated so that it agrees with the alert
-mark, `scoring.risk_text`); runs of one regime code are written `code×n`; a label column when the
-file has labels; and the drivers column takes the width that is left, with whole channel names
-only (`layout.fit_names`). Below 100 columns the predicted next codes make room for the drivers.
+their year; the risk is a bar (6 cells, 4 when narrow) and its value (truncated so that it agrees
+with the alert mark, `scoring.risk_text`); runs of one regime code are written `code×n`; a label
+column when the file has labels; and the drivers column takes the width that is left, with whole
+channel names only (`layout.fit_names`). Below 100 columns the predicted next codes make room for
+the drivers. `score_table` is `score`'s one-line-per-window table.
 Every user-supplied string (file, model, channel names) is shown as plain text, never as markup.
 """
 
@@ -29,7 +30,6 @@ BAR_CELLS = 6
 NARROW_BAR_CELLS = 4  # below NEXT_CODES_FROM_WIDTH: two more columns for the drivers
 GAP = 2  # right pad + divider of each column but the last
 NEXT_CODES_FROM_WIDTH = 100  # narrower terminals give the next codes' column to the drivers
-HEADER_ROWS = 6  # the most the header takes (with its status line)
 SHORT_NAMES = {"label-free": "risk pctl", "supervised": "risk prob"}
 
 

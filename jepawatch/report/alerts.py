@@ -5,9 +5,10 @@ A run's outcome, when the data has labels:
   about the next window) after alerts raised on normal windows; its lead time runs from the end of
   the first of those alerted windows to the onset, in rows (the demo summary's and the
   evaluation's rule);
-- during anomaly: the run's windows or their next windows hold labelled rows, but no onset came
-  after an alert on a normal window;
-- false alarm: no labelled row in the run's windows or the windows they are about.
+- during anomaly: the windows the alerts are about hold labelled rows, but no onset came after an
+  alert on a normal window (an anomaly under way);
+- false alarm: the windows the alerts are about are normal, as `evaluation.events` counts false
+  alarms; "at an anomaly's end" when the alerted windows themselves hold labelled rows.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class AlertRun:
     first: int  # index of the run's first row among the scored rows
     last: int  # index of its last row
     peak: int  # index of its highest-risk row
-    outcome: str  # warned | during anomaly | false alarm | "" (no labels)
+    outcome: str  # warned | during anomaly | false alarm[ (at an anomaly's end)] | "" (no labels)
     onset: int | None = None  # row where the anomaly warned of began
     warned_from: int | None = None  # index of the row whose alert started the warning
     lead_rows: int | None = None  # onset - (end of that window + 1)
@@ -58,5 +59,9 @@ def _outcome(rows: list[dict], first: int, last: int, peak: int, labels: np.ndar
         for k in range(first, last + 1):
             if rows[k]["window_start"] > calm_after and rows[k]["window_end"] < onset:
                 return AlertRun(first, last, peak, "warned", int(onset), k, int(onset - rows[k]["window_end"] - 1))
-    outcome = "during anomaly" if labels[begin:about_end].any() else "false alarm"
+    about = labels[rows[first]["window_end"] + 1: about_end]  # the windows the alerts are about
+    if about.any():
+        outcome = "during anomaly"
+    else:
+        outcome = "false alarm (at an anomaly's end)" if labels[begin: rows[last]["window_end"] + 1].any() else "false alarm"
     return AlertRun(first, last, peak, outcome)

@@ -9,6 +9,7 @@ HTML. Artists that tests and readers look for carry an SVG id (`gid`): `risk-lin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -115,7 +116,7 @@ def risk_figure(data: "ReportData"):
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel(f"risk ({risk_name(data.risk_source)})")
     ax.legend(loc="lower left", fontsize=8, ncol=4, framealpha=0.85)
-    ax.set_title(f"Next-window risk of {data.model} on {_short(data.source)}", loc="left", fontsize=11)
+    ax.set_title(f"Next-window risk of {data.model} on {Path(data.source).name}", loc="left", fontsize=11)
     for k, name in enumerate(data.channels):
         cax = axes[1 + k]
         cx, cy = envelope(x, data.values[:, k], MAX_LINE_POINTS)
@@ -295,7 +296,3 @@ def training_figure(data: "ReportData"):
     fig.suptitle("Training", x=MARGINS["left"], ha="left", fontsize=11)
     fig.subplots_adjust(top=0.9, hspace=0.35)
     return fig
-
-
-def _short(path: str, most: int = 60) -> str:
-    return path if len(path) <= most else "…" + path[-(most - 1):]

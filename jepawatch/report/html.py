@@ -79,7 +79,8 @@ def _cards(data: ReportData) -> str:
         if ev.warned and data.has_dates:
             lead = _duration(ev.mean_lead_steps * _row_seconds(data))
         cards += [(f"{ev.anomalies}", "labelled anomalies"), (f"{ev.warned} of {ev.anomalies}", "warned before they began"),
-                  (lead, "mean lead time"), (f"{ev.false_alarms}", "false alarms (next window normal)")]
+                  (lead, "mean lead time"), (f"{ev.alerted_during} of {ev.anomalies}", "alerted while under way"),
+                  (f"{ev.false_alarms}", "alerted windows before a normal one (false alarms)")]
     return '<div class="cards" id="summary">' + "".join(
         f"<div class=\"card\"><b>{html.escape(value)}</b><span>{html.escape(what)}</span></div>" for value, what in cards) + "</div>"
 
@@ -97,7 +98,7 @@ def _alert_table(data: ReportData) -> str:
                  f'<td class="num">{run.last - run.first + 1}</td>',
                  f'<td class="num">{shown_risk(peak["next_window_risk"], True, data.alert_at)}</td>']
         if data.labels is not None:
-            css = {"warned": "warned", "false alarm": "false", "during anomaly": "during"}.get(run.outcome, "")
+            css = "false" if run.outcome.startswith("false") else {"warned": "warned", "during anomaly": "during"}.get(run.outcome, "")
             cells.append(f'<td class="{css}">{e(run.outcome)}</td>')
             cells.append(f'<td class="num">{e(_lead(data, run))}</td>')
         cells.append(f"<td>{e(peak['drivers'])}</td>")
