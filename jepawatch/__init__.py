@@ -21,6 +21,7 @@ from jepawatch.errors import (
     DataError,
     JepawatchError,
     JepawatchWarning,
+    MissingExtra,
     StateBusy,
     TrainingDiverged,
     TrainingInterrupted,
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 # The API is imported on first use, so that `jepawatch --help` does not wait for torch.
 _API = ("EvaluationReport", "Monitor", "evaluate", "installed_adapters", "load", "train")
 
-__all__ = [*_API, "BundleError", "ConfigError", "DataError", "JepawatchError", "JepawatchWarning", "StateBusy",
+__all__ = [*_API, "BundleError", "ConfigError", "DataError", "JepawatchError", "JepawatchWarning", "MissingExtra",
+           "StateBusy",
            "TrainingDiverged", "TrainingInterrupted", "__version__"]
 
 

@@ -41,3 +41,7 @@ class StateBusy(JepawatchError):
 class JepawatchWarning(UserWarning):
     """What the Python API warns of (dropped columns, filled cells, a rough calibration); the CLI
     prints the same messages as `warning:` lines."""
+
+
+class MissingExtra(JepawatchError):
+    """A feature needs an optional dependency (an extra such as `jepawatch[report]`) that is not installed."""

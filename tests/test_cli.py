@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -38,6 +40,10 @@ def test_train_then_info(csv_file, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "models" / "metrics" / "config.json").exists()
     assert "saved" in result.output
+    closing = " ".join(result.output.split())  # the closing line: kept epoch, its loss, codes, time, bundle
+    for fragment in ("kept epoch", "of 2: validation loss", "codes in use (perplexity", "trained in",
+                     f"bundle {Path('models') / 'metrics'}"):
+        assert fragment in closing, closing
     info = run("info")
     assert info.exit_code == 0, info.output
     for fragment in ("metrics", "mts-jepa", "ch0", "flag", "training curve", "code usage"):

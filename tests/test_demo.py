@@ -51,3 +51,8 @@ def test_demo_runs_end_to_end(tmp_path):
         assert fragment in result.stdout, result.stdout
     assert (tmp_path / "demo" / "data" / "demo_live.csv").exists()
     assert (tmp_path / "demo" / "models" / "demo" / "weights.safetensors").exists()
+    report = tmp_path / "demo" / "report.html"
+    assert f"report: {report}" in " ".join(result.stdout.split())  # the demo ends with its report's path
+    page = report.read_text()
+    for figure in ('id="risk-timeline"', 'id="regime-strip"', 'id="code-histogram"', 'id="training-curves"'):
+        assert figure in page

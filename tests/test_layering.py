@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("bundles", ("jepawatch.bundle",)),
     ("scoring, live, export, evaluation", (
         "jepawatch.scoring", "jepawatch.live", "jepawatch.export", "jepawatch.evaluation", "jepawatch.demo",
-        "jepawatch.alerts")),
+        "jepawatch.alerts", "jepawatch.report")),
     ("the train job", ("jepawatch.training.job",)),
     ("application: settings resolved, one module per verb", ("jepawatch.configuration", "jepawatch.app")),
     ("public API", ("jepawatch.api", "jepawatch")),

@@ -397,10 +397,13 @@ def test_live_table_fits_80_columns_and_shows_what_matters():
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
     for fragment in ("machine_metrics", "12,345 rows", "3 windows", "1 alerts", "2 malformed", "11-23 10:02:00",
-                     "0.99", "12×3 40 7 | 3", "40×5", "cpu_utilisation"):
+                     "0.99", "12×3 40 7 | 3", "cpu_utilisation", "[follow]"):
         assert fragment in text, (fragment, text)
-    alert_line = next(line for line in text.splitlines() if "10:02:00" in line)
-    quiet_line = next(line for line in text.splitlines() if "10:00:00" in line)
+    wide = Console(width=120, record=True, color_system=None, force_terminal=False)
+    wide.print(render(stats))
+    assert "40×5" in wide.export_text()  # the predicted next codes, from 100 columns
+    alert_line = next(line for line in text.splitlines() if line.startswith("11-23 10:02:00"))
+    quiet_line = next(line for line in text.splitlines() if line.startswith("11-23 10:00:00"))
     assert "!" in alert_line and "!" not in quiet_line
     assert compact_codes("1 1 2 2 2 3") == "1×2 2×3 3"
 

@@ -12,6 +12,7 @@ from jepawatch.cli.demo import demo
 from jepawatch.cli.evaluate import evaluate
 from jepawatch.cli.export import export
 from jepawatch.cli.info import info
+from jepawatch.cli.report import report
 from jepawatch.cli.score import score
 from jepawatch.cli.train import train
 from jepawatch.cli.watch import watch
@@ -33,6 +34,7 @@ app.command()(evaluate)
 app.command()(export)
 app.command()(adapters)
 app.command()(demo)
+app.command()(report)
 
 
 @app.callback(invoke_without_command=True)

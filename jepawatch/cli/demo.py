@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,19 +26,25 @@ def demo(
 
     The data has eight correlated channels with daily and hourly seasonality and noise, and
     anomalies of both kinds the paper targets (short spikes, slow drifts), each preceded by a
-    weak precursor. The files stay in OUT/data for `jepawatch train` and `watch` by hand.
+    weak precursor. The files stay in OUT/data for `jepawatch train` and `watch` by hand; the
+    report of the replayed part (`jepawatch report`) is written to OUT/report.html.
     """
     from jepawatch.app.demo import replay_demo, train_demo, write_files
     from jepawatch.cli.progress import RichReporter
     from jepawatch.live.sources import parse_speed
     from jepawatch.live.watch import LiveTableSink, PlainLinesSink, StopFlag
+    from jepawatch.report.build import write_demo_report
+    from jepawatch.training.summary import closing_line
+    from rich.markup import escape
 
     pace = parse_speed(speed)
     files = write_files(out, seed)
     output.stderr.print(f"wrote {files.train} (normal operation) and {files.live} (with anomalies and labels)", highlight=False)
+    started = time.monotonic()
     path = train_demo(files, out, epochs=epochs, seed=seed, device=device, reporter=RichReporter(output.stderr),
                       warn=output.warn)
-    output.stderr.print(f"[green]trained[/] {path}; replaying {files.live.name} at {pace}", highlight=False)
+    output.stderr.print(f"[green]done[/]: {escape(closing_line(path, time.monotonic() - started))}", highlight=False)
+    output.stderr.print(f"replaying {files.live.name} at {pace}", highlight=False)
     with StopFlag() as stop:
         outcome = replay_demo(files, path, speed=speed, device=device, stop=stop,
                               sink_for=lambda stats: LiveTableSink(output.stdout, stats) if sys.stdout.isatty() else PlainLinesSink())
@@ -46,3 +53,6 @@ def demo(
         output.stdout.print(f"  {line}", highlight=False)
     output.stdout.print(f"  try it by hand: jepawatch watch {files.live} --models-dir {out / 'models'} --speed 300",
                         highlight=False, soft_wrap=True)
+    report = write_demo_report(files.live, path, out / "report.html", output.warn)
+    if report is not None:
+        output.stdout.print(f"  report: {report} (open it in a browser)", highlight=False, soft_wrap=True)

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 
 from rich.console import Console
+from rich.markup import escape
 
 stdout = Console()
 # Messages are never hard-wrapped: a line in cron mail or a log stays one line for grep.
@@ -18,11 +19,11 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    stderr.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)  # a message is text, not markup
 
 
 def error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def result(data: object, as_json: bool, human: Callable[[], None]) -> None:

@@ -1,8 +1,19 @@
-"""The rich progress bar `jepawatch train` shows: epoch, step, loss terms, code perplexity, val loss, ETA."""
+"""The rich progress bar `jepawatch train` shows, laid out for an 80-column terminal.
+
+`epoch 3/20 ━━━━━━━━━━ 120/900 loss -1.21 val -0.79 codes 27 0:00:12`:
+- loss: the total training loss of the last step. It can be negative: the batch-entropy term,
+  which keeps the codebook in use, is subtracted (eq. 14);
+- val: the validation loss of the last finished epoch (the epoch with the lowest is kept);
+- codes: how many codebook codes are dominant on some validation token (the codebook's health;
+  a warning is printed when they collapse); the perplexity is in `jepawatch info`;
+- the time left.
+Every term of every epoch is in the bundle's history.json (`jepawatch info` shows them).
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -11,8 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-# Short labels keep the line readable in an 80-column terminal.
-SHOWN_TERMS = {"total": "loss", "kl_fine": "kl", "rec": "rec", "smooth_l1": "sl1"}
+LOSS_KEY = "total"
 
 
 class RichReporter:
@@ -20,7 +30,7 @@ class RichReporter:
         self.console = console
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-            BarColumn(bar_width=12),
+            BarColumn(bar_width=10),
             MofNCompleteColumn(),
             TextColumn("{task.fields[terms]}"),
             TextColumn("{task.fields[health]}"),
@@ -42,18 +52,18 @@ class RichReporter:
         )
 
     def step(self, epoch: int, step: int, terms: dict[str, float]) -> None:
-        shown = " ".join(f"{label} {terms[key]:.3g}" for key, label in SHOWN_TERMS.items() if key in terms)
+        shown = f"loss {terms[LOSS_KEY]:.3g}" if LOSS_KEY in terms else ""
         self.progress.update(self.task, advance=1, epoch=epoch, terms=shown, health=self.health)
 
     def epoch_end(self, record: dict) -> None:
         parts = [f"val {record['val_loss']:.3g}"]
-        if "code_perplexity" in record:
-            parts.append(f"ppl {record['code_perplexity']:.1f}/{int(record['codes_used'])}c")
+        if "codes_used" in record:
+            parts.append(f"codes {int(record['codes_used'])}")
         self.health = " ".join(parts)
         self.progress.update(self.task, health=self.health)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        self.console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
     def stop(self) -> None:
         self.progress.stop()

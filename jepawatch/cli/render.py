@@ -114,19 +114,14 @@ def _short(names: list[str], limit: int = 12) -> str:
     return ", ".join(names[:limit]) + (f", … (+{len(names) - limit})" if len(names) > limit else "")
 
 
-def show_scores(rows: list[dict]) -> None:
+def show_scores(rows: list[dict], alert_at: float, risk_source: str) -> None:
     if not sys.stdout.isatty():
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
         return
-    table = Table(show_header=True, header_style="bold")
-    for column in ("window", "risk", "alert", "regime", "next", "drivers"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        where = f"{row['start_time']} .. {row['end_time']}" if row["start_time"] else f"{row['window_start']}..{row['window_end']}"
-        table.add_row(where, f"{row['next_window_risk']:.3f}", "[bold red]ALERT[/]" if row["alert"] else "",
-                      f"{row['regime']} | {row['coarse_regime']}", row["next_regime"], row["drivers"])
-    output.stdout.print(table)
+    from jepawatch.live.display import score_table
+
+    output.stdout.print(score_table(rows, alert_at, risk_source, output.stdout.width))
 
 
 def show_evaluation(result: dict) -> None:

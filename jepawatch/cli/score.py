@@ -49,7 +49,8 @@ def score(
     app.check_paths(data, out, state)
     scorer = app.open_scorer(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
     rows = app.score(scorer, data, adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option),
-                     out=out, state=state, lock_wait=lock_wait, warn=output.warn, emit=show_scores)
+                     out=out, state=state, lock_wait=lock_wait, warn=output.warn,
+                     emit=lambda batch: show_scores(batch, scorer.alert_at, scorer.risk_source))
     alerts = sum(r["alert"] for r in rows)
     output.stderr.print(f"scored {len(rows)} window(s) with {scorer.bundle.name} on {scorer.backend.provider} ({scorer.risk_source} risk, alert at "
                         f"{scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""), highlight=False)

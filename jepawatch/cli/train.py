@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -39,18 +40,28 @@ def train(
     The bundle goes to OUT/NAME/ and becomes the latest, so later commands find it without
     --model. A checkpoint is saved after every epoch; Ctrl-C keeps it and --resume continues.
     Multi-GPU: torchrun --nproc-per-node N -m jepawatch train DATA ...
+
+    The progress bar shows the step count, loss (the total training loss; negative is normal: the
+    batch-entropy term, which keeps the codebook in use, is subtracted), val (the validation loss of
+    the last epoch; the epoch with the lowest is kept), codes (dominant codes in use on the
+    validation windows) and the time left. It ends with the kept epoch, its validation loss, the
+    codes in use, the time taken and the bundle's path.
     """
     # imported here so that `jepawatch --help` and `jepawatch adapters` do not wait for torch
     from jepawatch.app.train import train as train_bundle, trained_summary
     from jepawatch.bundle import load_bundle
     from jepawatch.cli.progress import RichReporter
     from jepawatch.cli.signals import sigterm_as_interrupt
+    from jepawatch.training.summary import closing_line
+    from rich.markup import escape
 
+    started = time.monotonic()
     with sigterm_as_interrupt():
         path = train_bundle(data, model=model, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                             preset=preset, config=config, settings=set_, out=out, name=name, resume=resume,
                             adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option),
                             reporter=RichReporter(output.stderr), warn=output.warn)
-    output.stderr.print(f"[green]saved[/] model bundle {path}  (now the latest; `jepawatch info` shows it)")
+    output.stderr.print(f"[green]saved[/]: {escape(closing_line(path, time.monotonic() - started))} (now the latest; "
+                        "`jepawatch info` shows it)", highlight=False)
     if as_json:
         output.result(trained_summary(load_bundle(path)), True, lambda: None)

@@ -16,6 +16,8 @@ from pathlib import Path
 from collections.abc import Callable, Generator
 from typing import Iterable, Protocol
 
+from rich.markup import escape
+
 from jepawatch.live.display import WatchStats, plain_line, render
 from jepawatch.live.sources import Tick
 from jepawatch.live.state import WatchState
@@ -79,7 +81,7 @@ class LiveTableSink:
         self.live.update(render(stats), refresh=True)
         self.live.stop()
         if reason:
-            self.console.print(f"[bold]{reason}[/]: {stats.summary()}", highlight=False)
+            self.console.print(f"[bold]{escape(reason)}[/]: {escape(stats.summary())}", highlight=False)
 
 
 @dataclass
@@ -151,8 +153,7 @@ def watch_windows(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchSta
             stats.first_problem = stats.first_problem or tick.first_problem
         rows = []
         if tick.batch is not None:
-            stats.rows_read += tick.batch.n_steps
-            stats.rows_this_run += tick.batch.n_steps
+            stats.add_rows(tick.batch)  # counts the rows, keeps their labels for the table
             last_rows = time.monotonic()
             rows = cursor.push(tick.batch)
             if rows:
