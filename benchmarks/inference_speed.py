@@ -61,18 +61,22 @@ def main() -> None:
     report = export_onnx(bundle, onnx_path, **({"opset": args.opset} if args.opset else {}))
     export_seconds = time.perf_counter() - start
     device = torch.device(args.device)
+    from jepawatch.allocator import reuse_freed_memory
+
+    tuned = reuse_freed_memory()  # as a Scorer does (both runtimes share the process)
     graph = InferenceGraph(bundle).eval().to(device)
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
     session = ort.InferenceSession(str(onnx_path), providers=providers)
     cfg = bundle.run.model
     print(f"inference speed, {date.today()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {ort.__version__} "
-          f"({session.get_providers()[0]}), device {device}")
+          f"({session.get_providers()[0]}), device {device}, glibc malloc tuned: {tuned}")
     print(f"bundle {bundle.path}: window {cfg.window}, {cfg.n_channels} channels, D {cfg.d_model}, K {cfg.codebook_size}, "
           f"{cfg.encoder_layers} encoder layers; export (opset {args.opset or 'default'}) {export_seconds:.1f} s, "
           f"max |onnx - torch| {max(report.max_abs_diff.values()):.1e}")
     print(f"{'batch':>5} {'backend':<12} {'ms/batch p50':>13} {'ms/window':>10} {'windows/s':>10}")
     rng = np.random.default_rng(0)
+    ratios = {}
     for batch in (1, 256):
         raw = (rng.standard_normal((batch, cfg.window, cfg.n_channels)) * np.asarray(bundle.preprocess.std)
                + np.asarray(bundle.preprocess.mean)).astype(np.float32)
@@ -108,6 +112,8 @@ def main() -> None:
             print(f"{batch:>5} {name:<12} {p50 * 1000:>13.2f} {p50 * 1000 / batch:>10.3f} {batch / p50:>10.1f}")
         ratio = statistics.median(times["torch eager"]) / statistics.median(times["onnxruntime"])
         print(f"{batch:>5} ratio onnxruntime / torch eager: {ratio:.2f}x")
+        ratios[batch] = ratio
+    print(f"onnx/torch batch1 {ratios[1]:.2f} batch256 {ratios[256]:.2f}")
 
 
 if __name__ == "__main__":

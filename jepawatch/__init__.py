@@ -28,10 +28,10 @@ from jepawatch.errors import (
 )
 
 if TYPE_CHECKING:
-    from jepawatch.api import EvaluationReport, Monitor, evaluate, installed_adapters, load, train
+    from jepawatch.api import AlertSettings, EvaluationReport, Monitor, evaluate, installed_adapters, load, train
 
 # The API is imported on first use, so that `jepawatch --help` does not wait for torch.
-_API = ("EvaluationReport", "Monitor", "evaluate", "installed_adapters", "load", "train")
+_API = ("AlertSettings", "EvaluationReport", "Monitor", "evaluate", "installed_adapters", "load", "train")
 
 __all__ = [*_API, "BundleError", "ConfigError", "DataError", "JepawatchError", "JepawatchWarning", "MissingExtra",
            "StateBusy",

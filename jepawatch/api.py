@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from jepawatch.adapters import AUTO
+from jepawatch.alerts.pipeline import AlertSettings
 from jepawatch.app.adapters import adapter_listing
 from jepawatch.app import calibrate as calibrate_app
 from jepawatch.app import evaluate as evaluate_app
@@ -112,7 +113,8 @@ class Monitor:
               top_channels: int = TOP_CHANNELS, batch_size: int = 64, backend: str | None = None,
               adapter: str | None = None, label: str | None = AUTO, timestamp: str | None = None,
               adapter_options: Mapping[str, object] | None = None, out: str | Path | None = None,
-              state: str | Path | None = None, lock_wait: float = 10.0, warn: Warn = warn_python) -> pd.DataFrame:
+              state: str | Path | None = None, lock_wait: float = 10.0, warn: Warn = warn_python,
+              alerts: AlertSettings | None = None) -> pd.DataFrame:
         """Score `data` (a path or a DataFrame) window by window, as `jepawatch score` does.
 
         Returns one row per scored window (every complete window with a complete predecessor, every
@@ -120,19 +122,22 @@ class Monitor:
         `alert`, `risk_source`, `label_free_risk`, `label_free_score`, `surprise_fine`,
         `surprise_coarse`, `next_code_rarity`, `regime`, `coarse_regime`, `next_regime`, `drivers`.
         `out` also writes them (.jsonl, .csv, .parquet); `state` makes runs incremental (only windows
-        not scored before are returned and written).
+        not scored before are returned and written). `alerts` (`jepawatch.AlertSettings`): alerts with
+        hysteresis (`for_windows`, `clear_windows`), a `webhook`, a Prometheus `prom_textfile`, as
+        `score --for/--clear/--webhook/--prom-textfile`; each event is also warned of in one line.
         """
         scorer = self._scorer(ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
         rows = score_app.score(scorer, data, adapter=adapter, options=read_options(label, timestamp, adapter_options),
                                out=None if out is None else Path(out), state=None if state is None else Path(state),
-                               lock_wait=lock_wait, warn=warn)
+                               lock_wait=lock_wait, warn=warn, alerts=alerts, notify=warn)
         return score_app.rows_frame(rows)
 
     def watch(self, path: str | Path, *, follow: bool | None = None, speed: str = "max", state: str | Path | None = None,
               lock_wait: float = 10.0, stride: int | None = None, alert_at: float | None = None,
               top_channels: int = TOP_CHANNELS, poll: float = 0.05, stop_after_idle: float | None = None,
               backend: str | None = None, adapter: str | None = None, timestamp: str | None = None,
-              adapter_options: Mapping[str, object] | None = None) -> Iterator[dict]:
+              adapter_options: Mapping[str, object] | None = None,
+              alerts: AlertSettings | None = None) -> Iterator[dict]:
         """The live stream of `jepawatch watch` as an iterator: one dict per scored window (the fields
         of `score`), as the windows complete.
 
@@ -140,12 +145,13 @@ class Monitor:
         never ends unless `stop_after_idle` seconds pass without new rows; `follow=False` replays the
         file at `speed` ("max", rows per second "300", or a multiple of real time "60x"). Default:
         follow a CSV modified in the last 10 s. `state` resumes where a previous watch stopped.
-        Leaving the loop early (`break`) stops watching.
+        Leaving the loop early (`break`) stops watching. `alerts` as for `score` (plus `metrics_port`).
         """
         settings = ScoreSettings(stride, alert_at, top_channels, 64, backend)
         request = watch_app.WatchRequest(Path(path), follow, speed, None if state is None else Path(state), lock_wait,
                                          poll, stop_after_idle, None, adapter,
-                                         read_options(AUTO, timestamp, adapter_options))
+                                         read_options(AUTO, timestamp, adapter_options), alerts=alerts,
+                                         warn=warn_python)
         with watch_app.open_watch(lambda: self._scorer(settings), request) as session:
             for rows in session.windows():
                 yield from rows
@@ -228,4 +234,4 @@ def installed_adapters() -> list[dict]:
     return adapter_listing()
 
 
-__all__ = ["EvaluationReport", "Monitor", "evaluate", "installed_adapters", "load", "train"]
+__all__ = ["AlertSettings", "EvaluationReport", "Monitor", "evaluate", "installed_adapters", "load", "train"]

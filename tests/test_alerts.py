@@ -236,3 +236,94 @@ def test_metrics_are_served_on_localhost(tmp_path):
         assert 'jepawatch_next_window_risk{model="demo",series="web-1"} 0.42' in text
     finally:
         server.shutdown()
+
+
+# --- wired into score and watch ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """A tiny bundle and a labelled file to score (the labels are just another column for score)."""
+    from conftest import TINY_MTS, make_labelled_frame
+    from jepawatch.configuration import resolve_config
+    from jepawatch.training.job import TrainRequest, train
+
+    root = tmp_path_factory.mktemp("alerting")
+    frame = make_labelled_frame(rows=3000)
+    frame.iloc[:1600].drop(columns="label").to_csv(root / "train.csv", index=False)
+    frame.iloc[1600:].to_csv(root / "live.csv", index=False)
+    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 1}})
+    return root, train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None)
+
+
+def cli(*args):
+    from typer.testing import CliRunner
+    from jepawatch.cli.app import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def expected_events(rows, policy):
+    tracker = AlertTracker("live", "train", policy)
+    return [(e.status, e.window_start) for row in rows for e in tracker.update(row)]
+
+
+def received(receiver):
+    return [(b["status"], int(b["alerts"][0]["annotations"]["window"].split("-")[0])) for b in receiver.bodies]
+
+
+def test_cron_runs_of_score_page_once_per_alert_and_resolve_it_across_runs(scored, tmp_path):
+    root, bundle = scored
+    live = root / "live.csv"
+    lines = live.read_text().splitlines(keepends=True)
+    growing = tmp_path / "live.csv"
+    receiver = Receiver()
+    try:
+        common = ["--model", bundle, "--state", tmp_path / "state.json", "--out", tmp_path / "rows.jsonl",
+                  "--alert-at", "0.6", "--for", "2", "--clear", "2", "--webhook", receiver.url,
+                  "--prom-textfile", tmp_path / "jepawatch.prom"]
+        for cut in (len(lines) // 3, 2 * len(lines) // 3, len(lines)):  # the file grows between cron runs
+            growing.write_text("".join(lines[:cut]))
+            result = cli("score", growing, *common)
+            assert result.exit_code == 0, result.output
+        rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+        want = expected_events(rows, AlertPolicy(2, 2))
+        assert want and any(s == "resolved" for s, _ in want)
+        assert sum(r["alert"] for r in rows) > sum(s == "firing" for s, _ in want)  # hysteresis at work
+        assert wait_for(lambda: len(receiver.bodies) == len(want))
+        assert received(receiver) == want  # in order, exactly once, an open alert carried across runs
+        assert not (tmp_path / "state.json.webhook-spool.jsonl").read_text()
+    finally:
+        receiver.stop()
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {s.name: s.value for f in text_string_to_metric_families((tmp_path / "jepawatch.prom").read_text())
+               for s in f.samples}
+    assert samples["jepawatch_windows_total"] == len(rows)
+    assert samples["jepawatch_next_window_risk"] == rows[-1]["next_window_risk"]
+
+
+def test_watch_posts_its_events_and_prints_them(scored, tmp_path):
+    root, bundle = scored
+    receiver = Receiver()
+    try:
+        result = cli("watch", root / "live.csv", "--model", bundle, "--replay", "--jsonl", "--alert-at", "0.6",
+                     "--for", "2", "--clear", "2", "--webhook", receiver.url, "--webhook-header", "Authorization: Bearer s3cret")
+        assert result.exit_code == 0, result.output
+        rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        want = expected_events(rows, AlertPolicy(2, 2))
+        assert wait_for(lambda: len(receiver.bodies) == len(want)) and received(receiver) == want
+        assert "alert firing: live" in result.output and "s3cret" not in result.output
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--for", "0"], "--for 0"),
+    (["--webhook", "ftp://example.org/x"], "not an http:// or https:// URL"),
+    (["--webhook", "http://127.0.0.1:9/x", "--webhook-header", "Bearer s3cret"], "not of the form 'Name: value'"),
+])
+def test_bad_alert_options_are_one_line_errors_that_show_no_secret(scored, tmp_path, args, fragment):
+    root, bundle = scored
+    result = cli("score", root / "live.csv", "--model", bundle, *args)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and text.startswith("error:") and fragment in text and "s3cret" not in text, result.output

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from jepawatch.bundle import load_bundle
@@ -70,7 +71,26 @@ def test_score_is_the_same_with_either_backend(exported):
     np.testing.assert_allclose([r["next_window_risk"] for r in torch_rows], [r["next_window_risk"] for r in onnx_rows], atol=1e-5)
     np.testing.assert_allclose([r["surprise_fine"] for r in torch_rows], [r["surprise_fine"] for r in onnx_rows], atol=1e-3)
     default = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path)])
-    assert "ONNX Runtime" in default.output  # auto: the bundle has an export
+    # auto with an export: ONNX Runtime for small batches, PyTorch for large ones
+    assert "ONNX Runtime" in default.output and "PyTorch" in default.output, default.output
+
+
+def test_auto_runs_small_batches_on_onnx_runtime_and_large_ones_on_torch(exported):
+    from jepawatch.scoring.backends import SMALL_BATCH, SizeSplitBackend, make_backend
+
+    _, path, _ = exported
+    bundle = load_bundle(path)
+    backend = make_backend("auto", bundle, torch.device("cpu"))
+    assert isinstance(backend, SizeSplitBackend)
+    calls = []
+    for part in (backend.small, backend.large):
+        run = part.outputs
+        part.outputs = lambda windows, targets=True, run=run, name=part.name: calls.append((name, len(windows))) or run(windows, targets)
+    shape = (bundle.run.model.window, len(bundle.preprocess.kept_channels))
+    for n in (1, SMALL_BATCH - 1, SMALL_BATCH, 3 * SMALL_BATCH):
+        out = backend.outputs(np.zeros((n, *shape), dtype=np.float32))
+        assert out.codes.shape[0] == n
+    assert calls == [("onnx", 1), ("onnx", SMALL_BATCH - 1), ("torch", SMALL_BATCH), ("torch", 3 * SMALL_BATCH)]
 
 
 def one_line_error(args: list[str], *fragments: str) -> None:

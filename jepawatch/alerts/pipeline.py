@@ -1,6 +1,7 @@
 """What `score` and `watch` do with their rows for alerting: each row goes through the series'
-alert tracker (hysteresis), each event it causes is printed in one line and posted to the webhook,
-and the metrics follow the rows. The state (tracker and window count) is saved with `--state`."""
+alert tracker (hysteresis), each event it causes is posted to the webhook (and returned, for the
+caller to print in one line with `describe`), and the metrics follow the rows. The state (tracker
+and window count) is saved with `--state`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Callable
 
 from jepawatch.alerts.alertmanager import webhook_body
 from jepawatch.alerts.tracker import FIRING, AlertEvent, AlertPolicy, AlertTracker
+from jepawatch.errors import ConfigError
 
 STATE_FORMAT = "jepawatch-alerts/1"
 
@@ -24,15 +26,37 @@ class AlertSettings:
     prom_textfile: Path | None = None
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"
+    series: str | None = None  # the name events and metrics carry; default: the input file's name
+
+    def check(self) -> None:
+        """Refuse bad options in one line (never showing a header's value) before anything is read."""
+        from jepawatch.alerts.webhook import check_url, parse_headers
+
+        AlertPolicy(self.for_windows, self.clear_windows)
+        parse_headers(self.webhook_headers)
+        if self.webhook:
+            check_url(self.webhook)
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"--metrics-port {self.metrics_port} is not a TCP port (0-65535)")
+
+    @property
+    def active(self) -> bool:
+        """Anything to do beyond the rows' own alert flags."""
+        return bool(self.webhook or self.prom_textfile or self.metrics_port is not None
+                    or self.for_windows != 1 or self.clear_windows != 1)
 
 
 class Alerting:
     def __init__(self, settings: AlertSettings, series: str, model: str, saved: dict | None = None,
-                 notify: Callable[[str], None] = lambda line: None, warn: Callable[[str], None] = lambda m: None):
-        from jepawatch.alerts.webhook import WebhookDelivery, parse_headers
+                 warn: Callable[[str], None] = lambda m: None, spool_beside: Path | None = None):
+        from jepawatch.alerts.webhook import WebhookDelivery, check_url, parse_headers
 
         policy = AlertPolicy(settings.for_windows, settings.clear_windows)
-        self.settings, self.series, self.model, self.notify = settings, series, model, notify
+        headers = parse_headers(settings.webhook_headers)  # bad options are refused before anything starts
+        if settings.webhook:
+            check_url(settings.webhook)
+        self.settings, self.series, self.model = settings, settings.series or series, model
+        series = self.series
         tracker_state = (saved or {}).get("tracker")
         self.tracker = (AlertTracker.from_dict(tracker_state, policy)
                         if tracker_state and tracker_state.get("series") == series and tracker_state.get("model") == model
@@ -43,12 +67,18 @@ class Alerting:
             from jepawatch.alerts.metrics import RiskMetrics
 
             self.metrics = RiskMetrics({(series, model): self.windows_before})
-        self.server = self.metrics.serve(settings.metrics_port, settings.metrics_address) \
-            if self.metrics is not None and settings.metrics_port is not None else None
+        self.server = None
+        if self.metrics is not None and settings.metrics_port is not None:
+            try:
+                self.server = self.metrics.serve(settings.metrics_port, settings.metrics_address)
+            except OSError as exc:
+                raise ConfigError(f"cannot serve metrics on {settings.metrics_address}:{settings.metrics_port} "
+                                  f"({exc.strerror or exc}); choose another --metrics-port") from None
         self.delivery = None
         if settings.webhook:
-            spool = settings.webhook_spool or default_spool(settings.webhook)
-            self.delivery = WebhookDelivery(settings.webhook, spool, parse_headers(settings.webhook_headers), warn=warn)
+            spool = settings.webhook_spool or (spool_beside.with_name(spool_beside.name + ".webhook-spool.jsonl")
+                                               if spool_beside is not None else default_spool(settings.webhook))
+            self.delivery = WebhookDelivery(settings.webhook, spool, headers, warn=warn)
         self.windows = 0
 
     def observe(self, rows: list[dict]) -> list[AlertEvent]:
@@ -59,7 +89,6 @@ class Alerting:
             if self.metrics is not None:
                 self.metrics.observe(self.series, self.model, row, self.tracker.open is not None)
             for event in new:
-                self.notify(describe(event))
                 if self.delivery is not None:
                     self.delivery.submit(webhook_body(event))
             events += new
@@ -78,6 +107,11 @@ class Alerting:
             self.delivery.close()
         if self.server is not None:
             self.server.shutdown()
+
+
+def series_name(data) -> str:
+    """A series' default name: its file's name without the suffix (`DataFrame` for a frame)."""
+    return Path(data).stem if isinstance(data, (str, Path)) else "DataFrame"
 
 
 def describe(event: AlertEvent) -> str:

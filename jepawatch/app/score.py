@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from jepawatch.adapters import ReadOptions
+from jepawatch.alerts.pipeline import AlertSettings
 from jepawatch.app.common import DataSource, Warn, as_data, warn_python
 from jepawatch.errors import ConfigError
 from jepawatch.scoring.incremental import ScoreRequest, score_file
@@ -33,13 +34,18 @@ def open_scorer(model: str | Path | None, models_dir: str | Path, device: str | 
 
 def score(scorer: Scorer, data: DataSource, *, adapter: str | None = None, options: ReadOptions | None = None,
           out: Path | None = None, state: Path | None = None, lock_wait: float = 10.0, warn: Warn = warn_python,
-          emit: Callable[[list[dict]], None] | None = None) -> list[dict]:
+          emit: Callable[[list[dict]], None] | None = None, alerts: AlertSettings | None = None,
+          notify: Callable[[str], None] = lambda line: None) -> list[dict]:
     """The rows of the windows scored in this run (only new ones with a `state`); written to `out`
-    when given, else handed to `emit` before the state is saved."""
+    when given, else handed to `emit` before the state is saved. With `alerts`, the alert state with
+    hysteresis, webhook and textfile (`jepawatch.alerts`); each event's line goes to `notify`."""
     data = as_data(data)
     check_paths(data, out, state)
+    if alerts is not None:
+        alerts.check()
     options = replace(options or ReadOptions(), columns=tuple(scorer.bundle.preprocess.channels))
-    return score_file(scorer, ScoreRequest(data, adapter, options, out, state, lock_wait), warn, emit=emit)
+    return score_file(scorer, ScoreRequest(data, adapter, options, out, state, lock_wait, alerts), warn, emit=emit,
+                      notify=notify)
 
 
 def check_paths(data: Path | pd.DataFrame, out: Path | None, state: Path | None) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from jepawatch.adapters import ReadOptions
 from jepawatch.adapters.files import missing_path_problem
+from jepawatch.alerts.pipeline import AlertSettings, Alerting, series_name
 from jepawatch.atomic import remove_stale_temporaries
 from jepawatch.errors import ConfigError
 from jepawatch.live.display import WatchStats
@@ -40,6 +41,8 @@ class WatchRequest:
     threads: int | None = None  # CPU threads for the model (torch.set_num_threads)
     adapter: str | None = None
     options: ReadOptions = field(default_factory=ReadOptions)
+    warn: Callable[[str], None] = lambda message: None  # how alert delivery problems are said
+    alerts: AlertSettings | None = None  # hysteresis, webhook, metrics endpoint (jepawatch.alerts)
 
 
 @dataclass
@@ -54,16 +57,17 @@ class WatchSession:
     stats: WatchStats
     keeper: StateKeeper
     start_message: str
+    alerting: Alerting | None = None
 
     def run(self, sink: Sink, stop: StopFlag) -> str:
         """Show everything in `sink` until the source ends or `stop` is set; returns why it ended."""
         return run_watch(self.source, self.cursor, self.stats, sink, self.keeper, stop, self.request.stop_after_idle,
-                         str(self.request.data), self.start_message)
+                         str(self.request.data), self.start_message, self.alerting)
 
     def windows(self, stop: StopFlag | None = None) -> Iterator[list[dict]]:
         """The rows of each tick's new windows, as they come."""
         return watch_windows(self.source, self.cursor, self.stats, self.keeper, stop or StopFlag(),
-                             self.request.stop_after_idle, str(self.request.data))
+                             self.request.stop_after_idle, str(self.request.data), alerting=self.alerting)
 
 
 @contextmanager
@@ -72,6 +76,8 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
     the session. The scorer is loaded after the request's own checks, so a bad option is said first."""
     data, state = Path(request.data), request.state
     pace = parse_speed(request.speed)
+    if request.alerts is not None:
+        request.alerts.check()
     if request.poll <= 0:
         raise ConfigError("--poll must be positive")
     if request.threads is not None:
@@ -127,8 +133,16 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
                               source_path, {}, {})
         start = (f"{'following' if following else 'replaying'} {data} with {bundle.name} on {scorer.backend.provider}"
                  + (f", resuming at row {context.rows_read:,}" if previous is not None else ""))
-        yield WatchSession(request, scorer, following, source, ScoringCursor(scorer, context), stats,
-                           StateKeeper(state, template), start)
+        alerting = None
+        if request.alerts is not None and request.alerts.active:
+            alerting = Alerting(request.alerts, series_name(data), bundle.name, previous.alerts if previous else None,
+                                request.warn, state)
+        try:
+            yield WatchSession(request, scorer, following, source, ScoringCursor(scorer, context), stats,
+                               StateKeeper(state, template, alerting=alerting), start, alerting)
+        finally:
+            if alerting is not None:
+                alerting.close()
 
 
 def _is_plain_csv(path: Path) -> bool:

@@ -24,7 +24,7 @@ DeviceOption = Annotated[
 
 BackendOption = Annotated[
     Optional[str],
-    typer.Option("--backend", help="What runs the network: torch, onnx (the bundle's `jepawatch export --onnx`), or auto: onnx when the bundle has an export, else torch."),
+    typer.Option("--backend", help="What runs the network: torch, onnx (the bundle's `jepawatch export --onnx`), or auto: with an export, onnx for batches under 8 windows and torch for larger ones (each the faster there), else torch."),
 ]
 LockWaitOption = Annotated[
     float,
@@ -68,3 +68,24 @@ AlertAtOption = Annotated[
 ]
 TopChannelsOption = Annotated[int, typer.Option("--top-channels", help="How many driving channels to name per window.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")]
+
+# Alerting options that `score` and `watch` share (jepawatch.alerts).
+ForOption = Annotated[int, typer.Option("--for", help="Open an alert after this many consecutive alerting windows (a `firing` event).")]
+ClearOption = Annotated[int, typer.Option("--clear", help="Close an open alert after this many consecutive normal windows (a `resolved` event).")]
+WebhookOption = Annotated[
+    Optional[str],
+    typer.Option("--webhook", help="POST each firing/resolved event to this URL (Alertmanager's webhook body); undelivered events are spooled and sent first next run.", envvar="JEPAWATCH_WEBHOOK"),
+]
+WebhookHeaderOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--webhook-header", help="'Name: value' sent with each POST, e.g. an Authorization token (repeatable; never printed). Best from the environment: JEPAWATCH_WEBHOOK_HEADER.", envvar="JEPAWATCH_WEBHOOK_HEADER", show_envvar=False),
+]
+SeriesOption = Annotated[Optional[str], typer.Option("--series", help="Name of the series in events and metrics. Default: the input file's name.")]
+
+
+def alert_settings(for_windows: int, clear_windows: int, webhook: str | None, headers: list[str] | None,
+                   series: str | None, prom_textfile: Path | None = None, metrics_port: int | None = None):
+    from jepawatch.alerts.pipeline import AlertSettings
+
+    return AlertSettings(for_windows, clear_windows, webhook, list(headers or []), None, prom_textfile, metrics_port,
+                         series=series)

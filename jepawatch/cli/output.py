@@ -22,6 +22,11 @@ def warn(message: str) -> None:
     stderr.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)  # a message is text, not markup
 
 
+def note(message: str) -> None:
+    """A line of news that is not a problem (an alert firing or resolved), on stderr."""
+    stderr.print(escape(message), highlight=False, soft_wrap=True)
+
+
 def error(message: str) -> None:
     stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 

@@ -8,9 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from jepawatch.cli import output
-from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, DeviceOption,
-                                   LabelColOption, LockWaitOption, ModelOption, ModelsDirOption, StrideOption,
-                                   TimestampColOption, TopChannelsOption, read_options)
+from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
+                                   DeviceOption, ForOption, LabelColOption, LockWaitOption, ModelOption, ModelsDirOption,
+                                   SeriesOption, StrideOption, TimestampColOption, TopChannelsOption, WebhookHeaderOption,
+                                   WebhookOption, alert_settings, read_options)
 
 ALERT_EXIT_CODE = 3
 
@@ -27,6 +28,12 @@ def score(
     top_channels: TopChannelsOption = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 64,
     lock_wait: LockWaitOption = 10.0,
+    for_windows: ForOption = 1,
+    clear_windows: ClearOption = 1,
+    webhook: WebhookOption = None,
+    webhook_header: WebhookHeaderOption = None,
+    prom_textfile: Annotated[Optional[Path], typer.Option("--prom-textfile", help="Write Prometheus metrics (risk, alert, windows, last window time) to this node_exporter textfile, atomically.")] = None,
+    series: SeriesOption = None,
     backend: BackendOption = None,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
@@ -41,6 +48,9 @@ def score(
 
     Exit codes: 0 ok; 1 an error (one line on stderr); 2 a usage error; 3 with --fail-on-alert,
     when a window scored in this run alerts; 75 another run holds the --state file's lock.
+
+    Alerts: --for/--clear open and close an alert with hysteresis; each firing or resolved event is
+    printed in one line on stderr, POSTed to --webhook, and carried over runs by --state.
     """
     from jepawatch.app import score as app
     from jepawatch.cli.render import show_scores
@@ -49,7 +59,8 @@ def score(
     app.check_paths(data, out, state)
     scorer = app.open_scorer(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
     rows = app.score(scorer, data, adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option),
-                     out=out, state=state, lock_wait=lock_wait, warn=output.warn,
+                     out=out, state=state, lock_wait=lock_wait, warn=output.warn, notify=output.note,
+                     alerts=alert_settings(for_windows, clear_windows, webhook, webhook_header, series, prom_textfile),
                      emit=lambda batch: show_scores(batch, scorer.alert_at, scorer.risk_source))
     alerts = sum(r["alert"] for r in rows)
     output.stderr.print(f"scored {len(rows)} window(s) with {scorer.bundle.name} on {scorer.backend.provider} ({scorer.risk_source} risk, alert at "

@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from jepawatch.cli import output
-from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, DeviceOption,
-                                   LabelColOption, LockWaitOption, ModelOption, ModelsDirOption, StrideOption,
-                                   TimestampColOption, TopChannelsOption, read_options)
+from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
+                                   DeviceOption, ForOption, LabelColOption, LockWaitOption, ModelOption, ModelsDirOption,
+                                   SeriesOption, StrideOption, TimestampColOption, TopChannelsOption, WebhookHeaderOption,
+                                   WebhookOption, alert_settings, read_options)
 
 
 def watch(
@@ -28,6 +29,12 @@ def watch(
     top_channels: TopChannelsOption = 3,
     poll: Annotated[float, typer.Option("--poll", help="Follow mode: seconds between checks for new rows.")] = 0.05,
     stop_after_idle: Annotated[Optional[float], typer.Option("--stop-after-idle", help="Stop after this many seconds without new rows (follow mode waits forever by default).")] = None,
+    for_windows: ForOption = 1,
+    clear_windows: ClearOption = 1,
+    webhook: WebhookOption = None,
+    webhook_header: WebhookHeaderOption = None,
+    metrics_port: Annotated[Optional[int], typer.Option("--metrics-port", help="Serve Prometheus metrics (risk, alert, windows, last window time) on 127.0.0.1:PORT/metrics, e.g. 9108.")] = None,
+    series: SeriesOption = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the model. Default: PyTorch's (all cores). On a machine busy with other work, 1 keeps watch responsive.")] = None,
     backend: BackendOption = None,
     device: DeviceOption = None,
@@ -47,6 +54,10 @@ def watch(
     rotation and reads the new data from its start, skips and counts malformed rows, and waits
     for a vanished file. Ctrl-C stops cleanly with a summary (exit 0).
 
+    Alerts: --for/--clear open and close an alert with hysteresis; each firing or resolved event is
+    shown, POSTed to --webhook and carried over restarts by --state; --metrics-port serves the risk
+    to Prometheus.
+
     Exit codes: 0 ok (including Ctrl-C); 1 an error (one line on stderr); 2 a usage error; 75 another
     run holds the --state file's lock.
     """
@@ -57,7 +68,9 @@ def watch(
 
     settings = ScoreSettings(stride, alert_at, top_channels, 64, backend)
     request = WatchRequest(data, follow, speed, state, lock_wait, poll, stop_after_idle, threads, adapter,
-                           read_options(label_col, timestamp_col, adapter_option))
+                           read_options(label_col, timestamp_col, adapter_option), warn=output.warn,
+                           alerts=alert_settings(for_windows, clear_windows, webhook, webhook_header, series,
+                                                 metrics_port=metrics_port))
     with open_watch(lambda: open_scorer(model, models_dir, device, settings), request) as session:
         sink = (JsonLinesSink() if jsonl else PlainLinesSink() if not sys.stdout.isatty()
                 else LiveTableSink(output.stdout, session.stats))

@@ -30,6 +30,7 @@ class WatchState:
     position: dict  # follow: a FilePosition; replay: {"rows": rows consumed}
     context: dict  # StreamContext.to_dict()
     totals: dict = field(default_factory=dict)  # windows, alerts, malformed
+    alerts: dict | None = None  # alerts.pipeline.Alerting.state(): an open alert and the window count
     format: str = WATCH_STATE_FORMAT
 
     @classmethod

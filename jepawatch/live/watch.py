@@ -18,6 +18,7 @@ from typing import Iterable, Protocol
 
 from rich.markup import escape
 
+from jepawatch.alerts.pipeline import describe
 from jepawatch.live.display import WatchStats, plain_line, render
 from jepawatch.live.sources import Tick
 from jepawatch.live.state import WatchState
@@ -91,6 +92,7 @@ class StateKeeper:
     path: Path | None  # None: nothing is saved
     template: WatchState | None
     last_saved: float = 0.0
+    alerting: object | None = None  # alerts.pipeline.Alerting, whose state is saved too
 
     def save(self, source, cursor: ScoringCursor, stats: WatchStats, force: bool) -> None:
         if self.path is None:
@@ -104,6 +106,8 @@ class StateKeeper:
         self.template.position = position
         self.template.context = cursor.context.to_dict()
         self.template.totals = {"windows": stats.windows, "alerts": stats.alerts, "malformed": stats.malformed}
+        if self.alerting is not None:
+            self.template.alerts = self.alerting.state()
         self.template.save(self.path)
         self.last_saved = now
 
@@ -132,12 +136,13 @@ class StopFlag:
 def watch_windows(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchStats, keeper: StateKeeper,
                   stop: StopFlag, stop_after_idle: float | None = None, source_name: str = "",
                   start_message: str = "", on_event: Callable[[str], None] = lambda message: None,
-                  ) -> Generator[list[dict], None, str]:
+                  alerting=None) -> Generator[list[dict], None, str]:
     """Score ticks until the source ends, the stop flag is set, or `stop_after_idle` seconds pass
     without new rows; yields the rows of each tick's new windows and returns why it ended. The state
     is saved after the consumer has taken the rows (so a crash repeats windows rather than loses
     them). `start_message` goes to `on_event` with the first tick (so an input refused at once gets
-    its one error line and nothing else)."""
+    its one error line and nothing else). `alerting` (alerts.pipeline.Alerting) sees every new
+    window before the state is saved; the events it raises go to `on_event` and the table."""
     last_rows = time.monotonic()
     reason = "finished"
     for tick in source:
@@ -158,6 +163,9 @@ def watch_windows(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchSta
             rows = cursor.push(tick.batch)
             if rows:
                 stats.add_windows(rows)
+                for event in alerting.observe(rows) if alerting is not None else []:
+                    stats.events.append(describe(event))
+                    on_event(describe(event))
                 yield rows
         if tick.batch is not None or tick.events:
             keeper.save(source, cursor, stats, force=bool(rows or tick.events))
@@ -173,9 +181,10 @@ def watch_windows(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchSta
 
 def run_watch(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchStats, sink: Sink, keeper: StateKeeper,
               stop: StopFlag, stop_after_idle: float | None = None, source_name: str = "",
-              start_message: str = "") -> str:
+              start_message: str = "", alerting=None) -> str:
     """`watch_windows` into a sink: windows and events shown as they come, closed with why it ended."""
-    windows = watch_windows(source, cursor, stats, keeper, stop, stop_after_idle, source_name, start_message, sink.event)
+    windows = watch_windows(source, cursor, stats, keeper, stop, stop_after_idle, source_name, start_message, sink.event,
+                            alerting)
     try:
         while True:
             try:

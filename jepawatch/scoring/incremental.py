@@ -15,6 +15,7 @@ import pandas as pd
 
 from jepawatch.adapters import ReadOptions, iter_batches, source_name
 from jepawatch.adapters.quality import ReadTally
+from jepawatch.alerts.pipeline import AlertSettings, Alerting, describe, series_name
 from jepawatch.atomic import remove_stale_temporaries
 from jepawatch.errors import DataError
 from jepawatch.locking import state_lock
@@ -31,12 +32,16 @@ class ScoreRequest:
     out: Path | None = None  # None: the caller prints the rows
     state: Path | None = None
     lock_wait: float = 10.0
+    alerts: AlertSettings | None = None  # hysteresis, webhook, Prometheus textfile
 
 
 def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None],
-               emit: Callable[[list[dict]], None] | None = None) -> list[dict]:
+               emit: Callable[[list[dict]], None] | None = None,
+               notify: Callable[[str], None] = lambda line: None) -> list[dict]:
     """The rows of the windows scored in this run: written to `request.out`, else given to `emit`
-    (printed), in both cases before the state is saved, so rows that never got out are scored again."""
+    (printed), in both cases before the state is saved, so rows that never got out are scored again.
+    With `request.alerts`, the rows then go through the alert state (its events to `notify`, one
+    line each, and to the webhook) and the metrics, before the state is saved with the alerts'."""
     with state_lock(request.state, request.lock_wait):
         previous = _previous_state(scorer, request, warn)
         rows_seen = 0
@@ -64,10 +69,19 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
             mark = append_results(request.out, rows, mark) if previous is not None else write_results(request.out, rows)
         elif emit is not None:
             emit(rows)
+        alerts = previous.alerts if previous is not None else None
+        if request.alerts is not None and request.alerts.active:
+            alerting = Alerting(request.alerts, series_name(request.data), scorer.bundle.name, alerts, warn, request.state)
+            try:
+                for event in alerting.observe(rows):
+                    notify(describe(event))
+            finally:
+                alerting.close()
+            alerts = alerting.state()
         if request.state is not None:
             bundle = scorer.bundle
             ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, cursor.context.next_start, rows_seen,
-                       mark.rows if mark else 0, out_bytes=mark.bytes if mark else None).save(request.state)
+                       mark.rows if mark else 0, out_bytes=mark.bytes if mark else None, alerts=alerts).save(request.state)
     return rows
 
 

@@ -30,6 +30,7 @@ class ScoreState:
     out_rows: int = 0  # rows in --out after the last run
     format: str = STATE_FORMAT
     out_bytes: int | None = None  # size of a .jsonl/.csv --out after them (None: Parquet, or an older state)
+    alerts: dict | None = None  # alerts.pipeline.Alerting.state(): an open alert and the window count
 
     @property
     def out_mark(self) -> OutputMark:
