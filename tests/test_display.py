@@ -148,3 +148,13 @@ def test_train_help_names_the_bar_terms():
     for fragment in ("loss (the total training loss; negative is normal", "val (the validation loss",
                      "codes (dominant codes in use", "kept epoch"):
         assert fragment in text, text
+
+
+def test_plain_lines_print_the_risk_so_that_it_agrees_with_the_alert_mark():
+    from jepawatch.live.display import plain_line
+
+    row = {"end_time": "2026-01-01T00:00:00", "window_end": 9, "next_window_risk": 0.99, "alert": False,
+           "regime": "1 2", "coarse_regime": 0, "next_regime": "1 2", "drivers": "cpu, mem"}  # 0.9899996 rounded up
+    assert "risk=0.98 " in plain_line(row, alert_at=0.99) and "ALERT" not in plain_line(row, alert_at=0.99)
+    alerting = {**row, "next_window_risk": 0.995, "alert": True}
+    assert "risk=0.99 ALERT" in plain_line(alerting, alert_at=0.99)

@@ -47,7 +47,7 @@ def demo(
     output.stderr.print(f"replaying {files.live.name} at {pace}", highlight=False)
     with StopFlag() as stop:
         outcome = replay_demo(files, path, speed=speed, device=device, stop=stop,
-                              sink_for=lambda stats: LiveTableSink(output.stdout, stats) if sys.stdout.isatty() else PlainLinesSink())
+                              sink_for=lambda stats: LiveTableSink(output.stdout, stats) if sys.stdout.isatty() else PlainLinesSink(alert_at=stats.alert_at))
     output.stdout.print("[bold]demo summary[/]" + (f" ({outcome.reason})" if outcome.reason != "finished" else ""))
     for line in outcome.summary.lines():
         output.stdout.print(f"  {line}", highlight=False)

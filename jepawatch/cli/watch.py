@@ -72,7 +72,7 @@ def watch(
                            alerts=alert_settings(for_windows, clear_windows, webhook, webhook_header, series,
                                                  metrics_port=metrics_port))
     with open_watch(lambda: open_scorer(model, models_dir, device, settings), request) as session:
-        sink = (JsonLinesSink() if jsonl else PlainLinesSink() if not sys.stdout.isatty()
+        sink = (JsonLinesSink() if jsonl else PlainLinesSink(alert_at=session.stats.alert_at) if not sys.stdout.isatty()
                 else LiveTableSink(output.stdout, session.stats))
         with StopFlag() as stop:
             session.run(sink, stop)

@@ -267,10 +267,12 @@ def _regime(row: dict) -> str:
     return f"{compact_codes(row['regime'])} | {row['coarse_regime']}"
 
 
-def plain_line(row: dict) -> str:
-    """One window as a line of text, for a stdout that is not a terminal."""
+def plain_line(row: dict, alert_at: float | None = None) -> str:
+    """One window as a line of text, for a stdout that is not a terminal; with the alert level, the
+    risk is printed so that it agrees with the ALERT mark (`shown_risk`)."""
     where = row["end_time"] or f"row {row['window_end']}"
-    risk = truncated(row["next_window_risk"], 3)  # the watcher does not pass its level; truncation never reads above
+    risk = (truncated(row["next_window_risk"], 3) if alert_at is None
+            else shown_risk(row["next_window_risk"], bool(row["alert"]), alert_at))
     return (f"{where} risk={risk}{' ALERT' if row['alert'] else ''} "
             f"regime={compact_codes(row['regime']).replace(' ', ',')}|{row['coarse_regime']} "
             f"next={compact_codes(row['next_regime']).replace(' ', ',')} drivers={row['drivers'].replace(' ', '')}")

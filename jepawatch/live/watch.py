@@ -55,8 +55,12 @@ class JsonLinesSink:
 class PlainLinesSink(JsonLinesSink):
     """One line of text per window, for a stdout that is not a terminal."""
 
+    def __init__(self, out=None, err=None, alert_at: float | None = None):
+        super().__init__(out, err)
+        self.alert_at = alert_at  # the risk is then printed to agree with the ALERT mark
+
     def windows(self, rows: list[dict]) -> None:
-        self.out.write("".join(plain_line(row) + "\n" for row in rows))
+        self.out.write("".join(plain_line(row, self.alert_at) + "\n" for row in rows))
         self.out.flush()
 
 
