@@ -92,8 +92,11 @@ def run_score(data: Path, bundle: Path, backend: str, batch_size: int, out: Path
 
 def compute_only(bundle, data: Path, backend_name: str, batch_size: int) -> tuple[float, int]:
     """(seconds, windows) of Scorer.signals over the file's scorable windows, in this process."""
+    from jepawatch.allocator import reuse_freed_memory
     from jepawatch.scoring.scorer import ScoreSettings, Scorer
     from jepawatch.scoring.windows import scorable_starts
+
+    reuse_freed_memory()  # as `jepawatch score` does
 
     scorer = Scorer(bundle, torch.device("cpu"), ScoreSettings(batch_size=batch_size, backend=backend_name))
     frame = pd.read_parquet(data)

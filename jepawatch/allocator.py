@@ -9,9 +9,11 @@ windows/s at batch 256 with the defaults, 62–65 with mmap off and no trimming,
 performance guide recommends jemalloc or tcmalloc for the same reason; this gets most of it with
 glibc's own `mallopt`, without a preloaded library.
 
-It changes the whole process's allocator settings, so it runs once, when a scorer is made, and
-not at all when the user has tuned malloc already (MALLOC_*_ variables, GLIBC_TUNABLES,
-LD_PRELOAD), on another C library, or with JEPAWATCH_MALLOC_TUNING=0.
+It changes the whole process's allocator settings for good (freed memory is kept, not returned),
+so only the commands that own their process call it (`jepawatch score` and `watch`); a program
+using the Python API may call `reuse_freed_memory()` itself. It does nothing when the user has
+tuned malloc already (MALLOC_*_ variables, GLIBC_TUNABLES, LD_PRELOAD), on another C library, or
+with JEPAWATCH_MALLOC_TUNING=0.
 """
 
 from __future__ import annotations

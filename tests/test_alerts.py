@@ -45,10 +45,11 @@ def test_a_long_noisy_stretch_opens_one_alert_and_resolves_it_once():
 
 def test_an_alert_needs_its_for_windows_and_a_single_blip_opens_nothing():
     tracker = AlertTracker("s", "m", AlertPolicy(for_windows=3, clear_windows=1))
-    assert events_of(tracker, rows_of([0.1, 0.95, 0.95, 0.1, 0.95, 0.1])) == []
-    events = events_of(tracker, rows_of([0.95, 0.96, 0.97, 0.1]))
+    rows = rows_of([0.1, 0.95, 0.95, 0.1, 0.95, 0.1] + [0.95, 0.96, 0.97, 0.1])
+    assert events_of(tracker, rows[:6]) == []
+    events = events_of(tracker, rows[6:])
     assert [e.status for e in events] == ["firing", "resolved"]
-    assert events[0].starts_at == "2026-01-01T00:00:00Z"  # the first window of the alerting run
+    assert events[0].starts_at == "2026-01-01T00:00:06Z"  # the first window of the alerting run
 
 
 @pytest.mark.parametrize("cut", [3, 11, 12, 13, 30, 50])
@@ -203,6 +204,57 @@ def test_a_refused_event_is_set_aside_and_the_rest_still_go(tmp_path):
         receiver.stop()
 
 
+def test_a_receiver_that_comes_back_gets_the_waiting_events_in_the_same_run(tmp_path):
+    receiver = Receiver(fail_first=4)  # the first event fails its try and 3 retries, then the receiver is back
+    try:
+        delivery = WebhookDelivery(receiver.url, tmp_path / "spool.jsonl", timeout=2, retries=3, backoff=0.01,
+                                   pause=(0.05, 0.2))
+        events = noisy_events()[:4]
+        for event in events:
+            delivery.submit(webhook_body(event))
+        assert wait_for(lambda: len(receiver.bodies) == len(events))
+        assert delivery.close(wait_seconds=5) == 0
+        assert [b["alerts"][0]["annotations"]["window"] for b in receiver.bodies] == \
+               [f"{e.window_start}-{e.window_end}" for e in events]
+    finally:
+        receiver.stop()
+
+
+def test_a_redirect_is_not_followed_and_the_event_stays_spooled(tmp_path):
+    receiver = Receiver(fail_first=10**6, status=302)
+    try:
+        delivery = WebhookDelivery(receiver.url, tmp_path / "spool.jsonl", {"Authorization": "Bearer s3cret"},
+                                   timeout=2, retries=0, backoff=0.01)
+        delivery.submit(webhook_body(noisy_events()[0]))
+        assert delivery.close(wait_seconds=3) == 1 and receiver.bodies == []
+    finally:
+        receiver.stop()
+
+
+def test_blank_lines_and_a_cut_line_in_the_spool_do_not_stop_delivery(tmp_path):
+    events = noisy_events()[:2]
+    spool = tmp_path / "spool.jsonl"
+    spool.write_text("\r\n" + json.dumps(webhook_body(events[0])) + "\r\n\n" + '{"cut sho')  # no newline: a kill
+    receiver = Receiver()
+    try:
+        delivery = WebhookDelivery(receiver.url, spool, timeout=2, backoff=0.01)
+        delivery.submit(webhook_body(events[1]))
+        assert delivery.close(wait_seconds=5) == 0
+        assert receiver.requests == 2 and [b["status"] for b in receiver.bodies] == [e.status for e in events]
+        assert len((tmp_path / "spool.jsonl.rejected.jsonl").read_text().splitlines()) == 1  # the cut line
+    finally:
+        receiver.stop()
+
+
+def test_windows_seen_again_after_a_crash_do_not_count_twice():
+    policy = AlertPolicy(for_windows=3, clear_windows=1)
+    tracker = AlertTracker("s", "m", policy)
+    rows = rows_of([0.95, 0.95, 0.1, 0.95])
+    assert events_of(tracker, rows[:2]) == []
+    assert events_of(tracker, rows[:2]) == []  # a rerun of the same two windows: not four alerting windows
+    assert tracker.alerting_run == 2
+
+
 # --- Prometheus -----------------------------------------------------------------------------
 
 def test_the_textfile_parses_and_the_window_count_carries_over(tmp_path):
@@ -228,7 +280,7 @@ def test_the_textfile_parses_and_the_window_count_carries_over(tmp_path):
 def test_metrics_are_served_on_localhost(tmp_path):
     metrics = RiskMetrics()
     metrics.observe("web-1", "demo", rows_of([0.42])[0], alert_open=False)
-    server = metrics.serve(0)
+    server, thread = metrics.serve(0)
     try:
         host, port = server.server_address[:2]
         assert host == "127.0.0.1"
@@ -236,6 +288,7 @@ def test_metrics_are_served_on_localhost(tmp_path):
         assert 'jepawatch_next_window_risk{model="demo",series="web-1"} 0.42' in text
     finally:
         server.shutdown()
+        server.server_close()
 
 
 # --- wired into score and watch ------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from jepawatch.alerts.tracker import parse_time
 from jepawatch.atomic import atomic_write
 
 PREFIX = "jepawatch"
@@ -59,18 +60,13 @@ class RiskMetrics:
         atomic_write(path, lambda p: p.write_text(self.text(), encoding="utf-8"))
 
     def serve(self, port: int, address: str = "127.0.0.1"):
-        """Serve /metrics on address:port in a background thread; returns the server (shutdown() stops it)."""
+        """Serve /metrics on address:port in a background thread; returns (server, thread)."""
         from prometheus_client import start_http_server
 
-        server, _ = start_http_server(port, addr=address, registry=self.registry)
-        return server
+        server, thread = start_http_server(port, addr=address, registry=self.registry)
+        return server, thread
 
 
 def _seconds(end_time: str | None) -> float:
-    if end_time:
-        try:
-            moment = datetime.fromisoformat(str(end_time))
-            return (moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment).timestamp()
-        except ValueError:
-            pass
-    return datetime.now(timezone.utc).timestamp()
+    moment = parse_time(end_time)
+    return (moment or datetime.now(timezone.utc)).timestamp()

@@ -21,7 +21,7 @@ class AlertSettings:
     for_windows: int = 1
     clear_windows: int = 1
     webhook: str | None = None
-    webhook_headers: list[str] = field(default_factory=list)  # 'Name: value', never printed
+    webhook_headers: list[str] = field(default_factory=list, repr=False)  # 'Name: value', never printed
     webhook_spool: Path | None = None  # default: beside --state, else in the user's cache directory
     prom_textfile: Path | None = None
     metrics_port: int | None = None
@@ -49,19 +49,14 @@ class AlertSettings:
 class Alerting:
     def __init__(self, settings: AlertSettings, series: str, model: str, saved: dict | None = None,
                  warn: Callable[[str], None] = lambda m: None, spool_beside: Path | None = None):
-        from jepawatch.alerts.webhook import WebhookDelivery, check_url, parse_headers
+        from jepawatch.alerts.webhook import WebhookDelivery, parse_headers
 
+        settings.check()  # bad options are refused before anything starts
         policy = AlertPolicy(settings.for_windows, settings.clear_windows)
-        headers = parse_headers(settings.webhook_headers)  # bad options are refused before anything starts
-        if settings.webhook:
-            check_url(settings.webhook)
-        self.settings, self.series, self.model = settings, settings.series or series, model
+        self.settings, self.series, self.model, self.warn = settings, settings.series or series, model, warn
         series = self.series
-        tracker_state = (saved or {}).get("tracker")
-        self.tracker = (AlertTracker.from_dict(tracker_state, policy)
-                        if tracker_state and tracker_state.get("series") == series and tracker_state.get("model") == model
-                        else AlertTracker(series, model, policy))
-        self.windows_before = float((saved or {}).get("windows_total", 0))
+        self.tracker, self.windows_before = _restored(saved, series, model, policy, warn)
+        self.windows = 0
         self.metrics = None
         if settings.prom_textfile is not None or settings.metrics_port is not None:
             from jepawatch.alerts.metrics import RiskMetrics
@@ -77,11 +72,19 @@ class Alerting:
         self.delivery = None
         if settings.webhook:
             spool = settings.webhook_spool or (spool_beside.with_name(spool_beside.name + ".webhook-spool.jsonl")
-                                               if spool_beside is not None else default_spool(settings.webhook))
-            self.delivery = WebhookDelivery(settings.webhook, spool, headers, warn=warn)
-        self.windows = 0
+                                               if spool_beside is not None else default_spool(settings.webhook, series))
+            try:
+                self.delivery = WebhookDelivery(settings.webhook, spool, parse_headers(settings.webhook_headers), warn=warn)
+            except OSError as exc:
+                self._stop_server()
+                raise ConfigError(f"cannot keep the webhook's spool {spool} ({exc.strerror or exc}); "
+                                  "use a --state file in a directory this user can write") from None
+            except BaseException:
+                self._stop_server()
+                raise
 
     def observe(self, rows: list[dict]) -> list[AlertEvent]:
+        """Feed the new rows; the events they raise (already spooled for the webhook)."""
         events = []
         for row in rows:
             new = self.tracker.update(row)
@@ -93,20 +96,59 @@ class Alerting:
                     self.delivery.submit(webhook_body(event))
             events += new
         if self.metrics is not None and self.settings.prom_textfile is not None and rows:
-            self.metrics.write_textfile(self.settings.prom_textfile)
+            try:
+                self.metrics.write_textfile(self.settings.prom_textfile)
+            except OSError as exc:  # the scores and the alert state matter more than the metric
+                self.warn(f"could not write the metrics file {self.settings.prom_textfile} ({exc.strerror or exc})")
         return events
+
+    def messages(self) -> list[str]:
+        """Delivery problems since the last call, for the scoring thread to show."""
+        return self.delivery.messages() if self.delivery is not None else []
 
     def state(self) -> dict:
         return {"format": STATE_FORMAT, "tracker": self.tracker.to_dict(),
                 "windows_total": self.windows_before + self.windows}
 
     def close(self) -> None:
-        if self.metrics is not None and self.settings.prom_textfile is not None:
-            self.metrics.write_textfile(self.settings.prom_textfile)  # also when this run scored nothing new
-        if self.delivery is not None:
-            self.delivery.close()
+        """Deliver what can be delivered in a few seconds (the rest stays spooled) and stop serving."""
+        try:
+            if self.delivery is not None:
+                self.delivery.close()
+        finally:
+            self._stop_server()
+
+    def _stop_server(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
+            server, thread = self.server
+            server.shutdown()
+            server.server_close()
+            thread.join(5.0)
+            self.server = None
+
+
+def _restored(saved: dict | None, series: str, model: str, policy: AlertPolicy, warn) -> tuple[AlertTracker, float]:
+    """The tracker and window count saved in a state file, checked; fresh ones without."""
+    if not saved:
+        return AlertTracker(series, model, policy), 0.0
+    try:
+        if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
+            raise ValueError("not an alert state")
+        total = float(saved.get("windows_total", 0))
+        tracker_state = saved.get("tracker")
+        if not tracker_state:
+            return AlertTracker(series, model, policy), total
+        if tracker_state.get("series") != series or tracker_state.get("model") != model:
+            if tracker_state.get("open"):
+                warn(f"the state holds an open alert of series {tracker_state.get('series')!r} (model "
+                     f"{tracker_state.get('model')!r}); this run watches {series!r} with {model!r}, so that alert "
+                     "will not be resolved here")
+            return AlertTracker(series, model, policy), total
+        return AlertTracker.from_dict(tracker_state, policy), total
+    except (TypeError, ValueError, KeyError, AttributeError):
+        from jepawatch.errors import DataError
+
+        raise DataError("the state file's alert state is damaged; delete the state file to start over") from None
 
 
 def series_name(data) -> str:
@@ -121,10 +163,11 @@ def describe(event: AlertEvent) -> str:
     return f"alert resolved: {event.series} at {event.ends_at} (open since {event.starts_at}, peak risk {event.peak_risk:.3f})"
 
 
-def default_spool(url: str) -> Path:
-    """Without --state: one spool per webhook URL in the user's cache directory."""
+def default_spool(url: str, series: str) -> Path:
+    """Without --state: one spool per webhook URL and series in the user's cache directory."""
     import hashlib
     import os
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jepawatch"
-    return cache / f"webhook-spool-{hashlib.sha256(url.encode()).hexdigest()[:12]}.jsonl"
+    digest = hashlib.sha256((url + "\0" + series).encode()).hexdigest()[:12]
+    return cache / f"webhook-spool-{digest}.jsonl"

@@ -38,7 +38,7 @@ class AlertEvent:
     series: str
     model: str
     starts_at: str  # RFC 3339, UTC: when the alert opened (its first alerting window's end)
-    ends_at: str | None  # RFC 3339 when resolved (the first normal window's end of the closing run)
+    ends_at: str | None  # RFC 3339 when resolved (the end of the normal window that closed it, the M-th)
     peak_risk: float
     peak_window_start: int
     regime: str  # at the peak
@@ -74,9 +74,15 @@ class AlertTracker:
     pending_window: int | None = None
     pending_peak: dict | None = None  # the peak of the current alerting run before it opens
     open: OpenAlert | None = None
+    last_window_start: int | None = None  # the newest window seen: a repeated one (a rerun) is skipped
 
     def update(self, row: dict, now: datetime | None = None) -> list[AlertEvent]:
-        """Feed one scored row (in order); the events it causes (none, one firing or one resolved)."""
+        """Feed one scored row (in order); the events it causes (none, one firing or one resolved).
+        A window at or before the last one seen (a run scoring windows again) changes nothing."""
+        start = int(row["window_start"])
+        if self.last_window_start is not None and start <= self.last_window_start:
+            return []
+        self.last_window_start = start
         stamp = event_time(row.get("end_time"), now)
         if row["alert"]:
             self.alerting_run, self.normal_run = self.alerting_run + 1, 0
@@ -116,14 +122,16 @@ class AlertTracker:
         return {"series": self.series, "model": self.model, "policy": asdict(self.policy),
                 "alerting_run": self.alerting_run, "normal_run": self.normal_run,
                 "pending_start": self.pending_start, "pending_window": self.pending_window,
-                "pending_peak": self.pending_peak, "open": None if self.open is None else asdict(self.open)}
+                "pending_peak": self.pending_peak, "open": None if self.open is None else asdict(self.open),
+                "last_window_start": self.last_window_start}
 
     @classmethod
     def from_dict(cls, d: dict, policy: AlertPolicy) -> "AlertTracker":
         """The saved state under the policy of this run (a changed --for/--clear applies from now on)."""
         return cls(str(d["series"]), str(d["model"]), policy, int(d["alerting_run"]), int(d["normal_run"]),
                    d["pending_start"], d["pending_window"], d["pending_peak"],
-                   None if d["open"] is None else OpenAlert(**d["open"]))
+                   None if d["open"] is None else OpenAlert(**d["open"]),
+                   None if d.get("last_window_start") is None else int(d["last_window_start"]))
 
 
 def _peak(peak: dict | None, row: dict) -> dict:
@@ -136,15 +144,20 @@ def _peak(peak: dict | None, row: dict) -> dict:
 
 def event_time(end_time: str | None, now: datetime | None = None) -> str:
     """RFC 3339 UTC: the window's end time when it is a date (naive times are read as UTC), else now."""
-    if end_time:
-        try:
-            moment = datetime.fromisoformat(str(end_time))
-        except ValueError:
-            moment = None
-        if moment is not None:
-            moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-            return _rfc3339(moment)
-    return _rfc3339(now or datetime.now(timezone.utc))
+    moment = parse_time(end_time)
+    return _rfc3339(moment if moment is not None else (now or datetime.now(timezone.utc)))
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An ISO date-time (YYYY-MM-DD...) as an aware UTC datetime; None for anything else (a row
+    number, digits such as 10000101, a time out of range)."""
+    if not text or "-" not in str(text)[:5]:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(text))
+        return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _rfc3339(moment: datetime) -> str:

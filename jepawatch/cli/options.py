@@ -78,14 +78,18 @@ WebhookOption = Annotated[
 ]
 WebhookHeaderOption = Annotated[
     Optional[list[str]],
-    typer.Option("--webhook-header", help="'Name: value' sent with each POST, e.g. an Authorization token (repeatable; never printed). Best from the environment: JEPAWATCH_WEBHOOK_HEADER.", envvar="JEPAWATCH_WEBHOOK_HEADER", show_envvar=False),
+    typer.Option("--webhook-header", help="'Name: value' sent with each POST, e.g. an Authorization token (repeatable; never printed). Best from the environment: JEPAWATCH_WEBHOOK_HEADER (one header a line)."),
 ]
 SeriesOption = Annotated[Optional[str], typer.Option("--series", help="Name of the series in events and metrics. Default: the input file's name.")]
 
 
 def alert_settings(for_windows: int, clear_windows: int, webhook: str | None, headers: list[str] | None,
                    series: str | None, prom_textfile: Path | None = None, metrics_port: int | None = None):
+    import os
+
     from jepawatch.alerts.pipeline import AlertSettings
 
-    return AlertSettings(for_windows, clear_windows, webhook, list(headers or []), None, prom_textfile, metrics_port,
-                         series=series)
+    # read here, not by the option's envvar: Click splits a list option's variable on whitespace
+    from_env = [line for line in os.environ.get("JEPAWATCH_WEBHOOK_HEADER", "").splitlines() if line.strip()]
+    return AlertSettings(for_windows, clear_windows, webhook, list(headers or []) + from_env, None, prom_textfile,
+                         metrics_port, series=series)

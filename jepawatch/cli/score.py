@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from jepawatch.allocator import reuse_freed_memory
 from jepawatch.cli import output
 from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
                                    DeviceOption, ForOption, LabelColOption, LockWaitOption, ModelOption, ModelsDirOption,
@@ -56,6 +57,7 @@ def score(
     from jepawatch.cli.render import show_scores
     from jepawatch.scoring.scorer import ScoreSettings
 
+    reuse_freed_memory()  # faster batches on glibc; the command owns its process (jepawatch.allocator)
     app.check_paths(data, out, state)
     scorer = app.open_scorer(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
     rows = app.score(scorer, data, adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option),

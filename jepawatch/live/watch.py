@@ -167,9 +167,11 @@ def watch_windows(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchSta
             rows = cursor.push(tick.batch)
             if rows:
                 stats.add_windows(rows)
-                for event in alerting.observe(rows) if alerting is not None else []:
-                    stats.events.append(describe(event))
-                    on_event(describe(event))
+                if alerting is not None:
+                    lines = [describe(event) for event in alerting.observe(rows)] + alerting.messages()
+                    for line in lines:
+                        stats.events.append(line)
+                        on_event(line)
                 yield rows
         if tick.batch is not None or tick.events:
             keeper.save(source, cursor, stats, force=bool(rows or tick.events))

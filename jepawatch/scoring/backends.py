@@ -95,7 +95,12 @@ class SizeSplitBackend:
         self.provider = f"{small.provider} under {SMALL_BATCH} windows a batch, {large.provider} above"
 
     def outputs(self, windows: np.ndarray, targets: bool = True) -> WindowOutputs:
-        return (self.small if len(windows) < SMALL_BATCH else self.large).outputs(windows, targets)
+        if len(windows) >= SMALL_BATCH:
+            return self.large.outputs(windows, targets)
+        out = self.small.outputs(windows, targets)  # on the CPU; one call may mix both: same device as torch's
+        device = self.large.device
+        return WindowOutputs(*(None if t is None else t.to(device) for t in
+                               (out.codes, out.next_fine, out.next_coarse, out.ema_fine, out.ema_coarse)))
 
 
 def make_backend(name: str | None, bundle: Bundle, device: torch.device):

@@ -70,18 +70,22 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
         elif emit is not None:
             emit(rows)
         alerts = previous.alerts if previous is not None else None
+        alerting = None
         if request.alerts is not None and request.alerts.active:
             alerting = Alerting(request.alerts, series_name(request.data), scorer.bundle.name, alerts, warn, request.state)
-            try:
+        try:
+            if alerting is not None:
                 for event in alerting.observe(rows):
                     notify(describe(event))
-            finally:
+                alerts = alerting.state()
+            if request.state is not None:  # saved before delivery ends: a kill then does not resend the events
+                bundle = scorer.bundle
+                ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, cursor.context.next_start,
+                           rows_seen, mark.rows if mark else 0, out_bytes=mark.bytes if mark else None,
+                           alerts=alerts).save(request.state)
+        finally:
+            if alerting is not None:
                 alerting.close()
-            alerts = alerting.state()
-        if request.state is not None:
-            bundle = scorer.bundle
-            ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, cursor.context.next_start, rows_seen,
-                       mark.rows if mark else 0, out_bytes=mark.bytes if mark else None, alerts=alerts).save(request.state)
     return rows
 
 
