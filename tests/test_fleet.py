@@ -30,8 +30,13 @@ def monitor(tmp_path_factory):
 
 
 def host_frames() -> dict[str, pd.DataFrame]:
-    """One frame per host, in time order, each with its own data."""
-    return {host: make_frame(rows=n, seed=i + 1) for i, (host, n) in enumerate(LENGTHS.items())}
+    """One frame per host, in time order, each with its own data and its own hour of times."""
+    frames = {}
+    for i, (host, n) in enumerate(LENGTHS.items()):
+        frame = make_frame(rows=n, seed=i + 1)
+        frame["timestamp"] = pd.date_range(f"2026-01-01 0{i}:00", periods=n, freq="s").astype(str)
+        frames[host] = frame
+    return frames
 
 
 def long_table(frames: dict[str, pd.DataFrame], column: str = "host", shuffle: bool = True) -> pd.DataFrame:
@@ -54,9 +59,11 @@ def test_each_series_scores_as_if_alone_from_an_unsorted_table(monitor):
         alone = scored_alone(monitor, frame)
         assert len(mine) == len(alone) == LENGTHS[host] // WINDOW - 1
         pd.testing.assert_frame_equal(mine, alone)
-        # windows never cross series: each lies inside its series' rows, at its own times
+        # windows never cross series: each spans window rows of its own series' times (its own hour)
         assert mine["window_end"].max() < LENGTHS[host]
-        assert set(mine["start_time"]) <= set(frame["timestamp"])
+        times = pd.to_datetime(frame["timestamp"])
+        assert mine["start_time"].between(times.min(), times.max()).all()
+        assert ((mine["end_time"] - mine["start_time"]) == pd.Timedelta(seconds=WINDOW - 1)).all()
 
 
 def test_a_series_id_column_is_found_by_name_and_never_a_channel(monitor):
