@@ -160,3 +160,17 @@ def test_alerts_and_metrics_per_series(monitor, tmp_path):
         assert f'jepawatch_windows_total{{model="{monitor.name}",series="{host}"}} {float(windows)}' in text
     saved = json.loads(state.read_text())["alerts"]["series"]
     assert {h: s["windows_total"] for h, s in saved.items()} == {h: float(LENGTHS[h] // WINDOW - 1) for h in LENGTHS}
+
+
+def test_the_terminal_table_shows_each_windows_series(monitor):
+    from rich.console import Console
+
+    from jepawatch.live.display import score_table
+
+    rows = monitor.score(long_table(host_frames()), series_col="host")
+    rows = [dict(r, start_time=str(r["start_time"]), end_time=str(r["end_time"])) for r in rows.to_dict("records")]
+    console = Console(width=80, record=True)
+    console.print(score_table(rows, monitor.alert_at, monitor.risk_source, 80))
+    lines = console.export_text().splitlines()
+    assert lines[0].split()[0] == "series" and max(len(line) for line in lines) <= 80
+    assert sum(line.split()[0] == "web-2" for line in lines[1:] if line.strip()) == LENGTHS["web-2"] // WINDOW - 1
