@@ -132,7 +132,8 @@ class Monitor:
         `window_start`/`window_end` count rows of that series. `state` keeps a cursor per series.
         """
         scorer = self._scorer(ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
-        rows = score_app.score(scorer, data, adapter=adapter, options=read_options(label, timestamp, adapter_options, series_col),
+        options = read_options(label, timestamp, adapter_options, series_col)
+        rows = score_app.score(scorer, data, adapter=adapter, options=options,
                                out=None if out is None else Path(out), state=None if state is None else Path(state),
                                lock_wait=lock_wait, warn=warn, alerts=alerts, notify=warn)
         return score_app.rows_frame(rows)

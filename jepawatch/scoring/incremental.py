@@ -129,6 +129,7 @@ def _previous_state(scorer: Scorer, request: ScoreRequest, warn) -> ScoreState |
 def _check_layout(previous: ScoreState | None, fleet: bool, path: Path | None) -> None:
     """A state of one series is not the state of a long-format table, nor the other way round."""
     if previous is not None and (previous.series is not None) != fleet:
-        made, now = ("a long-format table", "one series") if previous.series is not None else ("one series", "a long-format table")
+        table, one = "a long-format table", "one series"
+        made, now = (table, one) if previous.series is not None else (one, table)
         raise DataError(f"state file {path} was made scoring {made} but this run scores {now}; "
                         "use a new --state file, or the same --series-col as before")
