@@ -114,7 +114,7 @@ class Monitor:
               adapter: str | None = None, label: str | None = AUTO, timestamp: str | None = None,
               adapter_options: Mapping[str, object] | None = None, out: str | Path | None = None,
               state: str | Path | None = None, lock_wait: float = 10.0, warn: Warn = warn_python,
-              alerts: AlertSettings | None = None) -> pd.DataFrame:
+              alerts: AlertSettings | None = None, series_col: str | None = None) -> pd.DataFrame:
         """Score `data` (a path or a DataFrame) window by window, as `jepawatch score` does.
 
         Returns one row per scored window (every complete window with a complete predecessor, every
@@ -125,9 +125,15 @@ class Monitor:
         not scored before are returned and written). `alerts` (`jepawatch.AlertSettings`): alerts with
         hysteresis (`for_windows`, `clear_windows`), a `webhook`, a Prometheus `prom_textfile`, as
         `score --for/--clear/--webhook/--prom-textfile`; each event is also warned of in one line.
+
+        `series_col`: the column of a long-format table that names each row's series (default: one
+        named series_id, if any; "none": the data is one series). Each series is then scored on its
+        own, in time order, and the frame's `series` column says which (<NA> for one series);
+        `window_start`/`window_end` count rows of that series. `state` keeps a cursor per series.
         """
         scorer = self._scorer(ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
-        rows = score_app.score(scorer, data, adapter=adapter, options=read_options(label, timestamp, adapter_options),
+        options = read_options(label, timestamp, adapter_options, series_col)
+        rows = score_app.score(scorer, data, adapter=adapter, options=options,
                                out=None if out is None else Path(out), state=None if state is None else Path(state),
                                lock_wait=lock_wait, warn=warn, alerts=alerts, notify=warn)
         return score_app.rows_frame(rows)

@@ -9,6 +9,8 @@ streamed file keeps one plan for all its batches:
    (`--label-col`; by default a 0/1 column named label/labels/is_anomaly/anomaly/attack), and
    the channels: numeric and boolean columns, plus text columns that are mostly numbers
    (the other cells become missing and are counted). Every other column is dropped, with a reason.
+   A long-format table (many series in one table) also has a series column (`--series-col`; when
+   the caller looks for one, a column named series_id), which is never a channel.
 2. `build_series` converts the columns of a batch by that plan: float32 values with NaN for a
    missing, unparseable or infinite cell, uint8 labels, timestamps as datetime64 or numbers.
 """
@@ -31,6 +33,7 @@ from jepawatch.errors import DataError
 
 TIMESTAMP_NAMES = ("timestamp", "time", "date", "datetime", "ts", "time_stamp", "timestamp_(min)")
 LABEL_NAMES = ("label", "labels", "is_anomaly", "anomaly", "attack")
+SERIES_NAMES = ("series_id",)
 SAMPLE_ROWS = 500
 MOSTLY_NUMERIC = 0.5
 PARALLEL_CELLS = 4_000_000  # convert columns in threads above this many cells  # a text column is a channel when at least this share of its filled cells are numbers
@@ -128,12 +131,13 @@ class ColumnPlan:
     channels: list[str]  # in output order
     timestamp: str | None = None
     label: str | None = None
+    series: str | None = None  # long format: the column that names each row's series
     text_channels: set[str] = field(default_factory=set)  # parsed cell by cell
     dropped: dict[str, str] = field(default_factory=dict)  # column -> why it is not a channel
 
     @property
     def needed(self) -> list[str]:
-        extra = [c for c in (self.timestamp, self.label) if c is not None]
+        extra = [c for c in (self.timestamp, self.label, self.series) if c is not None]
         return extra + self.channels
 
 
@@ -148,10 +152,12 @@ def plan_columns(columns: Columns, options: ReadOptions, source: str) -> ColumnP
     check_unique_names(names, source)
     timestamp = _find_timestamp(columns, options, source)
     label = _find_label(columns, options, source, exclude=timestamp)
-    plan = ColumnPlan(channels=[], timestamp=timestamp, label=label)
     wanted = list(options.columns) if options.columns is not None else None
+    series = _find_series(names, options, source, taken={timestamp: "the time column", label: "the label column"},
+                          channels=wanted or ())
+    plan = ColumnPlan(channels=[], timestamp=timestamp, label=label, series=series)
     for name in names:
-        if name in (timestamp, label) or (wanted is not None and name not in wanted):
+        if name in (timestamp, label, series) or (wanted is not None and name not in wanted):
             continue
         kind = columns.kind(name)
         if kind in ("numeric", "bool"):
@@ -222,15 +228,18 @@ def build_series(columns: Columns, plan: ColumnPlan, source: str, label_parser: 
     timestamps = None
     if plan.timestamp is not None:
         timestamps = (timestamp_parser or parse_timestamps)(columns.to_pandas(plan.timestamp))
+    series_ids = None if plan.series is None else parse_series_ids(columns.to_pandas(plan.series), plan.series, source)
     metadata = {
         "source": source,
         "timestamp_column": plan.timestamp,
         "label_column": plan.label,
+        "series_column": plan.series,
         "dropped_columns": dict(plan.dropped),
         "unparsed_cells": unparsed,
         "infinite_cells": n_infinite,
     }
-    return Series(values=values, channels=list(plan.channels), timestamps=timestamps, labels=labels, metadata=metadata)
+    return Series(values=values, channels=list(plan.channels), timestamps=timestamps, labels=labels, metadata=metadata,
+                  series_ids=series_ids)
 
 
 def series_from_frame(frame: pd.DataFrame, options: ReadOptions, source: str, label_parser: LabelParser | None = None,
@@ -270,6 +279,35 @@ def _named_column(names: list[str], wanted: str, flag: str, source: str) -> str:
         raise DataError(f"{source} has no column {wanted!r} for {flag}; its columns are "
                         + ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else ""))
     return wanted
+
+
+def _find_series(names: list[str], options: ReadOptions, source: str, taken: dict, channels) -> str | None:
+    """The series column: the named one, else (AUTO) one named like series_id that is not a model channel."""
+    wanted = options.series_column
+    if wanted is None or wanted.strip().lower() == "none":
+        return None
+    if wanted != AUTO:
+        name = _named_column(names, wanted, "--series-col", source)
+        if name in taken:
+            raise DataError(f"{source}: --series-col {name!r} is {taken[name]}; name the column that identifies each series")
+        if name in channels:
+            raise DataError(f"{source}: --series-col {name!r} is a channel the model was trained on; "
+                            "name the column that identifies each series")
+        return name
+    for name in names:
+        if name.lower() in SERIES_NAMES and name not in taken and name not in channels:
+            return name
+    return None
+
+
+def parse_series_ids(column: pd.Series, name: str, source: str) -> np.ndarray:
+    """A series column -> (T,) object str (whole numbers without a '.0'); an empty cell is refused."""
+    if column.isna().any():
+        raise DataError(f"{source}: series column {name!r} has {int(column.isna().sum())} empty cells; "
+                        "every row needs the id of its series")
+    if pd.api.types.is_float_dtype(column) and (column == column.round()).all():
+        column = column.astype("int64")
+    return column.astype(str).str.strip().to_numpy(dtype=object)
 
 
 def _find_timestamp(columns: Columns, options: ReadOptions, source: str) -> str | None:

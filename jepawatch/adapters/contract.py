@@ -18,7 +18,7 @@ import numpy as np
 
 from jepawatch.errors import JepawatchError
 
-AUTO = "auto"  # ReadOptions.label_column: look for a 0/1 column named like a label
+AUTO = "auto"  # ReadOptions.label_column: look for a 0/1 column named like a label (series_column: one named series_id)
 DEFAULT_BATCH_ROWS = 65_536
 
 Role = Literal["train", "test"]
@@ -37,6 +37,7 @@ class Series:
     timestamps: np.ndarray | None = None  # (T,) datetime64 or numeric, as read
     labels: np.ndarray | None = None  # (T,) uint8, 1 = anomalous step
     metadata: dict = field(default_factory=dict)  # source, dropped columns, missing cells, ...
+    series_ids: np.ndarray | None = None  # (T,) object str: which series of a long-format table each row is
 
     def __post_init__(self) -> None:
         if not isinstance(self.values, np.ndarray) or self.values.ndim != 2 or self.values.dtype != np.float32:
@@ -47,7 +48,7 @@ class Series:
             raise AdapterError(f"an adapter returned {n_channels} columns of values but {len(self.channels)} channel names")
         if len(set(self.channels)) != len(self.channels):
             raise AdapterError("an adapter returned duplicate channel names")
-        for name, array in (("timestamps", self.timestamps), ("labels", self.labels)):
+        for name, array in (("timestamps", self.timestamps), ("labels", self.labels), ("series ids", self.series_ids)):
             if array is not None and (array.ndim != 1 or len(array) != n_steps):
                 raise AdapterError(f"an adapter returned {name} of shape {array.shape} for {n_steps} steps")
 
@@ -74,6 +75,17 @@ class Series:
             values=self.values[start:stop],
             timestamps=None if self.timestamps is None else self.timestamps[start:stop],
             labels=None if self.labels is None else self.labels[start:stop],
+            series_ids=None if self.series_ids is None else self.series_ids[start:stop],
+        )
+
+    def take(self, rows: np.ndarray) -> "Series":
+        """The rows at indices `rows` (T',), in that order."""
+        return replace(
+            self,
+            values=self.values[rows],
+            timestamps=None if self.timestamps is None else self.timestamps[rows],
+            labels=None if self.labels is None else self.labels[rows],
+            series_ids=None if self.series_ids is None else self.series_ids[rows],
         )
 
     @staticmethod
@@ -85,12 +97,14 @@ class Series:
                 raise AdapterError("cannot join parts whose channels differ")
         stamps = [p.timestamps for p in parts]
         labels = [p.labels for p in parts]
+        ids = [p.series_ids for p in parts]
         return Series(
             values=np.concatenate([p.values for p in parts]) if len(parts) > 1 else first.values,
             channels=list(first.channels),
             timestamps=np.concatenate(stamps) if all(s is not None for s in stamps) else None,
             labels=np.concatenate(labels) if all(lab is not None for lab in labels) else None,
             metadata=dict(first.metadata if metadata is None else metadata),
+            series_ids=np.concatenate(ids) if all(i is not None for i in ids) else None,
         )
 
 
@@ -132,6 +146,7 @@ class ReadOptions:
     label_column: str | None = AUTO  # a column name, AUTO, or None for no labels
     timestamp_column: str | None = None  # None: found by name, by type, or by parsing
     columns: tuple[str, ...] | None = None  # read only these channels (projection), in this order
+    series_column: str | None = None  # long format: a column name, AUTO (one named series_id), or None (not looked for)
     extra: Mapping[str, str] = field(default_factory=dict)  # adapter-specific, e.g. spacecraft=MSL
 
 

@@ -1,7 +1,11 @@
 """What `score` and `watch` do with their rows for alerting: each row goes through the series'
 alert tracker (hysteresis), each event it causes is posted to the webhook (and returned, for the
 caller to print in one line with `describe`), and the metrics follow the rows. The state (tracker
-and window count) is saved with `--state`."""
+and window count) is saved with `--state`.
+
+A long-format table (`fleet=True`) has one tracker and window count per series, named by the
+rows' `series` field (`--series NAME` then prefixes them: `NAME/host`); they share the webhook,
+its spool and the metrics, whose `series` label tells them apart."""
 
 from __future__ import annotations
 
@@ -48,20 +52,25 @@ class AlertSettings:
 
 class Alerting:
     def __init__(self, settings: AlertSettings, series: str, model: str, saved: dict | None = None,
-                 warn: Callable[[str], None] = lambda m: None, spool_beside: Path | None = None):
+                 warn: Callable[[str], None] = lambda m: None, spool_beside: Path | None = None, fleet: bool = False):
         from jepawatch.alerts.webhook import WebhookDelivery, parse_headers
 
         settings.check()  # bad options are refused before anything starts
         policy = AlertPolicy(settings.for_windows, settings.clear_windows)
         self.settings, self.series, self.model, self.warn = settings, settings.series or series, model, warn
         series = self.series
-        self.tracker, self.windows_before = _restored(saved, series, model, policy, warn)
-        self.windows = 0
+        self.policy, self.fleet = policy, fleet
+        self.saved = _fleet_saved(saved) if fleet else {}
+        self.trackers: dict[str, AlertTracker] = {}
+        self.windows_before: dict[str, float] = {}
+        self.windows: dict[str, int] = {}
+        if not fleet:
+            self.trackers[series], self.windows_before[series] = _restored(saved, series, model, policy, warn)
         self.metrics = None
         if settings.prom_textfile is not None or settings.metrics_port is not None:
             from jepawatch.alerts.metrics import RiskMetrics
 
-            self.metrics = RiskMetrics({(series, model): self.windows_before})
+            self.metrics = RiskMetrics({(name, model): count for name, count in self.windows_before.items()})
         self.server = None
         if self.metrics is not None and settings.metrics_port is not None:
             try:
@@ -87,10 +96,12 @@ class Alerting:
         """Feed the new rows; the events they raise (already spooled for the webhook)."""
         events = []
         for row in rows:
-            new = self.tracker.update(row)
-            self.windows += 1
+            name = self._name(row)
+            tracker = self._tracker(name)
+            new = tracker.update(row)
+            self.windows[name] = self.windows.get(name, 0) + 1
             if self.metrics is not None:
-                self.metrics.observe(self.series, self.model, row, self.tracker.open is not None)
+                self.metrics.observe(name, self.model, row, tracker.open is not None)
             for event in new:
                 if self.delivery is not None:
                     self.delivery.submit(webhook_body(event))
@@ -106,9 +117,33 @@ class Alerting:
         """Delivery problems since the last call, for the scoring thread to show."""
         return self.delivery.messages() if self.delivery is not None else []
 
+    @property
+    def tracker(self) -> AlertTracker:
+        """The one series' tracker (not with `fleet`)."""
+        return self.trackers[self.series]
+
     def state(self) -> dict:
-        return {"format": STATE_FORMAT, "tracker": self.tracker.to_dict(),
-                "windows_total": self.windows_before + self.windows}
+        if not self.fleet:
+            return {"format": STATE_FORMAT, "tracker": self.tracker.to_dict(),
+                    "windows_total": self.windows_before[self.series] + self.windows.get(self.series, 0)}
+        by_series = dict(self.saved)  # series absent from this run keep theirs
+        for name, tracker in self.trackers.items():
+            by_series[name] = {"format": STATE_FORMAT, "tracker": tracker.to_dict(),
+                               "windows_total": self.windows_before[name] + self.windows.get(name, 0)}
+        return {"format": STATE_FORMAT, "series": by_series}
+
+    def _name(self, row: dict) -> str:
+        if not self.fleet:
+            return self.series
+        return f"{self.settings.series}/{row['series']}" if self.settings.series else str(row["series"])
+
+    def _tracker(self, name: str) -> AlertTracker:
+        if name not in self.trackers:
+            self.trackers[name], self.windows_before[name] = _restored(self.saved.get(name), name, self.model,
+                                                                       self.policy, self.warn)
+            if self.metrics is not None and self.windows_before[name]:
+                self.metrics.windows.labels(name, self.model).inc(self.windows_before[name])
+        return self.trackers[name]
 
     def close(self) -> None:
         """Deliver what can be delivered in a few seconds (the rest stays spooled) and stop serving."""
@@ -149,6 +184,17 @@ def _restored(saved: dict | None, series: str, model: str, policy: AlertPolicy, 
         from jepawatch.errors import DataError
 
         raise DataError("the state file's alert state is damaged; delete the state file to start over") from None
+
+
+def _fleet_saved(saved: dict | None) -> dict[str, dict]:
+    """The per-series alert states of a long-format table's state file."""
+    if not saved:
+        return {}
+    if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT or not isinstance(saved.get("series"), dict):
+        from jepawatch.errors import DataError
+
+        raise DataError("the state file's alert state is not one of many series; delete the state file to start over")
+    return dict(saved["series"])
 
 
 def series_name(data) -> str:

@@ -31,10 +31,11 @@ def as_data(data: DataSource) -> Path | pd.DataFrame:
 
 
 def read_options(label: str | None = AUTO, timestamp: str | None = None,
-                 adapter_options: Mapping[str, object] | None = None) -> ReadOptions:
-    """ReadOptions from the API's arguments: `label` a column, "auto" (found by name) or None (no labels)."""
+                 adapter_options: Mapping[str, object] | None = None, series: str | None = None) -> ReadOptions:
+    """ReadOptions from the API's arguments: `label` a column, "auto" (found by name) or None (no labels);
+    `series` the series column of a long-format table (None: the command's default)."""
     label_column = None if label in (None, "none") else label
-    return ReadOptions(label_column=label_column, timestamp_column=timestamp,
+    return ReadOptions(label_column=label_column, timestamp_column=timestamp, series_column=series,
                        extra={str(k): str(v) for k, v in (adapter_options or {}).items()})
 
 

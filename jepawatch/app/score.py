@@ -1,4 +1,7 @@
-"""`score`: a bundle's scorer over data (a path or a DataFrame), batch or incremental (`--state`)."""
+"""`score`: a bundle's scorer over data (a path or a DataFrame), batch or incremental (`--state`).
+
+A long-format table (a series column: `--series-col`, or one named series_id) is scored series by
+series with the same bundle (`jepawatch.scoring.fleet`); its rows carry the series id."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from jepawatch.adapters import ReadOptions
+from jepawatch.adapters import AUTO, ReadOptions
 from jepawatch.alerts.pipeline import AlertSettings
 from jepawatch.app.common import DataSource, Warn, as_data, warn_python
 from jepawatch.errors import ConfigError
@@ -18,7 +21,7 @@ from jepawatch.scoring.scorer import Scorer, ScoreSettings
 
 # The columns of a scored row, in order, with the type a DataFrame of them has.
 COLUMNS: dict[str, str] = {
-    "window_start": "int64", "window_end": "int64", "start_time": "object", "end_time": "object",
+    "series": "string", "window_start": "int64", "window_end": "int64", "start_time": "object", "end_time": "object",
     "next_window_risk": "float64", "alert": "bool", "risk_source": "string", "label_free_risk": "float64",
     "label_free_score": "float64", "surprise_fine": "float64", "surprise_coarse": "float64",
     "next_code_rarity": "float64", "regime": "string", "coarse_regime": "int64", "next_regime": "string",
@@ -38,12 +41,15 @@ def score(scorer: Scorer, data: DataSource, *, adapter: str | None = None, optio
           notify: Callable[[str], None] = lambda line: None) -> list[dict]:
     """The rows of the windows scored in this run (only new ones with a `state`); written to `out`
     when given, else handed to `emit` before the state is saved. With `alerts`, the alert state with
-    hysteresis, webhook and textfile (`jepawatch.alerts`); each event's line goes to `notify`."""
+    hysteresis, webhook and textfile (`jepawatch.alerts`); each event's line goes to `notify`.
+    `options.series_column` None looks for a column named series_id; "none" reads one series."""
     data = as_data(data)
     check_paths(data, out, state)
     if alerts is not None:
         alerts.check()
-    options = replace(options or ReadOptions(), columns=tuple(scorer.bundle.preprocess.channels))
+    options = options or ReadOptions()
+    options = replace(options, columns=tuple(scorer.bundle.preprocess.channels),
+                      series_column=AUTO if options.series_column is None else options.series_column)
     return score_file(scorer, ScoreRequest(data, adapter, options, out, state, lock_wait, alerts), warn, emit=emit,
                       notify=notify)
 
@@ -59,7 +65,8 @@ def check_paths(data: Path | pd.DataFrame, out: Path | None, state: Path | None)
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
     """Scored rows as a DataFrame, one row per window, with the types of `COLUMNS` (times as
-    datetime64 when the data's times are dates, else text; None without times)."""
+    datetime64 when the data's times are dates, else text; None without times; `series` <NA>
+    for data of one series)."""
     frame = pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
     for column in ("start_time", "end_time"):
         values = frame[column]

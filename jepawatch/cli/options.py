@@ -50,14 +50,22 @@ AdapterSettingOption = Annotated[
 ]
 
 
-def read_options(label_col: str | None, timestamp_col: str | None, adapter_settings: list[str] | None) -> ReadOptions:
+SeriesColOption = Annotated[
+    Optional[str],
+    typer.Option("--series-col", help="Long format: the column naming each row's series (a host, a pump); each series is scored on its own. Default: a column named series_id; 'none' for one series."),
+]
+
+
+def read_options(label_col: str | None, timestamp_col: str | None, adapter_settings: list[str] | None,
+                 series_col: str | None = None) -> ReadOptions:
     extra = {}
     for item in adapter_settings or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--adapter-option {item!r}: write KEY=VALUE, e.g. spacecraft=MSL")
         extra[key.strip()] = value.strip()
-    return ReadOptions(label_column=AUTO if label_col is None else label_col, timestamp_column=timestamp_col, extra=extra)
+    return ReadOptions(label_column=AUTO if label_col is None else label_col, timestamp_column=timestamp_col,
+                       series_column=series_col, extra=extra)
 
 # Scoring options that `score` and `watch` share.
 StrideOption = Annotated[

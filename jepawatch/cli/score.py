@@ -11,7 +11,7 @@ from jepawatch.allocator import reuse_freed_memory
 from jepawatch.cli import output
 from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
                                    DeviceOption, ForOption, LabelColOption, LockWaitOption, ModelOption, ModelsDirOption,
-                                   SeriesOption, StrideOption, TimestampColOption, TopChannelsOption, WebhookHeaderOption,
+                                   SeriesColOption, SeriesOption, StrideOption, TimestampColOption, TopChannelsOption, WebhookHeaderOption,
                                    WebhookOption, alert_settings, read_options)
 
 ALERT_EXIT_CODE = 3
@@ -40,6 +40,7 @@ def score(
     adapter: AdapterOption = None,
     label_col: LabelColOption = None,
     timestamp_col: TimestampColOption = None,
+    series_col: SeriesColOption = None,
     adapter_option: AdapterSettingOption = None,
 ) -> None:
     """Score DATA window by window: next-window risk and alert, regime codes, driving channels.
@@ -49,6 +50,9 @@ def score(
 
     Exit codes: 0 ok; 1 an error (one line on stderr); 2 a usage error; 3 with --fail-on-alert,
     when a window scored in this run alerts; 75 another run holds the --state file's lock.
+
+    Many series in one table (--series-col host, or a series_id column): each is scored on its own
+    with this bundle, in time order; rows carry `series`, and --state keeps a cursor per series.
 
     Alerts: --for/--clear open and close an alert with hysteresis; each firing or resolved event is
     printed in one line on stderr, POSTed to --webhook, and carried over runs by --state.
@@ -60,7 +64,7 @@ def score(
     reuse_freed_memory()  # faster batches on glibc; the command owns its process (jepawatch.allocator)
     app.check_paths(data, out, state)
     scorer = app.open_scorer(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
-    rows = app.score(scorer, data, adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option),
+    rows = app.score(scorer, data, adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option, series_col),
                      out=out, state=state, lock_wait=lock_wait, warn=output.warn, notify=output.note,
                      alerts=alert_settings(for_windows, clear_windows, webhook, webhook_header, series, prom_textfile),
                      emit=lambda batch: show_scores(batch, scorer.alert_at, scorer.risk_source))

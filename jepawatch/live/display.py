@@ -244,8 +244,13 @@ def score_table(rows: list[dict], alert_at: float, risk_source: str, width: int 
     name = SHORT_NAMES.get(risk_source, "risk")
     risk_width = max(len(name), 2 + digits_for(alert_at))
     regime_width = _fitted(rows, _regime, 15, 24)
-    drivers_width = max(8, width - (14 + GAP) - (risk_width + GAP) - (1 + GAP) - (regime_width + GAP) - 1)
+    fleet = any("series" in row for row in rows)  # a long-format table: which series each window is of
+    series_width = _fitted(rows, lambda r: str(r.get("series", "")), 6, 16) if fleet else 0
+    drivers_width = max(8, width - (14 + GAP) - (risk_width + GAP) - (1 + GAP) - (regime_width + GAP) - 1
+                        - (series_width + GAP if fleet else 0))
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False, expand=False)
+    if fleet:
+        table.add_column("series", no_wrap=True, overflow="ellipsis", width=series_width)
     table.add_column("window end", no_wrap=True, min_width=14)
     table.add_column(name, no_wrap=True, justify="right", width=risk_width)
     table.add_column("", no_wrap=True, width=1)
@@ -254,7 +259,8 @@ def score_table(rows: list[dict], alert_at: float, risk_source: str, width: int 
     for row in rows:
         alert = row["alert"]
         colour = risk_colour(row["next_window_risk"], alert, alert_at, risk_source)
-        table.add_row(Text(short_time(row)), Text(shown_risk(row["next_window_risk"], alert, alert_at), style=colour),
+        table.add_row(*([Text(str(row.get("series", "")))] if fleet else []),
+                      Text(short_time(row)), Text(shown_risk(row["next_window_risk"], alert, alert_at), style=colour),
                       Text("!", style="bold white on red") if alert else Text(""), Text(_regime(row)),
                       Text(fit_names(split_names(row["drivers"]), drivers_width)), style="bold" if alert else None)
     what = f"{risk_name(risk_source)}{' validation windows (not a probability)' if risk_source == 'label-free' else ''}"

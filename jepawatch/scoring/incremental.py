@@ -7,6 +7,7 @@ written (`scoring.state` says why that makes a crash repeat windows instead of l
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from jepawatch.alerts.pipeline import AlertSettings, Alerting, describe, series_
 from jepawatch.atomic import remove_stale_temporaries
 from jepawatch.errors import DataError
 from jepawatch.locking import state_lock
+from jepawatch.scoring.fleet import score_fleet
 from jepawatch.scoring.results import append_results, output_behind, write_results
 from jepawatch.scoring.scorer import Scorer
 from jepawatch.scoring.state import ScoreState
@@ -55,9 +57,20 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
                 yield batch
 
         rows = []
-        cursor = scorer.cursor(previous.next_start if previous else None)
-        for batch in counted(iter_batches(request.data, request.adapter, request.options)):
-            rows.extend(cursor.push(batch))
+        batches = counted(iter_batches(request.data, request.adapter, request.options))
+        first = next(batches, None)
+        batches = itertools.chain([first] if first is not None else [], batches)
+        fleet = first is not None and first.series_ids is not None
+        _check_layout(previous, fleet, request.state)
+        cursors, next_start = None, 0
+        if fleet:  # a long-format table: each series on its own (scoring.fleet)
+            rows, cursors = score_fleet(scorer, batches, previous.series if previous else None, warn,
+                                        source_name(request.data))
+        else:
+            cursor = scorer.cursor(previous.next_start if previous else None)
+            for batch in batches:
+                rows.extend(cursor.push(batch))
+            next_start = cursor.context.next_start
         if previous is not None and rows_seen < previous.rows_seen:
             raise DataError(f"{source_name(request.data)} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was "
                             f"replaced or truncated; delete {request.state} to score it from the beginning")
@@ -72,7 +85,8 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
         alerts = previous.alerts if previous is not None else None
         alerting = None
         if request.alerts is not None and request.alerts.active:
-            alerting = Alerting(request.alerts, series_name(request.data), scorer.bundle.name, alerts, warn, request.state)
+            alerting = Alerting(request.alerts, series_name(request.data), scorer.bundle.name, alerts, warn, request.state,
+                                fleet=fleet)
         try:
             if alerting is not None:
                 for event in alerting.observe(rows):
@@ -80,9 +94,9 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
                 alerts = alerting.state()
             if request.state is not None:  # saved before delivery ends: a kill then does not resend the events
                 bundle = scorer.bundle
-                ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, cursor.context.next_start,
+                ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, next_start,
                            rows_seen, mark.rows if mark else 0, out_bytes=mark.bytes if mark else None,
-                           alerts=alerts).save(request.state)
+                           alerts=alerts, series=cursors).save(request.state)
         finally:
             if alerting is not None:
                 alerting.close()
@@ -102,8 +116,20 @@ def _previous_state(scorer: Scorer, request: ScoreRequest, warn) -> ScoreState |
         return None
     previous.check(state, scorer.bundle.meta["weights_sha256"], scorer.stride)
     behind = output_behind(out, previous.out_mark) if out is not None else None
+    if behind is not None and previous.series is not None:
+        raise DataError(f"{out} holds {behind.mark.rows} row(s) but the state says {previous.out_rows} (an interrupted "
+                        f"or overlapping run); with many series, move {out} away or delete {state} to score again")
     if behind is not None:
         warn(f"{out} holds {behind.mark.rows} row(s) but the state says {previous.out_rows} (an interrupted or "
              "overlapping run); scoring again from the window after its last row")
         previous = previous.rewound_to(behind, scorer.stride)
     return previous
+
+
+def _check_layout(previous: ScoreState | None, fleet: bool, path: Path | None) -> None:
+    """A state of one series is not the state of a long-format table, nor the other way round."""
+    if previous is not None and (previous.series is not None) != fleet:
+        table, one = "a long-format table", "one series"
+        made, now = (table, one) if previous.series is not None else (one, table)
+        raise DataError(f"state file {path} was made scoring {made} but this run scores {now}; "
+                        "use a new --state file, or the same --series-col as before")

@@ -6,6 +6,9 @@ so memory stays flat), scores only windows from `next_start` on, writes the outp
 then saves the state, atomically. A crash before the state is saved repeats that run's windows
 next time, and the output is cut back to the saved row count first, so nothing is lost or
 written twice.
+
+A long-format table (`score --series-col`) keeps one cursor per series in `series` instead of
+`next_start`; `rows_seen` is then the table's rows.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class ScoreState:
     format: str = STATE_FORMAT
     out_bytes: int | None = None  # size of a .jsonl/.csv --out after them (None: Parquet, or an older state)
     alerts: dict | None = None  # alerts.pipeline.Alerting.state(): an open alert and the window count
+    series: dict | None = None  # a long-format table: series id -> scoring.fleet.SeriesCursor.to_dict()
 
     @property
     def out_mark(self) -> OutputMark:

@@ -1,0 +1,88 @@
+"""Scoring a long-format table: many series in one table (`score --series-col host`), one bundle.
+
+The table is split by its series column; each series is sorted by time (stably, when the data
+has a time column) and scored on its own, with its own window context, so no window ever holds
+rows of two series. A row's `window_start`/`window_end` count rows of its series in that order,
+and each scored row carries its series id in `series`. With `--state` each series keeps its own
+cursor (the next window and the rows seen), so rows must reach a series in time order across runs.
+
+The table is read whole (the rows of each series are needed together to sort them), so memory
+follows the table's size, unlike scoring one series, which streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from jepawatch.adapters import DEFAULT_BATCH_ROWS, Series
+from jepawatch.errors import DataError
+from jepawatch.scoring.scorer import Scorer
+
+SHOWN_NAMES = 5  # series named in the warning about short ones
+
+
+@dataclass
+class SeriesCursor:
+    """What `--state` keeps of one series between runs."""
+
+    next_start: int  # row (within the series, in time order) of the next window to score
+    rows_seen: int
+
+    def to_dict(self) -> dict:
+        return {"next_start": self.next_start, "rows_seen": self.rows_seen}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SeriesCursor":
+        return cls(int(d["next_start"]), int(d["rows_seen"]))
+
+
+def split_series(table: Series) -> list[tuple[str, Series]]:
+    """The series of a long-format table, in order of first appearance, each sorted by time (stable:
+    rows with equal times keep the table's order) when the table has times."""
+    if table.series_ids is None:
+        raise ValueError("the table has no series column")
+    codes, names = pd.factorize(table.series_ids)
+    if table.timestamps is not None:
+        order = np.lexsort((_sortable(table.timestamps), codes))
+    else:
+        order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    return [(str(name), table.take(order[bounds[i]:bounds[i + 1]])) for i, name in enumerate(names)]
+
+
+def score_fleet(scorer: Scorer, batches: Iterable[Series], saved: dict[str, dict] | None,
+                warn: Callable[[str], None], source: str) -> tuple[list[dict], dict[str, dict]]:
+    """Score every series of the table in `batches`; (rows in series order then time order, the
+    cursors to save). `saved`: the cursors of the last run (None: score from the first window).
+    Series in `saved` that are absent now keep their cursor."""
+    parts = list(batches)
+    table = Series.concat(parts) if parts else None
+    cursors = {name: SeriesCursor.from_dict(d) for name, d in (saved or {}).items()}
+    rows: list[dict] = []
+    short = []
+    for name, series in split_series(table) if table is not None else []:
+        before = cursors.get(name)
+        if before is not None and series.n_steps < before.rows_seen:
+            raise DataError(f"{source}: series {name!r} has {series.n_steps} rows but {before.rows_seen} were seen "
+                            "before: the table was replaced or truncated; delete the --state file to score it again")
+        if series.n_steps < 2 * scorer.window:
+            short.append(name)
+        cursor = scorer.cursor(before.next_start if before is not None else None)
+        for start in range(0, series.n_steps, DEFAULT_BATCH_ROWS):
+            rows.extend({"series": name, **row} for row in cursor.push(series.slice(start, start + DEFAULT_BATCH_ROWS)))
+        cursors[name] = SeriesCursor(cursor.context.next_start, series.n_steps)
+    if short:
+        shown = ", ".join(repr(n) for n in short[:SHOWN_NAMES]) + (" ..." if len(short) > SHOWN_NAMES else "")
+        warn(f"{len(short)} series shorter than two windows ({2 * scorer.window} rows) gave no rows: {shown}")
+    return rows, {name: cursor.to_dict() for name, cursor in cursors.items()}
+
+
+def _sortable(timestamps: np.ndarray) -> np.ndarray:
+    """Times as something lexsort orders: datetimes and numbers as they are, text as read (by rank)."""
+    if np.issubdtype(timestamps.dtype, np.datetime64) or np.issubdtype(timestamps.dtype, np.number):
+        return timestamps
+    return pd.factorize(pd.Series(timestamps, dtype=object).astype(str), sort=True)[0]
