@@ -11,6 +11,7 @@ from jepawatch.cli import output
 from jepawatch.cli.options import (
     AdapterOption,
     AdapterSettingOption,
+    AlertAtOption,
     DeviceOption,
     LabelColOption,
     ModelOption,
@@ -26,7 +27,7 @@ def report(
     models_dir: ModelsDirOption = Path("models"),
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (self-contained: opens offline).")] = Path("report.html"),
     png: Annotated[Optional[Path], typer.Option("--png", help="Also write the figures as PNG files into this directory (for mail and tickets).")] = None,
-    alert_at: Annotated[Optional[float], typer.Option("--alert-at", help="Alert when next_window_risk >= this. Default: the bundle's threshold.")] = None,
+    alert_at: AlertAtOption = None,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
     label_col: LabelColOption = None,

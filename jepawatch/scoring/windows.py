@@ -39,8 +39,9 @@ def signals_at(backend, series: np.ndarray, starts: np.ndarray, window: int, cod
     parts = []
     for begin in range(0, len(starts), batch_size):
         batch = starts[begin : begin + batch_size]
-        windows = torch.from_numpy(np.ascontiguousarray(series[batch[:, None] + offsets]))  # (B, T, V)
-        current = backend.outputs(windows.numpy())
+        rows = np.ascontiguousarray(series[batch[:, None] + offsets])  # (B, T, V)
+        current = backend.outputs(rows)
+        windows = torch.from_numpy(rows)
         kept.add(batch, current)
         missing = np.asarray([s for s in batch - window if s not in kept], dtype=np.int64)
         if len(missing):
