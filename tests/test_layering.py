@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "jepawatch.alerts", "jepawatch.report")),
     ("the train job", ("jepawatch.training.job",)),
     ("application: settings resolved, one module per verb", ("jepawatch.configuration", "jepawatch.app")),
-    ("public API", ("jepawatch.api", "jepawatch")),
+    ("public API", ("jepawatch.api", "jepawatch.spark", "jepawatch")),
     ("CLI", ("jepawatch.cli", "jepawatch.__main__")),
 ]
 

@@ -45,7 +45,7 @@ class TorchBackend:
 class OnnxBackend:
     name = "onnx"
 
-    def __init__(self, bundle: Bundle, device: torch.device):
+    def __init__(self, bundle: Bundle, device: torch.device, threads: int | None = None):
         import onnxruntime as ort
 
         path = bundle.onnx_path
@@ -60,7 +60,10 @@ class OnnxBackend:
         if device.type == "cuda" and "CUDAExecutionProvider" in available:
             providers.insert(0, "CUDAExecutionProvider")
         try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
+            options = ort.SessionOptions()
+            if threads is not None:
+                options.intra_op_num_threads = threads
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BundleError(f"the ONNX file {path} cannot be loaded ({type(exc).__name__}); "
                               "export it again with `jepawatch export --onnx`") from None
@@ -103,18 +106,18 @@ class SizeSplitBackend:
                                (out.codes, out.next_fine, out.next_coarse, out.ema_fine, out.ema_coarse)))
 
 
-def make_backend(name: str | None, bundle: Bundle, device: torch.device):
+def make_backend(name: str | None, bundle: Bundle, device: torch.device, threads: int | None = None):
     """`auto` (or None): with a current ONNX export, ONNX Runtime for small batches and PyTorch for
-    large ones (SizeSplitBackend); else PyTorch."""
+    large ones (SizeSplitBackend); else PyTorch. `threads`: ONNX Runtime's intra-op threads."""
     name = (name or "auto").lower()
     if name not in BACKENDS:
         raise ConfigError(f"--backend {name!r}: use one of {', '.join(BACKENDS)}")
     stale = bundle.onnx_is_stale
     if name == "onnx":
-        return OnnxBackend(bundle, device)
+        return OnnxBackend(bundle, device, threads)
     backend = TorchBackend(bundle.model, device)
     if name == "auto" and bundle.onnx is not None and not stale:
-        return SizeSplitBackend(OnnxBackend(bundle, device), backend)
+        return SizeSplitBackend(OnnxBackend(bundle, device, threads), backend)
     if name == "auto" and stale:
         backend.provider += " (the ONNX export predates the calibrated head: run `jepawatch export --onnx` again)"
     return backend

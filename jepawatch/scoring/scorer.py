@@ -39,6 +39,7 @@ class ScoreSettings:
     top_channels: int = TOP_CHANNELS
     batch_size: int = 64  # windows per forward pass
     backend: str | None = None  # auto (ONNX when the bundle has an export), torch or onnx
+    threads: int | None = None  # ONNX Runtime's intra-op threads (None: its default, the physical cores)
 
 
 class Scorer:
@@ -58,7 +59,7 @@ class Scorer:
         if self.settings.top_channels < 0:
             raise ConfigError("--top-channels must be 0 or more")
         bundle.model.to(device).eval()
-        self.backend = make_backend(self.settings.backend, bundle, device)
+        self.backend = make_backend(self.settings.backend, bundle, device, self.settings.threads)
         self.calibration = risk_from_dict(bundle.risk)
         self.head, threshold = head_from_bundle(bundle.head, bundle.head_state) if bundle.head else (None, None)
         self.risk_source = "supervised" if self.head is not None else "label-free"
