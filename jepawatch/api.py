@@ -143,7 +143,7 @@ class Monitor:
               top_channels: int = TOP_CHANNELS, poll: float = 0.05, stop_after_idle: float | None = None,
               backend: str | None = None, adapter: str | None = None, timestamp: str | None = None,
               adapter_options: Mapping[str, object] | None = None,
-              alerts: AlertSettings | None = None) -> Iterator[dict]:
+              alerts: AlertSettings | None = None, series_col: str | None = None) -> Iterator[dict]:
         """The live stream of `jepawatch watch` as an iterator: one dict per scored window (the fields
         of `score`), as the windows complete.
 
@@ -152,11 +152,13 @@ class Monitor:
         file at `speed` ("max", rows per second "300", or a multiple of real time "60x"). Default:
         follow a CSV modified in the last 10 s. `state` resumes where a previous watch stopped.
         Leaving the loop early (`break`) stops watching. `alerts` as for `score` (plus `metrics_port`).
+        `series_col` as for `score`: each series of a long-format file is scored on its own as its
+        rows arrive (in the file's order), and each row carries its `series`.
         """
         settings = ScoreSettings(stride, alert_at, top_channels, 64, backend)
         request = watch_app.WatchRequest(Path(path), follow, speed, None if state is None else Path(state), lock_wait,
                                          poll, stop_after_idle, None, adapter,
-                                         read_options(AUTO, timestamp, adapter_options), alerts=alerts,
+                                         read_options(AUTO, timestamp, adapter_options, series_col), alerts=alerts,
                                          warn=warn_python)
         with watch_app.open_watch(lambda: self._scorer(settings), request) as session:
             for rows in session.windows():

@@ -174,3 +174,96 @@ def test_the_terminal_table_shows_each_windows_series(monitor):
     lines = console.export_text().splitlines()
     assert lines[0].split()[0] == "series" and max(len(line) for line in lines) <= 80
     assert sum(line.split()[0] == "web-2" for line in lines[1:] if line.strip()) == LENGTHS["web-2"] // WINDOW - 1
+
+
+# -- watch: a long-format file followed or replayed, one cursor per series ---------------------------
+
+def time_ordered_table(frames: dict[str, pd.DataFrame], column: str = "host") -> pd.DataFrame:
+    """A live log: every host's rows interleaved in time order (as they would be appended)."""
+    table = long_table(frames, column, shuffle=False)
+    offsets = {host: i for i, host in enumerate(frames)}
+    table["timestamp"] = pd.to_datetime(table["timestamp"]) - pd.to_timedelta(table[column].map(offsets), unit="h")
+    table["timestamp"] = table["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    return table.sort_values(["timestamp", column], kind="stable").reset_index(drop=True)
+
+
+def by_window(rows) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows))
+    return frame.sort_values(["series", "window_start"]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_watch_scores_each_series_of_a_long_format_file_as_score_does(monitor, tmp_path, follow):
+    table = time_ordered_table(host_frames())
+    data = tmp_path / "hosts.csv"
+    table.to_csv(data, index=False)
+    watched = by_window(monitor.watch(data, follow=follow, stop_after_idle=0.3, series_col="host"))
+    scored = monitor.score(data, series_col="host")
+    scored = scored.astype({"series": object, "start_time": str, "end_time": str})
+    scored["start_time"] = scored["start_time"].str.replace(" ", "T")
+    scored["end_time"] = scored["end_time"].str.replace(" ", "T")
+    expected = scored.sort_values(["series", "window_start"]).reset_index(drop=True)
+    assert list(watched.columns) == list(expected.columns)
+    assert len(watched) == sum(n // WINDOW - 1 for n in LENGTHS.values())
+    pd.testing.assert_frame_equal(watched, expected, check_dtype=False)
+
+
+def test_watch_state_resumes_each_series(monitor, tmp_path):
+    table = time_ordered_table(host_frames())
+    data, state = tmp_path / "hosts.csv", tmp_path / "watch.state"
+    half = len(table) // 2
+    table.iloc[:half].to_csv(data, index=False)
+    model = ["-m", str(monitor.path), "--series-col", "host", "--replay", "--jsonl", "--state", str(state)]
+    first = runner.invoke(app, ["watch", str(data), *model])
+    assert first.exit_code == 0, first.output
+    table.to_csv(data, index=False)  # the rest of the rows appended (written whole, same first half)
+    second = runner.invoke(app, ["watch", str(data), *model])
+    assert second.exit_code == 0, second.output
+    rows = [json.loads(line) for result in (first, second) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert all(list(row)[0] == "series" for row in rows)
+    resumed = by_window(rows)
+    assert not resumed.duplicated(["series", "window_start"]).any()  # no window scored twice ...
+    alone = by_window(monitor.watch(data, follow=False, series_col="host"))
+    pd.testing.assert_frame_equal(resumed, alone)  # ... or skipped
+
+
+def test_watch_refuses_a_state_of_the_other_layout(monitor, tmp_path):
+    table = time_ordered_table(host_frames())
+    data, state = tmp_path / "hosts.csv", tmp_path / "watch.state"
+    table.to_csv(data, index=False)
+    base = ["watch", str(data), "-m", str(monitor.path), "--replay", "--jsonl", "--state", str(state)]
+    assert runner.invoke(app, [*base, "--series-col", "host"]).exit_code == 0
+    result = runner.invoke(app, [*base, "--series-col", "none"])
+    assert result.exit_code == 1
+    assert "made watching a long-format table but this watch reads one series" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_follow_with_a_missing_series_column_is_one_line(monitor, tmp_path):
+    data = tmp_path / "hosts.csv"
+    make_frame(rows=60).to_csv(data, index=False)
+    result = runner.invoke(app, ["watch", str(data), "-m", str(monitor.path), "--follow", "--stop-after-idle", "0.2",
+                                 "--series-col", "host"])
+    assert result.exit_code == 1
+    assert "has no column 'host' naming each row's series" in result.output
+
+
+def test_the_live_table_shows_one_row_per_series_riskiest_first(monitor):
+    from jepawatch.live.display import WatchStats, shown_windows, window_table
+    from rich.console import Console
+
+    stats = WatchStats("m", "hosts.csv", "replay", 0.99, "label-free")
+    rows = []
+    table = time_ordered_table(host_frames())
+    for row in monitor.score(table, series_col="host").to_dict("records"):
+        row["start_time"], row["end_time"] = str(row["start_time"]), str(row["end_time"])
+        rows.append(row)
+    stats.add_windows(rows)
+    shown = shown_windows(stats, 10)
+    assert [r["series"] for r in shown] == sorted(LENGTHS, key=lambda h: (-stats.by_series[h]["next_window_risk"], h))
+    assert all(r is stats.by_series[r["series"]] for r in shown)  # each series' latest window
+    console = Console(width=100, record=True)
+    console.print(window_table(stats, 100, 10))
+    text = console.export_text()
+    assert text.splitlines()[0].split()[0] == "series"
+    assert sum(line.split()[0] in LENGTHS for line in text.splitlines()[1:] if line.strip()) == len(LENGTHS)

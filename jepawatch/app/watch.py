@@ -13,17 +13,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from jepawatch.adapters import ReadOptions
+from jepawatch.adapters import AUTO, ReadOptions
 from jepawatch.adapters.files import missing_path_problem
 from jepawatch.alerts.pipeline import AlertSettings, Alerting, series_name
 from jepawatch.atomic import remove_stale_temporaries
-from jepawatch.errors import ConfigError
+from jepawatch.errors import ConfigError, DataError
 from jepawatch.live.display import WatchStats
 from jepawatch.live.follow import FilePosition
 from jepawatch.live.sources import FollowSource, ReplaySource, parse_speed
 from jepawatch.live.state import WatchState
 from jepawatch.live.watch import Sink, StateKeeper, StopFlag, run_watch, watch_windows
 from jepawatch.locking import state_lock
+from jepawatch.scoring.fleet import FleetContext, FleetCursor
 from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext
 
 RECENTLY_MODIFIED_SECONDS = 10.0
@@ -53,7 +54,7 @@ class WatchSession:
     scorer: Scorer
     following: bool
     source: FollowSource | ReplaySource
-    cursor: ScoringCursor
+    cursor: ScoringCursor | FleetCursor
     stats: WatchStats
     keeper: StateKeeper
     start_message: str
@@ -104,27 +105,25 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
         previous = WatchState.load(state) if state is not None else None
         if previous is not None:
             previous.check(state, bundle.meta["weights_sha256"], scorer.stride, mode, source_path)
-            try:
-                context = StreamContext.from_dict(previous.context, len(scorer.channels))
-            except (KeyError, TypeError, ValueError):
-                raise ConfigError(f"state file {state} is damaged; delete it to watch from the beginning") from None
-        else:
-            context = StreamContext.start(scorer.window, len(scorer.channels), None)
-
+        series_column = request.options.series_column
         source: FollowSource | ReplaySource
         if following:
             position = FilePosition.from_dict(previous.position) if previous is not None else None
-            source = FollowSource(data, bundle.preprocess.channels, request.options.timestamp_column, request.poll, position)
+            source = FollowSource(data, bundle.preprocess.channels, request.options.timestamp_column, request.poll, position,
+                                  series_column=_follow_series_column(series_column))
             source.check_header()
             shown_mode = "follow"
         else:
-            options = replace(request.options, columns=tuple(bundle.preprocess.channels))
+            options = replace(request.options, columns=tuple(bundle.preprocess.channels),
+                              series_column=AUTO if series_column is None else series_column)
             skip = int(previous.position.get("rows", 0)) if previous is not None else 0
             source = ReplaySource(data, request.adapter, options, pace, skip_rows=skip)
             shown_mode = f"replay, {pace}"
+        long_format = source.long_format
+        cursor = _cursor(scorer, previous, long_format, state)
 
         stats = WatchStats(bundle.name, str(data), shown_mode, scorer.alert_at, scorer.risk_source)
-        stats.rows_read = context.rows_read
+        stats.rows_read = cursor.context.rows_read
         if previous is not None:
             stats.windows = int(previous.totals.get("windows", 0))
             stats.alerts = int(previous.totals.get("alerts", 0))
@@ -132,17 +131,45 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
         template = WatchState(str(Path(bundle.path).resolve()), bundle.meta["weights_sha256"], scorer.stride, mode,
                               source_path, {}, {})
         start = (f"{'following' if following else 'replaying'} {data} with {bundle.name} on {scorer.backend.provider}"
-                 + (f", resuming at row {context.rows_read:,}" if previous is not None else ""))
+                 + (", each series on its own (long format)" if long_format else "")
+                 + (f", resuming at row {cursor.context.rows_read:,}" if previous is not None else ""))
         alerting = None
         if request.alerts is not None and request.alerts.active:
             alerting = Alerting(request.alerts, series_name(data), bundle.name, previous.alerts if previous else None,
-                                request.warn, state)
+                                request.warn, state, fleet=long_format)
         try:
-            yield WatchSession(request, scorer, following, source, ScoringCursor(scorer, context), stats,
+            yield WatchSession(request, scorer, following, source, cursor, stats,
                                StateKeeper(state, template, alerting=alerting), start, alerting)
         finally:
             if alerting is not None:
                 alerting.close()
+
+
+def _cursor(scorer: Scorer, previous: WatchState | None, long_format: bool, state: Path | None):
+    """The scoring cursor: one series' (ScoringCursor) or one per series (FleetCursor), resumed from
+    the saved context when there is one; a state of the other layout is refused."""
+    n_channels = len(scorer.channels)
+    if previous is None:
+        return FleetCursor(scorer) if long_format else scorer.cursor()
+    saved_long = isinstance(previous.context, dict) and "series" in previous.context
+    if saved_long != long_format:
+        table, one = "a long-format table", "one series"
+        made, now = (table, one) if saved_long else (one, table)
+        raise DataError(f"state file {state} was made watching {made} but this watch reads {now}; "
+                        "use a new --state file, or the same --series-col as before")
+    try:
+        if long_format:
+            return FleetCursor(scorer, FleetContext.from_dict(previous.context, n_channels))
+        return ScoringCursor(scorer, StreamContext.from_dict(previous.context, n_channels))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ConfigError(f"state file {state} is damaged; delete it to watch from the beginning") from None
+
+
+def _follow_series_column(series_column: str | None) -> str | None:
+    """--series-col for a followed CSV: a column name, AUTO (None given: one named series_id), or None."""
+    if series_column is None:
+        return AUTO
+    return None if series_column.lower() == "none" else series_column
 
 
 def _is_plain_csv(path: Path) -> bool:

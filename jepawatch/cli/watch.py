@@ -12,7 +12,7 @@ from jepawatch.allocator import reuse_freed_memory
 from jepawatch.cli import output
 from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
                                    DeviceOption, ForOption, LabelColOption, LockWaitOption, ModelOption, ModelsDirOption,
-                                   SeriesOption, StrideOption, TimestampColOption, TopChannelsOption, WebhookHeaderOption,
+                                   SeriesColOption, SeriesOption, StrideOption, TimestampColOption, TopChannelsOption, WebhookHeaderOption,
                                    WebhookOption, alert_settings, read_options)
 
 
@@ -42,6 +42,7 @@ def watch(
     adapter: AdapterOption = None,
     label_col: LabelColOption = None,
     timestamp_col: TimestampColOption = None,
+    series_col: SeriesColOption = None,
     adapter_option: AdapterSettingOption = None,
 ) -> None:
     """Replay or tail DATA, scoring each complete window as it arrives.
@@ -59,6 +60,9 @@ def watch(
     shown, POSTed to --webhook and carried over restarts by --state; --metrics-port serves the risk
     to Prometheus.
 
+    Many series in one file (--series-col host, or a series_id column): each is scored on its own
+    as its rows arrive, and the table shows one row per series, the riskiest first.
+
     Exit codes: 0 ok (including Ctrl-C); 1 an error (one line on stderr); 2 a usage error; 75 another
     run holds the --state file's lock.
     """
@@ -70,7 +74,7 @@ def watch(
     reuse_freed_memory()  # faster batches on glibc; the command owns its process (jepawatch.allocator)
     settings = ScoreSettings(stride, alert_at, top_channels, 64, backend)
     request = WatchRequest(data, follow, speed, state, lock_wait, poll, stop_after_idle, threads, adapter,
-                           read_options(label_col, timestamp_col, adapter_option), warn=output.warn,
+                           read_options(label_col, timestamp_col, adapter_option, series_col), warn=output.warn,
                            alerts=alert_settings(for_windows, clear_windows, webhook, webhook_header, series,
                                                  metrics_port=metrics_port))
     with open_watch(lambda: open_scorer(model, models_dir, device, settings), request) as session:

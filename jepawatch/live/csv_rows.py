@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from jepawatch.adapters.columns import TIMESTAMP_NAMES, check_unique_names, parse_timestamps
+from jepawatch.adapters.columns import SERIES_NAMES, TIMESTAMP_NAMES, check_unique_names, parse_timestamps
+from jepawatch.adapters.contract import AUTO
 from jepawatch.adapters.csv_dialect import _NUMBER, SAMPLE_LINES, sniff_lines
 from jepawatch.errors import DataError
 
@@ -27,14 +28,16 @@ from jepawatch.errors import DataError
 class ParsedRows:
     values: np.ndarray  # (n, V) float32 in the model's channel order, NaN = missing
     timestamps: np.ndarray | None  # (n,) or None when the file has no time column
+    series_ids: np.ndarray | None  # (n,) object str: each row's series (long format), or None
     malformed: int
     first_problem: str | None  # what was wrong with the first malformed row
 
 
 class RowParser:
-    def __init__(self, channels: list[str], timestamp_column: str | None, source: str):
+    def __init__(self, channels: list[str], timestamp_column: str | None, source: str, series_column: str | None = None):
         self.channels = list(channels)
         self.timestamp_column = timestamp_column
+        self.series_column = series_column  # long format: the column naming each row's series; AUTO: one named series_id
         self.source = source
         self.header: str | None = None
 
@@ -77,12 +80,18 @@ class RowParser:
             stamp = self.timestamp_column
         else:
             stamp = next((n for n in names if n.lower() in TIMESTAMP_NAMES and n not in self.channels), None)
+        if self.series_column == AUTO:  # decided once, on the first header
+            self.series_column = next((n for n in names if n.lower() in SERIES_NAMES and n not in self.channels), None)
+        if self.series_column is not None and self.series_column not in names:
+            raise DataError(f"{self.source} has no column {self.series_column!r} naming each row's series; "
+                            "give --series-col the column that does, or watch one series (--series-col none)")
         self.header = line
         self.delimiter = delimiter
         self.decimal_comma = dialect.decimal_comma if rows else None  # None: decided on the first data rows
         self.n_fields = len(names)
         self.indices = [names.index(c) for c in self.channels]
         self.stamp_index = names.index(stamp) if stamp is not None else None
+        self.series_index = names.index(self.series_column) if self.series_column is not None else None
 
     def parse(self, lines: list[str]) -> ParsedRows:
         assert self.header is not None, "set_header first"
@@ -90,6 +99,7 @@ class RowParser:
             self.set_header(self.header, lines)
         values = np.empty((len(lines), len(self.channels)), dtype=np.float32)
         stamps: list[str] = []
+        ids: list[str] = []
         n, malformed, first_problem = 0, 0, None
         for line in lines:
             if not line.strip():
@@ -110,11 +120,19 @@ class RowParser:
                 malformed += 1
                 first_problem = first_problem or "a channel value that is not a number"
                 continue
+            if self.series_index is not None:
+                series = cells[self.series_index].strip().strip('"')
+                if not series:
+                    malformed += 1
+                    first_problem = first_problem or "a row without its series id"
+                    continue
+                ids.append(series)
             if self.stamp_index is not None:
                 stamps.append(cells[self.stamp_index].strip())
             n += 1
         timestamps = parse_timestamps(pd.Series(stamps, dtype=object)) if self.stamp_index is not None and n else None
-        return ParsedRows(values[:n], timestamps, malformed, first_problem)
+        series_ids = np.asarray(ids, dtype=object) if self.series_index is not None else None
+        return ParsedRows(values[:n], timestamps, series_ids, malformed, first_problem)
 
 
 _BOOLEANS = {"true": 1.0, "false": 0.0}

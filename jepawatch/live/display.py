@@ -1,6 +1,7 @@
 """What `watch` shows: running totals and the live table of the latest windows (rich).
 
-The table adapts to the terminal: as many of the latest windows as the height allows; times lose
+The table adapts to the terminal: as many of the latest windows as the height allows (for a
+long-format table, one row per series, its latest window, the riskiest series first); times lose
 their year; the risk is a bar (6 cells, 4 when narrow) and its value (truncated so that it agrees
 with the alert mark, `scoring.risk_text`); runs of one regime code are written `code×n`; a label
 column when the file has labels; and the drivers column takes the width that is left, with whole
@@ -52,6 +53,7 @@ class WatchStats:
     events: deque = field(default_factory=lambda: deque(maxlen=3))
     has_labels: bool = False  # the file has a label column: the table shows it
     window_labels: dict = field(default_factory=dict)  # window_start -> 1 when a labelled row is in the window
+    by_series: dict = field(default_factory=dict)  # long format: series id -> its latest window's row
     last_alert: str | None = None  # where the latest alerted window ended
     windows_since_alert: int = 0
     _labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))  # (rows kept,)
@@ -67,7 +69,7 @@ class WatchStats:
         first = self.rows_read
         self.rows_read += batch.n_steps
         self.rows_this_run += batch.n_steps
-        if batch.labels is None:
+        if batch.labels is None or batch.series_ids is not None:  # labels are shown for one series only
             return
         if not self.has_labels or first != self._labels_from + len(self._labels):
             self._labels, self._labels_from = np.zeros(0, dtype=np.uint8), first
@@ -79,6 +81,8 @@ class WatchStats:
         self.alerts += sum(bool(r["alert"]) for r in rows)
         self.recent.extend(rows)
         for row in rows:
+            if "series" in row:
+                self.by_series[row["series"]] = row
             self.windows_since_alert += 1
             if row["alert"]:
                 self.last_alert, self.windows_since_alert = short_time(row), 0
@@ -150,6 +154,8 @@ def header(stats: WatchStats, width: int = 80) -> Table:
     line = Text(f"{stats.rows_read:,} rows · {stats.windows:,} windows · ")
     line.append_text(alerts)
     line.append(f" alerts · {stats.malformed:,} malformed · {stats.rows_per_second:,.0f} rows/s")
+    if stats.by_series:
+        line.append(f" · {len(stats.by_series):,} series")
     grid.add_row("read", line)
     grid.add_row("trend", trend(stats, max(8, min(TREND_WINDOWS, width - 7 - 44))))
     if stats.status or stats.events:
@@ -174,16 +180,20 @@ def trend(stats: WatchStats, windows: int = TREND_WINDOWS) -> Text:
 
 def window_table(stats: WatchStats, width: int = 80, rows: int | None = None) -> Table:
     """The latest `rows` windows (all that are kept when None) laid out for `width` columns."""
-    shown = list(stats.recent) if rows is None else list(stats.recent)[-rows:] if rows > 0 else []
+    shown = shown_windows(stats, rows)
+    fleet = bool(stats.by_series)
+    series_width = _fitted(shown, lambda r: str(r.get("series", "")), 6, 16) if fleet else 0
     show_next = width >= NEXT_CODES_FROM_WIDTH
     regime_width = _fitted(shown, _regime, 15, 24)
     next_width = _fitted(shown, lambda r: compact_codes(r["next_regime"]), 8, 16)
     bar = BAR_CELLS if show_next else NARROW_BAR_CELLS
     risk_width = bar + 1 + 2 + _digits(stats)
     fixed = (14 + GAP) + (risk_width + GAP) + (1 + GAP) + (regime_width + GAP) + 1  # the last pad
-    fixed += (5 + GAP) * stats.has_labels + (next_width + GAP) * show_next
+    fixed += (5 + GAP) * stats.has_labels + (next_width + GAP) * show_next + (series_width + GAP) * fleet
     drivers_width = max(8, width - fixed)
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False, expand=False)  # gaps: pad + divider
+    if fleet:
+        table.add_column("series", no_wrap=True, overflow="ellipsis", width=series_width)
     table.add_column("window end", no_wrap=True, min_width=14)
     table.add_column(SHORT_NAMES.get(stats.risk_source, "risk"), no_wrap=True, min_width=risk_width)
     table.add_column("", no_wrap=True, width=1)
@@ -195,7 +205,8 @@ def window_table(stats: WatchStats, width: int = 80, rows: int | None = None) ->
     table.add_column("drivers", no_wrap=True, overflow="ellipsis", max_width=drivers_width)
     for row in shown:
         alert = row["alert"]
-        cells = [Text(short_time(row)), risk_bar(row["next_window_risk"], alert, stats.alert_at, stats.risk_source, bar),
+        cells = [Text(str(row["series"]))] if fleet else []
+        cells += [Text(short_time(row)), risk_bar(row["next_window_risk"], alert, stats.alert_at, stats.risk_source, bar),
                  Text("!", style="bold white on red") if alert else Text("")]
         if stats.has_labels:
             label = stats.window_labels.get(row["window_start"])
@@ -206,6 +217,15 @@ def window_table(stats: WatchStats, width: int = 80, rows: int | None = None) ->
         cells.append(Text(fit_names(split_names(row["drivers"]), drivers_width)))
         table.add_row(*cells, style="bold" if alert else None)
     return table
+
+
+def shown_windows(stats: WatchStats, rows: int | None) -> list[dict]:
+    """The windows the table shows: the latest `rows` (all kept when None); for a long-format table
+    each series' latest window, the riskiest first (ties by series id), as many as `rows`."""
+    if stats.by_series:
+        latest = sorted(stats.by_series.values(), key=lambda r: (-r["next_window_risk"], str(r["series"])))
+        return latest if rows is None else latest[:max(rows, 0)]
+    return list(stats.recent) if rows is None else list(stats.recent)[-rows:] if rows > 0 else []
 
 
 def _fitted(rows: list[dict], text, least: int, most: int) -> int:
@@ -277,6 +297,8 @@ def plain_line(row: dict, alert_at: float | None = None) -> str:
     """One window as a line of text, for a stdout that is not a terminal; with the alert level, the
     risk is printed so that it agrees with the ALERT mark (`shown_risk`)."""
     where = row["end_time"] or f"row {row['window_end']}"
+    if "series" in row:
+        where = f"{row['series']} {where}"
     risk = (truncated(row["next_window_risk"], 3) if alert_at is None
             else shown_risk(row["next_window_risk"], bool(row["alert"]), alert_at))
     return (f"{where} risk={risk}{' ALERT' if row['alert'] else ''} "

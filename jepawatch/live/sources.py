@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from jepawatch.adapters import ReadOptions, Series, iter_batches
+from jepawatch.adapters import AUTO, ReadOptions, Series, iter_batches
 from jepawatch.adapters.csv_dialect import looks_like_utf16
 from jepawatch.adapters.quality import ERROR_SHARE, MIN_ROWS_FOR_ERROR, ReadTally
 from jepawatch.errors import ConfigError, DataError
@@ -38,19 +38,33 @@ class FollowSource:
     """Rows of a growing CSV as they are appended; never ends (the caller stops)."""
 
     def __init__(self, path: Path, channels: list[str], timestamp_column: str | None,
-                 poll_seconds: float = DEFAULT_POLL_SECONDS, position: FilePosition | None = None):
+                 poll_seconds: float = DEFAULT_POLL_SECONDS, position: FilePosition | None = None,
+                 series_column: str | None = None):
         self.path = Path(path)
         self.channels = list(channels)
         self.poll_seconds = poll_seconds
         self.file = FollowedFile(self.path, position)
-        self.parser = RowParser(self.channels, timestamp_column, str(self.path))
+        self.parser = RowParser(self.channels, timestamp_column, str(self.path), series_column)
         if position is not None and position.header is not None:
             self.parser.set_header(position.header)
         self.rows_read = 0
         self.valid_rows = self.malformed_rows = 0  # this run's, for the same threshold `score` applies
 
+    @property
+    def long_format(self) -> bool:
+        """Whether rows carry a series id (decided by `check_header`)."""
+        return self.parser.series_column is not None
+
     def check_header(self) -> None:
-        """Fail now, not after the start line, when the file is already there with the wrong columns."""
+        """Fail now, not after the start line, when the file is already there with the wrong columns;
+        decide whether it is a long-format table (a series_id column in its header, unless told)."""
+        try:
+            self._check_header()
+        finally:
+            if self.parser.series_column == AUTO:  # no header to decide on yet: one series unless told
+                self.parser.series_column = None
+
+    def _check_header(self) -> None:
         if self.parser.header is not None:
             return
         if not self.path.is_file():  # not there yet (or a FIFO, which the caller refuses): nothing to check
@@ -86,7 +100,8 @@ class FollowSource:
                     self._check_readable(parsed.first_problem)
                     tick.first_problem = tick.first_problem or parsed.first_problem
                     if len(parsed.values):
-                        parts.append(Series(parsed.values, self.channels, parsed.timestamps))
+                        parts.append(Series(parsed.values, self.channels, parsed.timestamps,
+                                            series_ids=parsed.series_ids))
                 if parts:
                     tick.batch = Series.concat(parts) if len(parts) > 1 else parts[0]
                     self.rows_read += tick.batch.n_steps
@@ -161,6 +176,16 @@ class ReplaySource:
     @property
     def position(self) -> dict:
         return {"rows": self.rows_read}
+
+    @property
+    def long_format(self) -> bool:
+        """Whether rows carry a series id (the read options' series column, found in the file)."""
+        batches = iter_batches(self.path, self.adapter, self.options)
+        try:
+            first = next(batches, None)
+        finally:
+            getattr(batches, "close", lambda: None)()  # the file is read again from its start
+        return first is not None and first.series_ids is not None
 
     def __iter__(self) -> Iterator[Tick]:
         clock = _Pace(self.speed)

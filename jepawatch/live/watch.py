@@ -22,6 +22,7 @@ from jepawatch.alerts.pipeline import describe
 from jepawatch.live.display import WatchStats, plain_line, render
 from jepawatch.live.sources import Tick
 from jepawatch.live.state import WatchState
+from jepawatch.scoring.fleet import FleetCursor
 from jepawatch.scoring.scorer import ScoringCursor
 
 STATE_EVERY_SECONDS = 1.0
@@ -98,7 +99,7 @@ class StateKeeper:
     last_saved: float = 0.0
     alerting: object | None = None  # alerts.pipeline.Alerting, whose state is saved too
 
-    def save(self, source, cursor: ScoringCursor, stats: WatchStats, force: bool) -> None:
+    def save(self, source, cursor: ScoringCursor | FleetCursor, stats: WatchStats, force: bool) -> None:
         if self.path is None:
             return
         now = time.monotonic()
@@ -137,7 +138,7 @@ class StopFlag:
         self.reason = self.reason or reason
 
 
-def watch_windows(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchStats, keeper: StateKeeper,
+def watch_windows(source: Iterable[Tick], cursor: ScoringCursor | FleetCursor, stats: WatchStats, keeper: StateKeeper,
                   stop: StopFlag, stop_after_idle: float | None = None, source_name: str = "",
                   start_message: str = "", on_event: Callable[[str], None] = lambda message: None,
                   alerting=None) -> Generator[list[dict], None, str]:
@@ -185,7 +186,7 @@ def watch_windows(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchSta
     return reason
 
 
-def run_watch(source: Iterable[Tick], cursor: ScoringCursor, stats: WatchStats, sink: Sink, keeper: StateKeeper,
+def run_watch(source: Iterable[Tick], cursor: ScoringCursor | FleetCursor, stats: WatchStats, sink: Sink, keeper: StateKeeper,
               stop: StopFlag, stop_after_idle: float | None = None, source_name: str = "",
               start_message: str = "", alerting=None) -> str:
     """`watch_windows` into a sink: windows and events shown as they come, closed with why it ended."""

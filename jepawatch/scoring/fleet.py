@@ -8,6 +8,10 @@ cursor (the next window and the rows seen), so rows must reach a series in time 
 
 The table is read whole (the rows of each series are needed together to sort them), so memory
 follows the table's size, unlike scoring one series, which streams.
+
+A long-format stream (`watch` on a table of many series) is scored as it comes by `FleetCursor`:
+one `ScoringCursor` per series, rows routed by their series id in the order they arrive (a live
+table's rows arrive in time order; they are not sorted).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import pandas as pd
 
 from jepawatch.adapters import DEFAULT_BATCH_ROWS, Series
 from jepawatch.errors import DataError
-from jepawatch.scoring.scorer import Scorer
+from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext
 
 SHOWN_NAMES = 5  # series named in the warning about short ones
 
@@ -86,3 +90,55 @@ def _sortable(timestamps: np.ndarray) -> np.ndarray:
     if np.issubdtype(timestamps.dtype, np.datetime64) or np.issubdtype(timestamps.dtype, np.number):
         return timestamps
     return pd.factorize(pd.Series(timestamps, dtype=object).astype(str), sort=True)[0]
+
+
+@dataclass
+class FleetContext:
+    """What a `FleetCursor` carries between batches and what `watch --state` saves: each series'
+    `StreamContext`, by series id."""
+
+    contexts: dict[str, StreamContext]
+
+    @property
+    def rows_read(self) -> int:
+        return sum(context.rows_read for context in self.contexts.values())
+
+    def to_dict(self) -> dict:
+        return {"series": {name: context.to_dict() for name, context in self.contexts.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict, n_channels: int) -> "FleetContext":
+        series = d["series"]
+        if not isinstance(series, dict):
+            raise ValueError("the series' contexts are not an object")
+        return cls({str(name): StreamContext.from_dict(c, n_channels) for name, c in series.items()})
+
+
+class FleetCursor:
+    """Scores a long-format stream pushed batch by batch: one cursor (and context) per series; each
+    scored row carries its `series` first. A series met for the first time starts a new context."""
+
+    def __init__(self, scorer: Scorer, context: FleetContext | None = None):
+        self.scorer = scorer
+        self.context = context or FleetContext({})
+        self.cursors = {name: ScoringCursor(scorer, c) for name, c in self.context.contexts.items()}
+
+    def push(self, batch: Series) -> list[dict]:
+        """Append a batch (raw values in the bundle's channel order, with series ids); the rows of the
+        windows it completes, series by series in order of first appearance in the batch."""
+        if batch.n_steps == 0:
+            return []
+        if batch.series_ids is None:
+            raise DataError("rows without a series id reached a long-format watch; the file changed its columns")
+        codes, names = pd.factorize(batch.series_ids)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        rows: list[dict] = []
+        for i, name in enumerate(names):
+            name = str(name)
+            cursor = self.cursors.get(name)
+            if cursor is None:
+                cursor = self.cursors[name] = self.scorer.cursor()
+                self.context.contexts[name] = cursor.context
+            rows.extend({"series": name, **row} for row in cursor.push(batch.take(order[bounds[i]:bounds[i + 1]])))
+        return rows
