@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import jepawatch
 from jepawatch import spark as jepawatch_spark
@@ -26,13 +27,18 @@ def main() -> int:
     parser.add_argument("--time-col", default=None, help="the column ordering each series (default: found by name)")
     args = parser.parse_args()
 
+    if "://" not in args.out and Path(args.out).exists():
+        print(f"error: {args.out} already exists; give a new output path (nothing was replaced)", file=sys.stderr)
+        return 2
     try:
+        from pyspark.errors import PySparkException
         from pyspark.sql import SparkSession
     except ImportError:
         print('error: this example needs pyspark: pip install "jepawatch[spark]"', file=sys.stderr)
         return 2
     try:
         spark = SparkSession.builder.appName("jepawatch-score").getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")  # Spark's own notes and stack traces off; errors are one line
     except Exception as exc:  # pyspark's own error types; most often no Java
         print(f"error: Spark did not start ({type(exc).__name__}); it needs Java 17 or newer on PATH", file=sys.stderr)
         return 2
@@ -44,6 +50,9 @@ def main() -> int:
         print(f"wrote {args.out}", file=sys.stderr)
     except jepawatch.JepawatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except PySparkException as exc:  # e.g. an input path that is not there, an output that appeared meanwhile
+        print(f"error: Spark: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 2
     finally:
         spark.stop()

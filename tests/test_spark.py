@@ -140,3 +140,24 @@ def test_spark_example_runs_as_written(monitor, tmp_path):
     scores = pd.read_parquet(out)
     assert len(scores) == sum(n // WINDOW - 1 for n in LENGTHS.values() if n >= 2 * WINDOW)
     assert "1 series shorter than two windows" in done.stderr
+
+
+def test_a_shared_bundle_path_scores_the_same(monitor, spark):
+    table = long_table()
+    shipped = jspark.score(spark.createDataFrame(table), monitor.path, series_col="host", warn=lambda line: None)
+    shared = jspark.score(spark.createDataFrame(table), monitor.path, series_col="host", shared_path=monitor.path,
+                          warn=lambda line: None)
+    key = ["series", "window_start"]
+    pd.testing.assert_frame_equal(shipped.toPandas().sort_values(key).reset_index(drop=True),
+                                  shared.toPandas().sort_values(key).reset_index(drop=True))
+
+
+def test_spark_example_refuses_an_existing_output(monitor, tmp_path):
+    out = tmp_path / "scores.parquet"
+    out.mkdir()
+    (out / "part-0.parquet").write_bytes(b"kept")
+    done = subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path / "hosts.parquet"), str(monitor.path), str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == f"error: {out} already exists; give a new output path (nothing was replaced)"
+    assert (out / "part-0.parquet").read_bytes() == b"kept"
