@@ -193,16 +193,23 @@ class Monitor:
         return Scorer(self._bundle, resolve_device(self.device), settings)
 
 
-def train(data: DataSource, *, epochs: int | None = None, preset: str | None = None,
+def train(data: DataSource | Sequence[DataSource], *, epochs: int | None = None, preset: str | None = None,
           settings: Mapping[str, object] | Sequence[str] | None = None, out: str | Path = DEFAULT_MODELS_DIR,
           name: str | None = None, model: str = DEFAULT_KIND, batch_size: int | None = None, seed: int | None = None,
           device: str | None = None, config: str | Path | None = None, resume: bool = False,
           adapter: str | None = None, label: str | None = AUTO, timestamp: str | None = None,
           adapter_options: Mapping[str, object] | None = None, reporter: Reporter | None = None,
-          warn: Warn = warn_python) -> Monitor:
+          warn: Warn = warn_python, series_col: str | None = None, init: str | Path | Monitor | None = None) -> Monitor:
     """Train MTS-JEPA (or `model="temporal-jepa"`) on `data`, a path or a DataFrame, as `jepawatch train`
     does, and return the Monitor of the bundle written to `out/name` (default name: the file's stem,
     or "dataframe"), which becomes the latest there.
+
+    `data` may be a list of sources (`jepawatch.train([a, b, c])`), each with its own channels: one
+    bundle trained on the windows of all of them, each source standardised with its own statistics;
+    it scores data like the first source's, and any other system's after `Monitor.adapt`.
+    `series_col`: the series column of a long-format table (default: one named series_id; "none":
+    one series); every series is split on its own and no window crosses two. `init`: a bundle (or
+    Monitor) whose weights training starts from: fine-tuning, e.g. `epochs=3`.
 
     Settings flow as on the command line: defaults -> `preset` ("watch" unless another is named) ->
     `config` (a TOML file) -> `settings` (`{"model.d_model": 64, "train.lr": 1e-3}`) -> `epochs`,
@@ -210,8 +217,8 @@ def train(data: DataSource, *, epochs: int | None = None, preset: str | None = N
     """
     path = train_app.train(data, model=model, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                            preset=preset, config=config, settings=settings, out=out, name=name, resume=resume,
-                           adapter=adapter, options=read_options(label, timestamp, adapter_options),
-                           reporter=reporter, warn=warn)
+                           adapter=adapter, options=read_options(label, timestamp, adapter_options, series_col),
+                           reporter=reporter, warn=warn, init=init.path if isinstance(init, Monitor) else init)
     return Monitor(path, device=device)
 
 
