@@ -22,6 +22,7 @@ import pandas as pd
 from jepawatch.adapters import AUTO
 from jepawatch.alerts.pipeline import AlertSettings
 from jepawatch.app.adapters import adapter_listing
+from jepawatch.adaptation import adapt as adapt_bundle
 from jepawatch.app import calibrate as calibrate_app
 from jepawatch.app import evaluate as evaluate_app
 from jepawatch.app import export as export_app
@@ -29,7 +30,7 @@ from jepawatch.app import info as info_app
 from jepawatch.app import score as score_app
 from jepawatch.app import train as train_app
 from jepawatch.app import watch as watch_app
-from jepawatch.app.common import DataSource, Warn, read_options, warn_python
+from jepawatch.app.common import DataSource, Warn, as_data, read_options, warn_python
 from jepawatch.app.evaluate import EvaluationReport
 from jepawatch.bundle import Bundle, load_bundle, resolve_bundle_path
 from jepawatch.devices import resolve_device
@@ -189,6 +190,20 @@ class Monitor:
         """`jepawatch.evaluate(self, labelled, **options)`."""
         return evaluate(self, labelled, **options)  # type: ignore[arg-type]
 
+    def adapt(self, normal: DataSource, *, rows: int | None = None, out: str | Path | None = None,
+              adapter: str | None = None, timestamp: str | None = None, series_col: str | None = None,
+              adapter_options: Mapping[str, object] | None = None, warn: Warn = warn_python) -> "Monitor":
+        """This model made ready for another system, as `--adapt` does: `normal` data of that system (any
+        channels; its first `rows` rows when given) fits the standardisation, channel mask, code
+        frequencies and label-free calibration, the weights staying as they are. Returns the Monitor of
+        the adapted bundle, written to `out` (default: beside this bundle, named NAME-on-DATA), a small
+        directory that points at this bundle by the SHA-256 of its weights. Nothing of `normal` should
+        be scored afterwards: score what follows it (e.g. `live.iloc[rows:]`)."""
+        path = adapt_bundle(self._bundle, as_data(normal), rows=rows, adapter=adapter,
+                            options=read_options(AUTO, timestamp, adapter_options, series_col),
+                            out=None if out is None else Path(out), device=self.device, warn=warn)
+        return Monitor(path, device=self.device)
+
     def _scorer(self, settings: ScoreSettings | None = None) -> Scorer:
         return Scorer(self._bundle, resolve_device(self.device), settings)
 
@@ -223,9 +238,12 @@ def train(data: DataSource | Sequence[DataSource], *, epochs: int | None = None,
 
 
 def load(model: str | Path | None = None, *, models_dir: str | Path = DEFAULT_MODELS_DIR,
-         device: str | None = None) -> Monitor:
-    """The Monitor of a bundle: a name under `models_dir`, a bundle directory, or None for the latest."""
-    return Monitor(resolve_bundle_path(None if model is None else str(model), Path(models_dir)), device=device)
+         device: str | None = None, adapt: DataSource | None = None, adapt_rows: int | None = None) -> Monitor:
+    """The Monitor of a bundle: a name under `models_dir`, a bundle directory, or None for the latest.
+    `adapt`: normal data of another system (its first `adapt_rows` rows when given): the Monitor of the
+    bundle adapted to it (`Monitor.adapt`)."""
+    monitor = Monitor(resolve_bundle_path(None if model is None else str(model), Path(models_dir)), device=device)
+    return monitor if adapt is None else monitor.adapt(adapt, rows=adapt_rows)
 
 
 def evaluate(monitor: Monitor, labelled: DataSource, *, seeds: int = 5, features: str | None = None,

@@ -109,7 +109,7 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
             except (KeyError, TypeError, ValueError):
                 raise ConfigError(f"state file {state} is damaged; delete it to watch from the beginning") from None
         else:
-            context = StreamContext.start(scorer.window, len(scorer.channels), None)
+            context = StreamContext.start(scorer.window, len(scorer.channels), scorer.settings.first_row)
 
         source: FollowSource | ReplaySource
         if following:
