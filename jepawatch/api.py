@@ -5,6 +5,8 @@
     monitor = jepawatch.train("examples/demo_train.csv", epochs=10)   # or a DataFrame
     monitor = jepawatch.load("demo")                                 # a bundle by name or path
     scores = monitor.score(frame_or_path)                            # a DataFrame, one row per window
+    pretrained = jepawatch.train(["a.csv", "b.csv", "msl/"])          # several systems, one model
+    new = pretrained.adapt(normal_frame)                             # another system's channels (`--adapt`)
 
 Every function takes a path or a pandas DataFrame wherever it takes data, does what the command of
 the same name does (the CLI is a thin shell over `jepawatch.app`, as this module is), and raises a

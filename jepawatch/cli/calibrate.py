@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from jepawatch.cli import output
-from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, DeviceOption, JsonOption, LabelColOption,
+from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, DeviceOption,
+                                   JsonOption, LabelColOption,
                                    ModelOption, ModelsDirOption, TimestampColOption, read_options)
 
 

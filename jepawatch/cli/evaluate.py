@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from jepawatch.cli import output
-from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, DeviceOption, LabelColOption, ModelOption,
+from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, DeviceOption,
+                                   LabelColOption, ModelOption,
                                    ModelsDirOption, TimestampColOption, read_options)
 
 
