@@ -5,6 +5,8 @@
     monitor = jepawatch.train("examples/demo_train.csv", epochs=10)   # or a DataFrame
     monitor = jepawatch.load("demo")                                 # a bundle by name or path
     scores = monitor.score(frame_or_path)                            # a DataFrame, one row per window
+    pretrained = jepawatch.train(["a.csv", "b.csv", "msl/"])          # several systems, one model
+    new = pretrained.adapt(normal_frame)                             # another system's channels (`--adapt`)
 
 Every function takes a path or a pandas DataFrame wherever it takes data, does what the command of
 the same name does (the CLI is a thin shell over `jepawatch.app`, as this module is), and raises a
@@ -22,6 +24,7 @@ import pandas as pd
 from jepawatch.adapters import AUTO
 from jepawatch.alerts.pipeline import AlertSettings
 from jepawatch.app.adapters import adapter_listing
+from jepawatch.adaptation import adapt as adapt_bundle
 from jepawatch.app import calibrate as calibrate_app
 from jepawatch.app import evaluate as evaluate_app
 from jepawatch.app import export as export_app
@@ -29,7 +32,7 @@ from jepawatch.app import info as info_app
 from jepawatch.app import score as score_app
 from jepawatch.app import train as train_app
 from jepawatch.app import watch as watch_app
-from jepawatch.app.common import DataSource, Warn, read_options, warn_python
+from jepawatch.app.common import DataSource, Warn, as_data, read_options, warn_python
 from jepawatch.app.evaluate import EvaluationReport
 from jepawatch.bundle import Bundle, load_bundle, resolve_bundle_path
 from jepawatch.devices import resolve_device
@@ -191,20 +194,41 @@ class Monitor:
         """`jepawatch.evaluate(self, labelled, **options)`."""
         return evaluate(self, labelled, **options)  # type: ignore[arg-type]
 
+    def adapt(self, normal: DataSource, *, rows: int | None = None, out: str | Path | None = None,
+              adapter: str | None = None, timestamp: str | None = None, series_col: str | None = None,
+              adapter_options: Mapping[str, object] | None = None, warn: Warn = warn_python) -> "Monitor":
+        """This model made ready for another system, as `--adapt` does: `normal` data of that system (any
+        channels; its first `rows` rows when given) fits the standardisation, channel mask, code
+        frequencies and label-free calibration, the weights staying as they are. Returns the Monitor of
+        the adapted bundle, written to `out` (default: beside this bundle, named NAME-on-DATA), a small
+        directory that points at this bundle by the SHA-256 of its weights. Nothing of `normal` should
+        be scored afterwards: score what follows it (e.g. `live.iloc[rows:]`)."""
+        path = adapt_bundle(self._bundle, as_data(normal), rows=rows, adapter=adapter,
+                            options=read_options(AUTO, timestamp, adapter_options, series_col),
+                            out=None if out is None else Path(out), device=self.device, warn=warn)
+        return Monitor(path, device=self.device)
+
     def _scorer(self, settings: ScoreSettings | None = None) -> Scorer:
         return Scorer(self._bundle, resolve_device(self.device), settings)
 
 
-def train(data: DataSource, *, epochs: int | None = None, preset: str | None = None,
+def train(data: DataSource | Sequence[DataSource], *, epochs: int | None = None, preset: str | None = None,
           settings: Mapping[str, object] | Sequence[str] | None = None, out: str | Path = DEFAULT_MODELS_DIR,
           name: str | None = None, model: str = DEFAULT_KIND, batch_size: int | None = None, seed: int | None = None,
           device: str | None = None, config: str | Path | None = None, resume: bool = False,
           adapter: str | None = None, label: str | None = AUTO, timestamp: str | None = None,
           adapter_options: Mapping[str, object] | None = None, reporter: Reporter | None = None,
-          warn: Warn = warn_python) -> Monitor:
+          warn: Warn = warn_python, series_col: str | None = None, init: str | Path | Monitor | None = None) -> Monitor:
     """Train MTS-JEPA (or `model="temporal-jepa"`) on `data`, a path or a DataFrame, as `jepawatch train`
     does, and return the Monitor of the bundle written to `out/name` (default name: the file's stem,
     or "dataframe"), which becomes the latest there.
+
+    `data` may be a list of sources (`jepawatch.train([a, b, c])`), each with its own channels: one
+    bundle trained on the windows of all of them, each source standardised with its own statistics;
+    it scores data like the first source's, and any other system's after `Monitor.adapt`.
+    `series_col`: the series column of a long-format table (default: one named series_id; "none":
+    one series); every series is split on its own and no window crosses two. `init`: a bundle (or
+    Monitor) whose weights training starts from: fine-tuning, e.g. `epochs=3`.
 
     Settings flow as on the command line: defaults -> `preset` ("watch" unless another is named) ->
     `config` (a TOML file) -> `settings` (`{"model.d_model": 64, "train.lr": 1e-3}`) -> `epochs`,
@@ -212,15 +236,18 @@ def train(data: DataSource, *, epochs: int | None = None, preset: str | None = N
     """
     path = train_app.train(data, model=model, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                            preset=preset, config=config, settings=settings, out=out, name=name, resume=resume,
-                           adapter=adapter, options=read_options(label, timestamp, adapter_options),
-                           reporter=reporter, warn=warn)
+                           adapter=adapter, options=read_options(label, timestamp, adapter_options, series_col),
+                           reporter=reporter, warn=warn, init=init.path if isinstance(init, Monitor) else init)
     return Monitor(path, device=device)
 
 
 def load(model: str | Path | None = None, *, models_dir: str | Path = DEFAULT_MODELS_DIR,
-         device: str | None = None) -> Monitor:
-    """The Monitor of a bundle: a name under `models_dir`, a bundle directory, or None for the latest."""
-    return Monitor(resolve_bundle_path(None if model is None else str(model), Path(models_dir)), device=device)
+         device: str | None = None, adapt: DataSource | None = None, adapt_rows: int | None = None) -> Monitor:
+    """The Monitor of a bundle: a name under `models_dir`, a bundle directory, or None for the latest.
+    `adapt`: normal data of another system (its first `adapt_rows` rows when given): the Monitor of the
+    bundle adapted to it (`Monitor.adapt`)."""
+    monitor = Monitor(resolve_bundle_path(None if model is None else str(model), Path(models_dir)), device=device)
+    return monitor if adapt is None else monitor.adapt(adapt, rows=adapt_rows)
 
 
 def evaluate(monitor: Monitor, labelled: DataSource, *, seeds: int = 5, features: str | None = None,

@@ -9,6 +9,12 @@
     head.json              (after `jepawatch calibrate`) the supervised head's config, threshold, provenance
     head.safetensors       (after `jepawatch calibrate`) the supervised head's weights
 
+An adapted bundle (`score --adapt`, format version 2) holds no weights: config.json names its
+`parent` (a path relative to the adapted bundle, and the SHA-256 of the parent's weights file)
+beside its own preprocess.json, code_frequencies.json and risk.json, fitted on the new system's
+normal data. Loading it loads the parent, checks the SHA-256, and gives the parent's weights the
+adapted channels (`ModelKind.adapt_channels`, with the `channel_affine` map in config.json).
+
 A bundle is written into a temporary directory and renamed into place, so an existing bundle of
 the same name is replaced whole or not at all. `models/LATEST` names the newest bundle.
 """
@@ -43,7 +49,9 @@ from jepawatch.run_config import RunConfig
 # older jepawatch could not read raises it; a bundle of another version is refused in one line that
 # says which way to go. Bundles written before `format_version` existed carry only
 # `format: jepawatch-bundle/1`, which is the same version 1 and loads as it did.
-BUNDLE_FORMAT_VERSION = 1
+BUNDLE_FORMAT_VERSION = 1  # what a trained bundle is written as
+ADAPTED_FORMAT_VERSION = 2  # an adapted bundle (a `parent` and no weights): an older jepawatch cannot read it
+NEWEST_FORMAT_VERSION = 2  # the newest this jepawatch reads
 OLDEST_FORMAT_VERSION = 1  # the oldest this jepawatch still reads
 BUNDLE_FORMAT = f"jepawatch-bundle/{BUNDLE_FORMAT_VERSION}"
 _FORMAT = re.compile(r"^jepawatch-bundle/(\d+)$")
@@ -214,17 +222,18 @@ def load_bundle(path: Path) -> Bundle:
         version = format_version(config)
     except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, JepawatchError, OSError) as exc:
         raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None
-    if version > BUNDLE_FORMAT_VERSION:
+    if version > NEWEST_FORMAT_VERSION:
         raise BundleError(f"model bundle {path} has format version {version}, newer than this jepawatch "
-                          f"{__version__} reads ({BUNDLE_FORMAT_VERSION}); upgrade jepawatch (pip install -U jepawatch)")
+                          f"{__version__} reads ({NEWEST_FORMAT_VERSION}); upgrade jepawatch (pip install -U jepawatch)")
     if version < OLDEST_FORMAT_VERSION:
         raise BundleError(f"model bundle {path} has format version {version}, older than this jepawatch "
-                          f"{__version__} reads ({OLDEST_FORMAT_VERSION}-{BUNDLE_FORMAT_VERSION}); retrain it with `jepawatch train`")
+                          f"{__version__} reads ({OLDEST_FORMAT_VERSION}-{NEWEST_FORMAT_VERSION}); retrain it with `jepawatch train`")
+    parent = _load_parent(path, config) if "parent" in config else None
     try:
         files = config.get("files")
         if not isinstance(files, dict) or not all(isinstance(d, str) for d in files.values()):
             raise ValueError("config.json's files is not an object of file names and checksums")
-        for name in (WEIGHTS, PREPROCESS, HISTORY):
+        for name in (WEIGHTS, PREPROCESS, HISTORY) if parent is None else (PREPROCESS, CODES, RISK):
             if name not in files:
                 raise ValueError(f"config.json does not checksum {name}")
         contents = {}
@@ -237,32 +246,113 @@ def load_bundle(path: Path) -> Bundle:
         def parsed(name: str):
             return json.loads(contents[name].decode("utf-8")) if name in contents else None
 
-        run = RunConfig.from_dict(config)
+        run = RunConfig.from_dict(config if parent is None else parent.run.to_dict())
         preprocess_dict = parsed(PREPROCESS)
         if not isinstance(preprocess_dict, dict):
             raise ValueError("preprocess.json is not an object")
         preprocess = Preprocessor.from_dict(preprocess_dict)
         checks.check_preprocess(preprocess)
-        history = parsed(HISTORY)
+        history = parsed(HISTORY) if parent is None else parent.history
         codes, risk, head, onnx = (parsed(name) for name in (CODES, RISK, HEAD_CONFIG, ONNX_RECORD))
         if risk is not None:
             checks.check_risk(risk, preprocess.n_kept)
         if onnx is not None:
             checks.check_onnx_record(onnx, files)
         head_state = safetensors_load(contents[HEAD_WEIGHTS]) if HEAD_WEIGHTS in contents else None
-        # shapes from the header against the model built on the meta device: nothing allocated yet
-        checks.check_weight_shapes(checks.safetensors_shapes(contents[WEIGHTS], WEIGHTS),
-                                   lambda: run.kind.build(run.model))
-        model = run.kind.build(run.model)
-        model.load_state_dict(checks.check_finite_weights(safetensors_load(contents.pop(WEIGHTS)), model))
+        if parent is None:
+            # shapes from the header against the model built on the meta device: nothing allocated yet
+            checks.check_weight_shapes(checks.safetensors_shapes(contents[WEIGHTS], WEIGHTS),
+                                       lambda: run.kind.build(run.model))
+            model = run.kind.build(run.model)
+            model.load_state_dict(checks.check_finite_weights(safetensors_load(contents.pop(WEIGHTS)), model))
+        else:
+            affine_of = checks.check_affine_map(config.get("channel_affine"), preprocess.n_kept,
+                                                _model_channels(parent.run))
+            run.kind.set_channels(run.model, preprocess.n_kept)
+            model = run.kind.build(run.model)
+            model.load_state_dict(run.kind.adapt_channels(parent.model.state_dict(), affine_of))
     except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError, JepawatchError, OSError) as exc:
         raise BundleError(f"model bundle {path} is corrupted: {str(exc).splitlines()[0]}; {fix}") from None
     model.eval()  # on the CPU; a scorer moves it where it runs
     meta = {k: config.get(k) for k in ("format", "name", "jepawatch_version", "torch_version", "created")}
     meta["format_version"] = version
-    meta["weights_sha256"] = files[WEIGHTS]
+    meta["weights_sha256"] = files[WEIGHTS] if parent is None else parent.meta["weights_sha256"]
     meta["head_sha256"] = files.get(HEAD_WEIGHTS)
+    if parent is not None:
+        meta["parent"] = {"path": str(parent.path), "name": parent.name, "weights_sha256": parent.meta["weights_sha256"]}
     return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta, risk, head, head_state, onnx)
+
+
+def _model_channels(run: RunConfig) -> int:
+    return int(getattr(run.model, "n_channels", getattr(run.model, "input_dim", 0)))
+
+
+def _load_parent(path: Path, config: dict) -> Bundle:
+    """The trained bundle an adapted bundle points at, when its weights are the ones it was adapted to.
+
+    The parent's path is data from an untrusted file: it is resolved, must name a trained bundle (not
+    another adapted one), and its weights must have the recorded SHA-256; nothing else is followed."""
+    record = config.get("parent")
+    if not isinstance(record, dict) or not isinstance(record.get("path"), str) or \
+            not isinstance(record.get("weights_sha256"), str) or not record["path"]:
+        raise BundleError(f"model bundle {path} is corrupted: its parent entry is not a path and a SHA-256; "
+                          "adapt again (`jepawatch score DATA --model PARENT --adapt NORMAL_DATA`)")
+    where = (path / record["path"]).resolve()
+    if not (where / "config.json").is_file():
+        raise BundleError(f"adapted bundle {path} needs its parent {record['path']} ({where}), which is not there; "
+                          "restore the parent bundle beside it, or adapt again from another bundle")
+    try:
+        parent_config = checks.read_json_member(where, "config.json")
+    except (ValueError, OSError) as exc:
+        raise BundleError(f"parent {where} of adapted bundle {path} is unreadable: {str(exc).splitlines()[0]}") from None
+    if isinstance(parent_config, dict) and "parent" in parent_config:
+        raise BundleError(f"adapted bundle {path} names another adapted bundle ({where}) as its parent; "
+                          "adapt from the trained bundle itself")
+    parent = load_bundle(where)
+    if parent.meta["weights_sha256"] != record["weights_sha256"]:
+        raise BundleError(f"the parent {where} of adapted bundle {path} has other weights than it was adapted to "
+                          f"(SHA-256 {parent.meta['weights_sha256'][:12]}..., expected {record['weights_sha256'][:12]}...: "
+                          "retrained or replaced); adapt again, or restore the parent it was made from")
+    return parent
+
+
+def save_adapted_bundle(path: Path, parent: Bundle, preprocess: Preprocessor, data: dict, code_frequencies: dict,
+                        risk: dict, channel_affine: list[int | None]) -> None:
+    """Write an adapted bundle of `parent` (a trained bundle) atomically: no weights, only what was fitted
+    on the new system's data, and the parent's relative path and weights' SHA-256."""
+    path = Path(path)
+    if "parent" in parent.meta:
+        raise ConfigError(f"{parent.path} is itself an adapted bundle; adapt from its parent {parent.meta['parent']['path']}")
+    if path.resolve() == Path(parent.path).resolve():
+        raise ConfigError(f"the adapted bundle would replace its parent {parent.path}; give it another name")
+    ensure_dir(path.parent)
+    remove_stale_bundle_temporaries(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        contents = {PREPROCESS: preprocess.to_dict(), CODES: code_frequencies, RISK: risk}
+        for name, content in contents.items():
+            (tmp / name).write_text(json.dumps(content) + "\n")
+        run = RunConfig.from_dict(parent.run.to_dict())
+        run.kind.set_channels(run.model, preprocess.n_kept)
+        config = {
+            "format": f"jepawatch-bundle/{ADAPTED_FORMAT_VERSION}",
+            "format_version": ADAPTED_FORMAT_VERSION,
+            "name": path.name,
+            "jepawatch_version": __version__,
+            "torch_version": torch.__version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "parent": {"path": os.path.relpath(Path(parent.path).resolve(), path.resolve()), "name": parent.name,
+                       "weights_sha256": parent.meta["weights_sha256"]},
+            "channel_affine": list(channel_affine),
+            **run.to_dict(),  # for reading only: the model is rebuilt from the parent's configuration
+            "data": data,
+            "files": {f: _sha256(tmp / f) for f in contents},
+        }
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def format_version(config: dict) -> int:

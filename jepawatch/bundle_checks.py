@@ -198,3 +198,13 @@ def check_onnx_record(onnx: object, files: dict) -> None:
     name = check_member_name(onnx.get("file"))
     if name not in files:
         raise ValueError(f"onnx.json names {name}, which config.json does not checksum")
+
+
+def check_affine_map(affine_of: object, n_channels: int, parent_channels: int) -> list[int | None]:
+    """An adapted bundle's `channel_affine`: one trained channel index (or null) per kept channel."""
+    if not isinstance(affine_of, list) or len(affine_of) != n_channels:
+        raise ValueError(f"config.json's channel_affine is not a list of {n_channels} entries")
+    for i in affine_of:
+        if i is not None and (not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < parent_channels):
+            raise ValueError(f"config.json's channel_affine holds {i!r}, not a channel of the parent's {parent_channels}")
+    return affine_of

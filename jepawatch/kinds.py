@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from jepawatch.data.windows import ChannelPairs, WindowPairs
+from jepawatch.data.windows import ChannelPairs, WindowPairs, concat_samples
 from jepawatch.errors import ConfigError
 from jepawatch.model.config import MTSJEPAConfig, TemporalJEPAConfig
 from jepawatch.model.mts_jepa import MTSJEPA
@@ -36,6 +36,9 @@ class ModelKind:
     takes_presets: bool  # `--preset` names settings of this kind
     scorable: bool  # has the codes and predictors `score`, `watch` and `export` read
     head_features: tuple[str, ...]  # what `evaluate --features` may ask for
+    # The same weights apply to any number of channels (each channel encoded on its own): the kind can
+    # train on sources with different channels and score a system it was not trained on (`--adapt`).
+    channel_independent: bool
 
     def build(self, cfg: Any) -> nn.Module:
         return self.model_class(cfg)
@@ -43,9 +46,16 @@ class ModelKind:
     def objective(self, cfg: Any):
         return self.objective_class(cfg)
 
-    def samples(self, pairs: WindowPairs) -> Dataset:
-        """The training samples made of `pairs`."""
-        return pairs
+    def samples(self, pairs: list[WindowPairs]) -> Dataset:
+        """The training samples made of the pairs of every segment."""
+        return concat_samples(pairs)
+
+    def adapt_channels(self, state: dict[str, torch.Tensor], affine_of: list[int | None]) -> dict[str, torch.Tensor]:
+        """The state dict for a model of `len(affine_of)` channels from one trained on others
+        (`affine_of[i]`: the trained channel whose per-channel parameters channel i takes; None for
+        a channel it never saw). Only a channel-independent kind can."""
+        raise ConfigError(f"a {self.name} model mixes the channels it was trained on in its first layer, so its "
+                          f"weights do not apply to other channels; train it on this data (`jepawatch train DATA`)")
 
     def set_channels(self, cfg: Any, n_channels: int) -> None:
         raise NotImplementedError
@@ -82,12 +92,22 @@ class ModelKind:
 class MTSJEPAKind(ModelKind):
     name, title = "mts-jepa", "MTS-JEPA"
     config_class, model_class, objective_class = MTSJEPAConfig, MTSJEPA, MTSJEPAObjective
-    takes_presets, scorable = True, True
+    takes_presets, scorable, channel_independent = True, True, True
     head_features = ("codes", "codes-mean", "latent", "codes+stats")
 
-    def samples(self, pairs: WindowPairs) -> Dataset:
+    def samples(self, pairs: list[WindowPairs]) -> Dataset:
         # channel independence: a batch is univariate (window, channel) samples, as in the authors' code
-        return ChannelPairs(pairs)
+        return concat_samples([ChannelPairs(p) for p in pairs])
+
+    def adapt_channels(self, state, affine_of):
+        # Everything but RevIN's affine is shared by all channels. A channel the model never saw takes
+        # the mean affine over the trained channels (a typical channel's), one it saw keeps its own.
+        out = dict(state)
+        for key in ("revin.weight", "revin.bias"):
+            if key in state:
+                trained = state[key]  # (V_trained,)
+                out[key] = torch.stack([trained[i] if i is not None else trained.mean() for i in affine_of])
+        return out
 
     def set_channels(self, cfg: MTSJEPAConfig, n_channels: int) -> None:
         cfg.n_channels = n_channels
@@ -119,7 +139,7 @@ class MTSJEPAKind(ModelKind):
 class TemporalJEPAKind(ModelKind):
     name, title = "temporal-jepa", "Temporal JEPA"
     config_class, model_class, objective_class = TemporalJEPAConfig, TemporalJEPA, TemporalJEPAObjective
-    takes_presets, scorable = False, False
+    takes_presets, scorable, channel_independent = False, False, False
     head_features = ("context",)
 
     def set_channels(self, cfg: TemporalJEPAConfig, n_channels: int) -> None:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame as SparkDataFrame
 
 SHOWN_NAMES = 5  # series named in the warning about short ones
+STAGED_BUNDLE, STAGED_PARENT = "bundle", "parent"  # inside a staged copy (stage_bundle)
 
 # Spark SQL types of score_app.COLUMNS (the scored row), in the same order.
 SPARK_TYPES = {"string": "string", "int64": "bigint", "float64": "double", "bool": "boolean", "object": "string"}
@@ -119,32 +120,33 @@ def score(frame: "SparkDataFrame", bundle: str | Path | Bundle, *, series_col: s
 
 
 def stage_bundle(bundle: Bundle) -> Path:
-    """A copy of the files the bundle loader reads (config.json and every file it checksums), in a
-    temporary directory named by the SHA-256 of config.json: the same bundle always stages under
-    the same name, so shipping it twice is shipping one thing."""
-    config = (bundle.path / "config.json").read_bytes()
-    staged = Path(tempfile.gettempdir()) / f"jepawatch-bundle-{hashlib.sha256(config).hexdigest()[:20]}"
-    if staged.is_dir() and _same_bundle(staged, config):
+    """A copy of the files the bundle loader reads, in a temporary directory named by the SHA-256 of
+    the bundle's config.json (which checksums every other file, and an adapted bundle's parent by its
+    weights): `ROOT/bundle`, and for an adapted bundle its parent as `ROOT/parent`, the copy's
+    config.json pointing there. The same bundle always stages under the same name, so shipping it
+    twice is shipping one thing."""
+    config = json.loads((bundle.path / "config.json").read_text(encoding="utf-8"))
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:20]
+    staged = Path(tempfile.gettempdir()) / f"jepawatch-bundle-{digest}"
+    if (staged / STAGED_BUNDLE / "config.json").is_file():
         return staged
     tmp = Path(tempfile.mkdtemp(prefix=".jepawatch-stage-", dir=staged.parent))
-    names = ["config.json", *bundle_files(bundle)]
-    for name in names:
-        shutil.copyfile(bundle.path / name, tmp / name)
+    _copy_files(bundle.path, tmp / STAGED_BUNDLE, config)
+    if "parent" in bundle.meta:
+        parent = Path(bundle.meta["parent"]["path"])
+        _copy_files(parent, tmp / STAGED_PARENT, json.loads((parent / "config.json").read_text(encoding="utf-8")))
+        config["parent"] = {**config["parent"], "path": f"../{STAGED_PARENT}"}
+        (tmp / STAGED_BUNDLE / "config.json").write_text(json.dumps(config), encoding="utf-8")
     shutil.rmtree(staged, ignore_errors=True)
     tmp.rename(staged)
     return staged
 
 
-def bundle_files(bundle: Bundle) -> list[str]:
-    """The names of the files config.json checksums (the loader reads exactly these)."""
-    return list(json.loads((bundle.path / "config.json").read_text(encoding="utf-8"))["files"])
-
-
-def _same_bundle(staged: Path, config: bytes) -> bool:
-    try:
-        return (staged / "config.json").read_bytes() == config
-    except OSError:
-        return False
+def _copy_files(source: Path, target: Path, config: dict) -> None:
+    """config.json and the files it checksums (the loader reads exactly these)."""
+    target.mkdir()
+    for name in ["config.json", *config["files"]]:
+        shutil.copyfile(source / name, target / name)
 
 
 def _column(columns: list[str], given: str | None, names: tuple[str, ...], option: str, role: str) -> str:
@@ -191,7 +193,7 @@ def _open_scorer(job: _Job) -> Scorer:
     from pyspark import SparkFiles
 
     torch.set_num_threads(job.threads)
-    path = Path(SparkFiles.get(job.bundle_dir)) if job.shipped else Path(job.bundle_dir)
+    path = Path(SparkFiles.get(job.bundle_dir)) / STAGED_BUNDLE if job.shipped else Path(job.bundle_dir)
     settings = ScoreSettings(**{**job.settings.__dict__, "threads": job.threads})
     return Scorer(load_bundle(path), _cpu(), settings)
 

@@ -297,7 +297,7 @@ def test_format_version_is_recorded_and_other_versions_are_refused_in_one_line(t
     `format_version` existed (only `format: jepawatch-bundle/1`) loads as version 1."""
     import shutil
 
-    from jepawatch.bundle import BUNDLE_FORMAT_VERSION
+    from jepawatch.bundle import BUNDLE_FORMAT_VERSION, NEWEST_FORMAT_VERSION
 
     path = tmp_path / "copy"
     shutil.copytree(trained, path)
@@ -307,7 +307,8 @@ def test_format_version_is_recorded_and_other_versions_are_refused_in_one_line(t
     del config["format_version"]  # as every bundle written before issue 16
     config_path.write_text(json.dumps(config))
     assert load_bundle(path).meta["format_version"] == 1
-    for version, words in ((BUNDLE_FORMAT_VERSION + 1, "newer than this jepawatch"), (0, "older than this jepawatch")):
+    # a trained bundle is written as version 1; this jepawatch reads up to 2 (adapted bundles)
+    for version, words in ((NEWEST_FORMAT_VERSION + 1, "newer than this jepawatch"), (0, "older than this jepawatch")):
         config_path.write_text(json.dumps({**config, "format_version": version}))
         with pytest.raises(BundleError) as caught:
             load_bundle(path)

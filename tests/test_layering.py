@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("scoring, live, export, evaluation", (
         "jepawatch.scoring", "jepawatch.live", "jepawatch.export", "jepawatch.evaluation", "jepawatch.demo",
         "jepawatch.alerts", "jepawatch.report")),
-    ("the train job", ("jepawatch.training.job",)),
+    ("the train job", ("jepawatch.training.job", "jepawatch.adaptation")),
     ("application: settings resolved, one module per verb", ("jepawatch.configuration", "jepawatch.app")),
     ("public API", ("jepawatch.api", "jepawatch.spark", "jepawatch")),
     ("CLI", ("jepawatch.cli", "jepawatch.__main__")),

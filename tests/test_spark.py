@@ -4,6 +4,7 @@ Needs pyspark (in the dev extra) and Java; without Java these are skipped (CI in
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -125,8 +126,28 @@ def test_a_bundle_without_onnx_export_or_missing_columns_is_one_line_error(monit
 def test_staging_is_by_content(monitor):
     first = jspark.stage_bundle(monitor.bundle)
     assert jspark.stage_bundle(monitor.bundle) == first
-    assert sorted(p.name for p in first.iterdir()) == sorted(["config.json", *jspark.bundle_files(monitor.bundle)])
-    assert jepawatch.load(first).channels == monitor.channels
+    files = json.loads((monitor.path / "config.json").read_text())["files"]
+    assert sorted(p.name for p in (first / "bundle").iterdir()) == sorted(["config.json", *files])
+    assert jepawatch.load(first / "bundle").channels == monitor.channels
+
+
+def test_an_adapted_bundle_scores_another_systems_hosts_on_spark(monitor, spark, tmp_path):
+    """A bundle adapted to a system with other channels travels with its parent and scores like Monitor.score."""
+    def other(frame):
+        return frame.rename(columns={"ch0": "temp", "ch1": "pressure", "ch2": "flow"})
+
+    adapted = monitor.adapt(other(make_frame(rows=400, seed=9)), out=tmp_path / "adapted", warn=lambda line: None)
+    adapted.export_onnx()
+    staged = jspark.stage_bundle(adapted.bundle)
+    assert sorted(p.name for p in staged.iterdir()) == ["bundle", "parent"]
+    table = other(long_table())
+    scored = jspark.score(spark.createDataFrame(table), adapted.path, series_col="host", warn=lambda line: None).toPandas()
+    expected = adapted.score(table, series_col="host", backend="onnx", batch_size=256)
+    key = ["series", "window_start"]
+    scored, expected = (f.sort_values(key).reset_index(drop=True) for f in (scored, expected))
+    assert len(scored) == len(expected) > 0
+    np.testing.assert_allclose(scored["next_window_risk"], expected["next_window_risk"], atol=1e-6)
+    assert (scored["regime"] == expected["regime"]).all()
 
 
 def test_spark_example_runs_as_written(monitor, tmp_path):

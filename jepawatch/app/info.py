@@ -24,7 +24,7 @@ def bundle_info(bundle: Bundle) -> dict:
         "window": bundle.run.model.window, "configuration": bundle.run.to_dict(),
         "selected_epoch": history.get("selected_epoch"), "stopped_early": bool(history.get("stopped_early")),
         "epochs": history.get("epochs", []), "label_free_risk": None, "codes": None, "supervised_head": None,
-        "onnx": None, "code_usage": {},
+        "onnx": None, "code_usage": {}, "parent": bundle.meta.get("parent"),
     }
     if bundle.risk:
         windows = bundle.risk.get("windows") or 0

@@ -9,23 +9,29 @@ from jepawatch.adapters import ReadOptions
 from jepawatch.app.common import DataSource, Warn, as_data, settings_overrides, warn_python
 from jepawatch.bundle import Bundle
 from jepawatch.configuration import resolve_config
+from jepawatch.errors import ConfigError
 from jepawatch.kinds import DEFAULT_KIND
 from jepawatch.training.job import TrainRequest
 from jepawatch.training.job import train as run_training
 from jepawatch.training.loop import Reporter
 
 
-def train(data: DataSource, *, model: str = DEFAULT_KIND, epochs: int | None = None, batch_size: int | None = None,
+def train(data: DataSource | Sequence[DataSource], *, model: str = DEFAULT_KIND, epochs: int | None = None, batch_size: int | None = None,
           seed: int | None = None, device: str | None = None, preset: str | None = None,
           config: str | Path | None = None, settings: Mapping[str, object] | Sequence[str] | None = None,
           out: str | Path = "models", name: str | None = None, resume: bool = False, adapter: str | None = None,
-          options: ReadOptions | None = None, reporter: Reporter | None = None, warn: Warn = warn_python) -> Path:
-    """Train a bundle on `data` and mark it the latest in `out`; returns the bundle's path."""
+          options: ReadOptions | None = None, reporter: Reporter | None = None, warn: Warn = warn_python,
+          init: str | Path | None = None) -> Path:
+    """Train a bundle on `data` (one source, or a list of sources each with its own channels) and mark it
+    the latest in `out`; returns the bundle's path. `init`: a bundle whose weights training starts from."""
     run = resolve_config(model, config_file=Path(config) if config is not None else None,
                          overrides=settings_overrides(settings), preset=preset,
                          flags={"train": {"epochs": epochs, "batch_size": batch_size, "seed": seed, "device": device}})
-    request = TrainRequest(data=as_data(data), run=run, out_dir=Path(out), name=name, resume=resume, adapter=adapter,
-                           read_options=options or ReadOptions())
+    sources = [as_data(d) for d in data] if isinstance(data, (list, tuple)) else as_data(data)
+    if isinstance(sources, list) and not sources:
+        raise ConfigError("no data to train on: give one source or more")
+    request = TrainRequest(data=sources, run=run, out_dir=Path(out), name=name, resume=resume, adapter=adapter,
+                           read_options=options or ReadOptions(), init=None if init is None else Path(init))
     return run_training(request, reporter=reporter, warn=warn)
 
 

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from jepawatch.cli import output
-from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, DeviceOption, JsonOption, LabelColOption,
+from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, DeviceOption,
+                                   JsonOption, LabelColOption,
                                    ModelOption, ModelsDirOption, TimestampColOption, read_options)
 
 
@@ -24,6 +25,8 @@ def calibrate(
     label_col: LabelColOption = None,
     timestamp_col: TimestampColOption = None,
     adapter_option: AdapterSettingOption = None,
+    adapt: AdaptOption = None,
+    adapt_rows: AdaptRowsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train the paper's downstream head on labelled DATA and store it, with its threshold, in the bundle.
@@ -35,6 +38,7 @@ def calibrate(
     from the encoder; `--features codes` is the paper's head.
     """
     from jepawatch.app.calibrate import calibrate as calibrate_head
+    from jepawatch.app.adapt import adapt_for
     from jepawatch.app.score import open_scorer
     from jepawatch.errors import ConfigError
     from jepawatch.scoring.head import HEAD_FEATURES
@@ -43,6 +47,8 @@ def calibrate(
         raise ConfigError(f"--features must be one of {', '.join(HEAD_FEATURES)}, not {features!r}")
     if not 0 < train_fraction < 1:
         raise ConfigError("--train-fraction must be between 0 and 1")
+    model = adapt_for(data, model, models_dir, adapt, adapt_rows, device=device, warn=output.warn, notify=output.note,
+                      scores_all_rows=True).model
     result = calibrate_head(open_scorer(model, models_dir, device), data, adapter=adapter, features=features,
                             options=read_options(label_col, timestamp_col, adapter_option),
                             train_fraction=train_fraction, seed=seed)

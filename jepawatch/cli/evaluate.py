@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from jepawatch.cli import output
-from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, DeviceOption, LabelColOption, ModelOption,
+from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, DeviceOption,
+                                   LabelColOption, ModelOption,
                                    ModelsDirOption, TimestampColOption, read_options)
 
 
@@ -26,6 +27,8 @@ def evaluate(
     label_col: LabelColOption = None,
     timestamp_col: TimestampColOption = None,
     adapter_option: AdapterSettingOption = None,
+    adapt: AdaptOption = None,
+    adapt_rows: AdaptRowsOption = None,
 ) -> None:
     """Evaluate next-window prediction on labelled DATA with the paper's protocol (6:2:2 split, head, F1
     threshold from validation), and beside it AUPRC, the base rate, always-positive F1, the
@@ -39,6 +42,7 @@ def evaluate(
     on the last 20%, and its alerts as events (warned before onset, lead time, false alarms).
     Labelled data too small or without positives for the protocol still gets this comparison.
     """
+    from jepawatch.app.adapt import adapt_for
     from jepawatch.app.evaluate import evaluate as evaluate_bundle
     from jepawatch.bundle import load_bundle, resolve_bundle_path
     from jepawatch.cli.render import show_evaluation
@@ -46,6 +50,8 @@ def evaluate(
 
     if seeds < 1:  # said before the bundle is loaded
         raise ConfigError("--seeds must be at least 1")
+    model = adapt_for(data, model, models_dir, adapt, adapt_rows, device=device, warn=output.warn, notify=output.note,
+                      scores_all_rows=True).model
     report = evaluate_bundle(load_bundle(resolve_bundle_path(model, models_dir)), data, seeds=seeds, features=features,
                              train_data=train_data, ablate_risk=ablate_risk, device=device, adapter=adapter,
                              options=read_options(label_col, timestamp_col, adapter_option), warn=output.warn)

@@ -55,6 +55,19 @@ SeriesColOption = Annotated[
     typer.Option("--series-col", help="Long format: the column naming each row's series (a host, a pump); each series is scored on its own. Default: a column named series_id; 'none' for one series."),
 ]
 
+TrainSeriesColOption = Annotated[
+    Optional[str],
+    typer.Option("--series-col", help="Long format: the column naming each row's series (a host, a pump); one standardisation over all rows, each series split on its own, no window across two. Default: a column named series_id; 'none' for one series."),
+]
+AdaptOption = Annotated[
+    Optional[Path],
+    typer.Option("--adapt", help="Normal data of the system to score, with channels of its own: its standardisation, channel mask, code frequencies and label-free calibration are fitted on it (the weights stay), written as a small adapted bundle beside the model."),
+]
+AdaptRowsOption = Annotated[
+    Optional[int],
+    typer.Option("--adapt-rows", help="Adapt on the first N rows (of --adapt's data, else of DATA itself: those rows are then not scored; scoring starts at row N)."),
+]
+
 
 def read_options(label_col: str | None, timestamp_col: str | None, adapter_settings: list[str] | None,
                  series_col: str | None = None) -> ReadOptions:

@@ -27,8 +27,16 @@ def show_info(bundle: Bundle) -> None:
     head.add_row("bundle", str(bundle.path))
     head.add_row("model", run.model_kind)
     head.add_row("created", f"{bundle.meta.get('created')} (jepawatch {bundle.meta.get('jepawatch_version')})")
-    head.add_row("trained on", f"{data.get('source')}: {data.get('rows')} rows, "
-                 f"{data.get('train_pairs')} train / {data.get('val_pairs')} validation pairs")
+    parent = bundle.meta.get("parent")
+    if parent:
+        head.add_row("adapted from", f"{parent['name']} ({parent['path']}; weights SHA-256 {parent['weights_sha256'][:12]}...)")
+        head.add_row("adapted on", f"{data.get('source')}: {data.get('rows')} rows")
+    else:
+        head.add_row("trained on", f"{data.get('source')}: {data.get('rows')} rows, "
+                     f"{data.get('train_pairs')} train / {data.get('val_pairs')} validation pairs")
+        if len(data.get("sources", [])) > 1:
+            head.add_row("sources", _short([f"{s['source']} ({len(s['preprocess']['channels'])} channels)"
+                                            for s in data["sources"]]) + " (scores the first's channels; others: --adapt)")
     if data.get("adapter"):
         head.add_row("read by", f"{data['adapter']} adapter ({data.get('part')}); data fingerprint {data.get('fingerprint')}")
     kept = bundle.preprocess.kept_channels

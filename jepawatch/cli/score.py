@@ -9,7 +9,7 @@ import typer
 
 from jepawatch.allocator import reuse_freed_memory
 from jepawatch.cli import output
-from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
+from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
                                    DeviceOption, ForOption, LabelColOption, LockWaitOption, ModelOption, ModelsDirOption,
                                    SeriesColOption, SeriesOption, StrideOption, TimestampColOption, TopChannelsOption, WebhookHeaderOption,
                                    WebhookOption, alert_settings, read_options)
@@ -42,6 +42,8 @@ def score(
     timestamp_col: TimestampColOption = None,
     series_col: SeriesColOption = None,
     adapter_option: AdapterSettingOption = None,
+    adapt: AdaptOption = None,
+    adapt_rows: AdaptRowsOption = None,
 ) -> None:
     """Score DATA window by window: next-window risk and alert, regime codes, driving channels.
 
@@ -54,16 +56,23 @@ def score(
     Many series in one table (--series-col host, or a series_id column): each is scored on its own
     with this bundle, in time order; rows carry `series`, and --state keeps a cursor per series.
 
+    Another system (channels the bundle was not trained on): --adapt NORMAL_DATA, or --adapt-rows N
+    for the first N rows of DATA (then not scored), fits its standardisation and calibration first.
+
     Alerts: --for/--clear open and close an alert with hysteresis; each firing or resolved event is
     printed in one line on stderr, POSTed to --webhook, and carried over runs by --state.
     """
     from jepawatch.app import score as app
+    from jepawatch.app.adapt import adapt_for
     from jepawatch.cli.render import show_scores
     from jepawatch.scoring.scorer import ScoreSettings
 
     reuse_freed_memory()  # faster batches on glibc; the command owns its process (jepawatch.allocator)
     app.check_paths(data, out, state)
-    scorer = app.open_scorer(model, models_dir, device, ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
+    adapted = adapt_for(data, model, models_dir, adapt, adapt_rows, adapter=adapter, device=device, warn=output.warn,
+                        options=read_options(label_col, timestamp_col, adapter_option, series_col), notify=output.note)
+    scorer = app.open_scorer(adapted.model, models_dir, device,
+                             ScoreSettings(stride, alert_at, top_channels, batch_size, backend, adapted.first_row))
     rows = app.score(scorer, data, adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option, series_col),
                      out=out, state=state, lock_wait=lock_wait, warn=output.warn, notify=output.note,
                      alerts=alert_settings(for_windows, clear_windows, webhook, webhook_header, series, prom_textfile),

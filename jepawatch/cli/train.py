@@ -10,11 +10,11 @@ import typer
 
 from jepawatch.cli import output
 from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, DeviceOption, JsonOption, LabelColOption,
-                                   TimestampColOption, read_options)
+                                   TimestampColOption, TrainSeriesColOption, read_options)
 
 
 def train(
-    data: Annotated[Path, typer.Argument(help="A CSV (.csv, .csv.gz) or Parquet file (numeric columns are channels), or a benchmark folder (its train part).")],
+    data: Annotated[list[Path], typer.Argument(help="A CSV (.csv, .csv.gz) or Parquet file (numeric columns are channels), or a benchmark folder (its train part); several: one bundle trained on all of them, each with its own channels and standardisation.")],
     name: Annotated[Optional[str], typer.Option(help="Bundle name. Default: the data file's name without extension.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory the bundle is written into.", envvar="JEPAWATCH_MODELS_DIR")] = Path("models"),
     model: Annotated[str, typer.Option("--model", help="mts-jepa (the paper) or temporal-jepa (the single-scale baseline).")] = "mts-jepa",
@@ -30,12 +30,20 @@ def train(
     label_col: LabelColOption = None,
     timestamp_col: TimestampColOption = None,
     adapter_option: AdapterSettingOption = None,
+    series_col: TrainSeriesColOption = None,
+    init: Annotated[Optional[Path], typer.Option("--init", help="Fine-tune: start from this bundle's weights (same kind and model settings; other channels are fine for mts-jepa), e.g. --init models/pretrained --epochs 3.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train MTS-JEPA (or the Temporal JEPA baseline) on DATA and write a model bundle.
 
     DATA is read by an adapter (`jepawatch adapters`): a plain file is trained on whole, a
     benchmark folder (NASA, SWaT, PSM) on its train part. Labels are never channels.
+
+    Several DATA (train A B C): one bundle trained on the windows of all of them; each keeps its
+    own channels and standardisation, and windows never cross from one to the next. The bundle
+    scores data like the first's; any other system's with `score --adapt`. A long-format table
+    (--series-col host, or a series_id column) is one source: one standardisation, each series
+    split on its own, no window across two series.
 
     The bundle goes to OUT/NAME/ and becomes the latest, so later commands find it without
     --model. A checkpoint is saved after every epoch; Ctrl-C keeps it and --resume continues.
@@ -57,10 +65,10 @@ def train(
 
     started = time.monotonic()
     with sigterm_as_interrupt():
-        path = train_bundle(data, model=model, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+        path = train_bundle(data if len(data) > 1 else data[0], model=model, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                             preset=preset, config=config, settings=set_, out=out, name=name, resume=resume,
-                            adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option),
-                            reporter=RichReporter(output.stderr), warn=output.warn)
+                            adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option, series_col),
+                            reporter=RichReporter(output.stderr), warn=output.warn, init=init)
     output.stderr.print(f"[green]saved[/]: {escape(closing_line(path, time.monotonic() - started))} (now the latest; "
                         "`jepawatch info` shows it)", highlight=False)
     if as_json:

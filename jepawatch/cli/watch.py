@@ -10,7 +10,7 @@ import typer
 
 from jepawatch.allocator import reuse_freed_memory
 from jepawatch.cli import output
-from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
+from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
                                    DeviceOption, ForOption, LabelColOption, LockWaitOption, ModelOption, ModelsDirOption,
                                    SeriesColOption, SeriesOption, StrideOption, TimestampColOption, TopChannelsOption, WebhookHeaderOption,
                                    WebhookOption, alert_settings, read_options)
@@ -44,6 +44,8 @@ def watch(
     timestamp_col: TimestampColOption = None,
     series_col: SeriesColOption = None,
     adapter_option: AdapterSettingOption = None,
+    adapt: AdaptOption = None,
+    adapt_rows: AdaptRowsOption = None,
 ) -> None:
     """Replay or tail DATA, scoring each complete window as it arrives.
 
@@ -66,6 +68,9 @@ def watch(
     Exit codes: 0 ok (including Ctrl-C); 1 an error (one line on stderr); 2 a usage error; 75 another
     run holds the --state file's lock.
     """
+    from dataclasses import replace
+
+    from jepawatch.app.adapt import adapt_for
     from jepawatch.app.score import open_scorer
     from jepawatch.app.watch import WatchRequest, open_watch
     from jepawatch.live.watch import JsonLinesSink, LiveTableSink, PlainLinesSink, StopFlag
@@ -77,7 +82,12 @@ def watch(
                            read_options(label_col, timestamp_col, adapter_option, series_col), warn=output.warn,
                            alerts=alert_settings(for_windows, clear_windows, webhook, webhook_header, series,
                                                  metrics_port=metrics_port))
-    with open_watch(lambda: open_scorer(model, models_dir, device, settings), request) as session:
+    def load_scorer():  # after the request's own checks
+        adapted = adapt_for(data, model, models_dir, adapt, adapt_rows, adapter=adapter, options=request.options,
+                            device=device, warn=output.warn, notify=output.note)
+        return open_scorer(adapted.model, models_dir, device, replace(settings, first_row=adapted.first_row))
+
+    with open_watch(load_scorer, request) as session:
         sink = (JsonLinesSink() if jsonl else PlainLinesSink(alert_at=session.stats.alert_at) if not sys.stdout.isatty()
                 else LiveTableSink(output.stdout, session.stats))
         with StopFlag() as stop:

@@ -90,7 +90,8 @@ def export_onnx(bundle: Bundle, out: Path, opset: int = DEFAULT_OPSET, check_win
     from jepawatch.atomic import atomic_write
 
     graph = InferenceGraph(bundle).eval()
-    window, n_channels = bundle.run.model.window, bundle.run.model.n_channels
+    # the channels scored data has (a bundle trained on several sources has more in its model)
+    window, n_channels = bundle.run.model.window, bundle.preprocess.n_kept
     example = _random_windows(graph, 2, window, n_channels, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / ONNX_FILE

@@ -39,6 +39,7 @@ class ScoreSettings:
     top_channels: int = TOP_CHANNELS
     batch_size: int = 64  # windows per forward pass
     backend: str | None = None  # auto (ONNX when the bundle has an export), torch or onnx
+    first_row: int | None = None  # the first window to score starts here (`--adapt-rows`: the rows before were fitted on)
     threads: int | None = None  # ONNX Runtime's intra-op threads (None: its default, the physical cores)
 
 
@@ -120,6 +121,7 @@ class Scorer:
 
     def cursor(self, first_start: int | None = None) -> "ScoringCursor":
         """A cursor that scores pushed batches; `first_start` as in `stream`."""
+        first_start = self.settings.first_row if first_start is None else first_start
         return ScoringCursor(self, StreamContext.start(self.window, len(self.channels), first_start))
 
     def stream(self, batches: Iterable[Series], first_start: int | None = None) -> Iterator[list[dict]]:

@@ -71,8 +71,8 @@ class TailCDF:
     def cdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         body = np.interp(x, self.values, self.positions)
-        tail = 1.0 - (1.0 - self.threshold_cdf) * np.exp(-(x - self.threshold) / self.scale)
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"):  # each branch overflows only where np.where discards it
+            tail = 1.0 - (1.0 - self.threshold_cdf) * np.exp(-(x - self.threshold) / self.scale)
             low = self.low_threshold_cdf * np.exp(-(self.low_threshold - x) / self.low_scale)
         return np.where(x > self.threshold, tail, np.where(x < self.low_threshold, low, body))
 

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
+import dataclasses
 import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from jepawatch.adapters import ReadOptions, read_dataset, reading_report, source_name
+from jepawatch.adapters import AUTO, ReadOptions, read_dataset, reading_report, source_name
 from jepawatch.atomic import ensure_dir
-from jepawatch.bundle import CHECKPOINT, check_name, mark_latest, save_bundle
+from jepawatch.bundle import CHECKPOINT, check_name, load_bundle, mark_latest, save_bundle
 from jepawatch.data.preprocess import Preprocessor
-from jepawatch.data.windows import WindowPairs, chronological_split
+from jepawatch.data.windows import SplitSeries, WindowPairs, segment_pairs, split_segments
 from jepawatch.devices import resolve_device
-from jepawatch.errors import ConfigError, TrainingDiverged
+from jepawatch.errors import ConfigError, DataError, TrainingDiverged
 from jepawatch.run_config import RunConfig
-from jepawatch.scoring.features import window_statistics
+from jepawatch.scoring.features import WindowSignals, window_statistics
+from jepawatch.scoring.fleet import split_series
 from jepawatch.scoring.label_free import DEFAULT_COMPONENTS, FusedRisk
 from jepawatch.scoring.backends import TorchBackend
 from jepawatch.scoring.windows import scorable_starts, signals_at
@@ -34,19 +35,26 @@ FRAME_BUNDLE_NAME = "dataframe"  # the bundle of a DataFrame trained on without 
 
 @dataclass
 class TrainRequest:
-    data: Path | pd.DataFrame
+    data: Path | pd.DataFrame | list[Path | pd.DataFrame]  # several: one bundle trained on all of them
     run: RunConfig
     out_dir: Path = Path("models")
     name: str | None = None
     resume: bool = False
     adapter: str | None = None  # None: chosen by sniffing the path
     read_options: ReadOptions = field(default_factory=ReadOptions)
+    init: Path | None = None  # a bundle whose weights training starts from (fine-tuning)
+
+    @property
+    def sources(self) -> list[Path | pd.DataFrame]:
+        return list(self.data) if isinstance(self.data, (list, tuple)) else [self.data]
 
     @property
     def bundle_name(self) -> str:
-        if self.name is None and isinstance(self.data, pd.DataFrame):
-            return FRAME_BUNDLE_NAME
-        return check_name(self.name or _stem(self.data))
+        if self.name is not None:
+            return check_name(self.name)
+        stems = [FRAME_BUNDLE_NAME if isinstance(d, pd.DataFrame) else _stem(d) for d in self.sources]
+        more = f"-and-{len(stems) - 3}-more" if len(stems) > 3 else ""
+        return check_name("-".join(stems[:3]) + more)
 
 
 def _stem(path: Path) -> str:
@@ -57,8 +65,65 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
+@dataclass
+class TrainingSource:
+    """One source as read for training: its table, its own standardisation, what the bundle records."""
+
+    data: Path | pd.DataFrame
+    dataset: object  # adapters.Dataset
+    table: object  # adapters.Series, the part trained on
+    preprocess: Preprocessor
+    channel_offset: int  # the model's index of its first kept channel
+
+    def parts(self, index: int) -> list[tuple[str, np.ndarray, int, int]]:
+        """Its segments' rows, standardised: the whole table, or each series of a long-format table."""
+        name = source_name(self.data)
+        if self.table.series_ids is None:
+            return [(name, self.preprocess.transform(self.table.values, self.table.channels), self.channel_offset, index)]
+        return [(f"{name}: {sid}", self.preprocess.transform(part.values, part.channels), self.channel_offset, index)
+                for sid, part in split_series(self.table)]
+
+
+def read_sources(sources: list, adapter: str | None, options: ReadOptions, saved_preprocess: list[dict] | None = None,
+                 warn=print) -> list[TrainingSource]:
+    """Each source's training part with its standardisation (fitted on its training rows, or the
+    saved one when resuming). A long-format table (a series column, or one named series_id) is one
+    source: one standardisation over every series, as scoring applies one to each series."""
+    options = replace(options, series_column=AUTO if options.series_column is None else options.series_column)
+    read, offset = [], 0
+    for i, data in enumerate(sources):
+        dataset = read_dataset(data, adapter, options)
+        table = dataset.part("train")
+        if dataset.is_benchmark:
+            warn(f"{dataset.adapter} benchmark layout: training on its train part ({table.n_steps} steps)")
+        for message in reading_report(dataset, table):
+            warn(message)
+        if saved_preprocess is not None:
+            preprocess = Preprocessor.from_dict(saved_preprocess[i])
+        else:
+            preprocess = Preprocessor.fit(table.values, table.channels, table.metadata.get("timestamp_column"))
+        read.append(TrainingSource(data, dataset, table, preprocess, offset))
+        offset += preprocess.n_kept
+    return read
+
+
+def source_record(source: TrainingSource) -> dict:
+    """What the bundle records of one training source."""
+    table, dataset = source.table, source.dataset
+    return {"source": source_name(source.data), "adapter": dataset.adapter,
+            "part": "train" if dataset.is_benchmark else "whole file", "fingerprint": table.fingerprint(),
+            "rows": table.n_steps, "series": 1 if table.series_ids is None else len(set(table.series_ids)),
+            "series_column": table.metadata.get("series_column"), "channel_offset": source.channel_offset,
+            "preprocess": source.preprocess.to_dict()}
+
+
 def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, after_epoch=None) -> Path:
-    """Train a model on `request.data` and write its bundle; returns the bundle's path."""
+    """Train a model on `request.data` (one source or several) and write its bundle; returns its path.
+
+    Every source keeps its own standardisation and its own channel indices; each source (and each
+    series of a long-format table) is split in time order on its own, and no training or validation
+    pair crosses from one to the next. The bundle scores data like the first source's without
+    `--adapt`: its preprocessing, code frequencies and label-free calibration are the first source's."""
     reporter = reporter or NullReporter()
     name = request.bundle_name
     ensure_dir(Path(request.out_dir))  # an unwritable models directory fails now, not after the first epoch
@@ -71,6 +136,10 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         requested_device = run.train.device
         run = RunConfig.from_dict(resume.context["run"])  # the interrupted run's own configuration
         run.train.device = requested_device
+    if len(request.sources) > 1 and not run.kind.channel_independent:
+        raise ConfigError(f"{run.model_kind} mixes its channels in its first layer, so it trains on one source "
+                          "(a long-format table of many series is one); train mts-jepa on several sources")
+    init = load_init(request.init, run) if request.init is not None and resume is None else None
 
     device = resolve_device(run.train.device)
     dist_ctx = init_distributed(device)
@@ -78,50 +147,49 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         device = torch.device("cuda", dist_ctx.local_rank)
         torch.cuda.set_device(device)
     try:
-        dataset = read_dataset(request.data, request.adapter, request.read_options)
-        table = dataset.part("train")
-        if dist_ctx.is_main:
-            if dataset.is_benchmark:
-                warn(f"{dataset.adapter} benchmark layout: training on its train part ({table.n_steps} steps)")
-            for message in reading_report(dataset, table):
-                warn(message)
+        saved = None
         if resume is not None:
-            preprocess = Preprocessor.from_dict(resume.context["preprocess"])
-        else:
-            preprocess = Preprocessor.fit(table.values, table.channels, table.metadata.get("timestamp_column"))
-        series = preprocess.transform(table.values, table.channels)  # (T, V_kept)
-        run.kind.set_channels(run.model, preprocess.n_kept)
+            saved = resume.context.get("source_preprocess") or [resume.context["preprocess"]]
+        sources = read_sources(request.sources, request.adapter, request.read_options, saved,
+                               warn if dist_ctx.is_main else (lambda message: None))
+        n_channels = sum(s.preprocess.n_kept for s in sources)
+        run.kind.set_channels(run.model, n_channels)
 
         window = run.model.window
-        split = chronological_split(series, window, run.train.val_fraction)
-        if split.val is None and dist_ctx.is_main:
+        parts = [part for i, source in enumerate(sources) for part in source.parts(i)]
+        segments = split_segments(parts, window, run.train.val_fraction, warn if dist_ctx.is_main else (lambda m: None))
+        train_pairs = segment_pairs(segments, window, run.train.stride or window)
+        val_pairs = segment_pairs(segments, window, part="val")
+        if not val_pairs and dist_ctx.is_main:
             warn("too little data for a validation split: validating on the training pairs")
-        train_pairs = WindowPairs(split.train, window, run.train.stride or window)
-        val_pairs = WindowPairs(split.val, window) if split.val is not None else None
         kind = run.kind
 
         torch.manual_seed(run.train.seed)
         model = kind.build(run.model)
+        if init is not None:
+            model.load_state_dict(init_state(init, [c for s in sources for c in s.preprocess.kept_channels]))
+        first = sources[0]
         data_info = {
-            "source": source_name(request.data),
-            "adapter": dataset.adapter,
-            "part": "train" if dataset.is_benchmark else "whole file",
-            "layout": dataset.metadata.get("layout"),
-            "fingerprint": table.fingerprint(),
-            "rows": table.n_steps,
-            "channels_in": table.n_channels,
-            "channels_kept": preprocess.n_kept,
-            "timestamp_column": table.metadata.get("timestamp_column"),
-            "dropped_columns": sorted(table.metadata.get("dropped_columns", {})),
-            "missing_cells": table.missing_cells(),
-            "train_pairs": len(train_pairs),
-            "val_pairs": len(val_pairs) if val_pairs is not None else 0,
+            **{k: v for k, v in source_record(first).items() if k not in ("preprocess", "channel_offset")},
+            "layout": first.dataset.metadata.get("layout"),
+            "channels_in": first.table.n_channels,
+            "channels_kept": first.preprocess.n_kept,
+            "timestamp_column": first.table.metadata.get("timestamp_column"),
+            "dropped_columns": sorted(first.table.metadata.get("dropped_columns", {})),
+            "missing_cells": first.table.missing_cells(),
+            "train_pairs": sum(len(p) for p in train_pairs),
+            "val_pairs": sum(len(p) for p in val_pairs),
+            "segments": len(segments),
+            "sources": [source_record(s) for s in sources],
         }
+        if init is not None:
+            data_info["init"] = {"bundle": str(init.path), "weights_sha256": init.meta["weights_sha256"]}
         trainer = Trainer(
             kind, model, run.train, kind.samples(train_pairs),
-            kind.samples(val_pairs) if val_pairs is not None else None, device,
+            kind.samples(val_pairs) if val_pairs else None, device,
             checkpoint_path=checkpoint_path,
-            checkpoint_context={"run": run.to_dict(), "preprocess": preprocess.to_dict(), "data": data_info},
+            checkpoint_context={"run": run.to_dict(), "preprocess": first.preprocess.to_dict(),
+                                "source_preprocess": [s.preprocess.to_dict() for s in sources], "data": data_info},
             reporter=reporter if dist_ctx.is_main else NullReporter(),
             dist_ctx=dist_ctx,
             after_epoch=after_epoch,
@@ -129,12 +197,11 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         result = trainer.fit(resume)
         if dist_ctx.is_main:
             _refuse_divergence(result, checkpoint_path, run.train.lr)
-            codes, risk = None, None
-            if kind.scorable and run.model.use_codebook:
-                codes = code_frequencies(result.model, WindowPairs(split.train, window).contexts(), device)
-                if run.model.use_prediction:
-                    risk = calibrate_label_free(result.model, split, window, codes, device, warn,
-                                                run.train.risk_components)
+            home = [s.split for s in segments if s.source == 0]
+            if not home:
+                raise DataError(f"{data_info['source']} (the first source, the one the bundle scores) is shorter "
+                                f"than two windows of {window} rows; put a longer source first")
+            codes, risk = scoring_state(kind, result.model, run, home, device, warn)
             history = {
                 "epochs": result.state.history,
                 "selected_epoch": result.state.best_epoch,
@@ -143,12 +210,61 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
             }
             if risk is not None and not all(math.isfinite(v) for values in risk["validation"].values() for v in values):
                 raise TrainingDiverged(_diverged("the label-free calibration is not finite", checkpoint_path, run.train.lr))
-            save_bundle(bundle_path, run, data_info, preprocess, result.model, history, codes, risk)
+            save_bundle(bundle_path, run, data_info, first.preprocess, result.model, history, codes, risk)
             mark_latest(request.out_dir, name)
         dist_ctx.barrier()
         return bundle_path
     finally:
         shutdown_distributed(dist_ctx)
+
+
+def scoring_state(kind, model, run: RunConfig, splits: list[SplitSeries], device, warn) -> tuple[dict | None, dict | None]:
+    """What scoring reads besides the weights, fitted on `splits` (one per segment, all with the same
+    channels): the code frequencies on the training rows and the label-free calibration."""
+    codes, risk = None, None
+    if kind.scorable and run.model.use_codebook:
+        window = run.model.window
+        contexts = torch.cat([WindowPairs(s.train, window).contexts() for s in splits])
+        codes = code_frequencies(model, contexts, device)
+        if run.model.use_prediction:
+            risk = calibrate_label_free(model, splits, window, codes, device, warn, run.train.risk_components)
+    return codes, risk
+
+
+def load_init(path: Path, run: RunConfig):
+    """The bundle `train --init` starts from, when its model is this run's (the channel count aside)."""
+    parent = load_bundle(Path(path))
+    if parent.run.model_kind != run.model_kind:
+        raise ConfigError(f"--init {path} is a {parent.run.model_kind} bundle; this run trains {run.model_kind} "
+                          f"(give --model {parent.run.model_kind})")
+    mine, theirs = dataclasses.asdict(run.model), dataclasses.asdict(parent.run.model)
+    differ = [k for k in mine if k not in ("n_channels", "input_dim") and mine[k] != theirs[k]]  # set from the data
+    if differ:
+        shown = ", ".join(f"model.{k}={theirs[k]} (this run: {mine[k]})" for k in differ[:3])
+        raise ConfigError(f"--init {path} has another model: {shown}{' ...' if len(differ) > 3 else ''}; fine-tuning "
+                          "keeps its architecture: give the --preset and --set it was trained with")
+    return parent
+
+
+def init_state(parent, channels: list[str]) -> dict:
+    """The parent's weights for a model of `channels` (the kept channels of every source, in order)."""
+    state = parent.model.state_dict()
+    if channels == parent.preprocess.kept_channels and len(channels) == parent_channels(parent):
+        return state  # the same channels: the weights as they are (any kind)
+    return parent.run.kind.adapt_channels(state, affine_map(parent.preprocess.kept_channels, channels))
+
+
+def parent_channels(parent) -> int:
+    """How many channels the parent's model has (more than its preprocessing keeps after several sources)."""
+    return int(getattr(parent.run.model, "n_channels", getattr(parent.run.model, "input_dim", 0)))
+
+
+def affine_map(trained: list[str], channels: list[str]) -> list[int | None]:
+    """For each of `channels`, the index of the trained channel of the same name (the parent's first
+    source's kept channels, whose model indices start at 0), else None: its per-channel parameters
+    are then the mean over the trained channels."""
+    known = {name: i for i, name in enumerate(trained)}
+    return [known.get(c) for c in channels]
 
 
 def _refuse_divergence(result, checkpoint_path: Path, lr: float) -> None:
@@ -171,32 +287,48 @@ def _diverged(why: str, checkpoint_path: Path, lr: float) -> str:
             "e.g. --set train.lr=5e-4, and train again")
 
 
-def calibrate_label_free(model, split, window: int, codes: dict, device, warn,
+def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window: int, codes: dict, device, warn,
                          components: tuple[str, ...] | None = None) -> dict:
     """The label-free risk's calibration (scoring.label_free): the statistics reference from the
     training windows, every component's distribution on the held-out validation windows (a window
-    at every patch offset; at every row when that leaves fewer than MIN_CALIBRATION_WINDOWS)."""
-    reference_rows, held_out, part = split.train, split.val, "validation"
-    if held_out is None or len(scorable_starts(len(held_out), window, 1)) == 0:
-        # no usable validation part: the reference from the first half of the training rows, the
-        # calibration on the second half, so that no window is scored against itself
-        half = len(split.train) // 2
-        reference_rows, held_out, part = split.train[:half], split.train[half:], "second half of the training data"
-    starts = scorable_starts(len(held_out), window, max(1, window // model.cfg.n_patches))
-    if len(starts) < MIN_CALIBRATION_WINDOWS:
-        starts = scorable_starts(len(held_out), window, 1)  # finer, though neighbouring windows overlap
-    if len(starts) < MIN_CALIBRATION_WINDOWS:
-        warn(f"the label-free risk is calibrated on only {len(starts)} windows (fewer than {MIN_CALIBRATION_WINDOWS}): "
+    at every patch offset; at every row when that leaves fewer than MIN_CALIBRATION_WINDOWS).
+    `splits`: one per segment (a series of a long-format table), each with the same channels;
+    no window spans two segments."""
+    splits = [splits] if isinstance(splits, SplitSeries) else list(splits)
+    pieces, parts = [], set()
+    for split in splits:
+        reference_rows, held_out, part = split.train, split.val, "validation"
+        if held_out is None or len(scorable_starts(len(held_out), window, 1)) == 0:
+            # no usable validation part: the reference from the first half of the training rows, the
+            # calibration on the second half, so that no window is scored against itself
+            half = len(split.train) // 2
+            reference_rows, held_out, part = split.train[:half], split.train[half:], "second half of the training data"
+        pieces.append((reference_rows, held_out))
+        parts.add(part)
+    stride = max(1, window // model.cfg.n_patches)
+    starts = [scorable_starts(len(held_out), window, stride) for _, held_out in pieces]
+    if sum(len(s) for s in starts) < MIN_CALIBRATION_WINDOWS:
+        starts = [scorable_starts(len(held_out), window, 1) for _, held_out in pieces]  # finer, though neighbours overlap
+    n_windows = sum(len(s) for s in starts)
+    if n_windows < MIN_CALIBRATION_WINDOWS:
+        warn(f"the label-free risk is calibrated on only {n_windows} windows (fewer than {MIN_CALIBRATION_WINDOWS}): "
              "expect more alerts on normal data than its alert level says; more training data gives a truer calibration")
-    signals = signals_at(TorchBackend(model, device), held_out, starts, window, codes, model.cfg.patch_len)
+    backend = TorchBackend(model, device)
+    signals = WindowSignals.concat([signals_at(backend, held_out, s, window, codes, model.cfg.patch_len)
+                                    for (_, held_out), s in zip(pieces, starts) if len(s)])
     # Non-overlapping training windows as the statistics' reference: with overlapping ones the nearest
     # neighbours of a window are mostly shifted copies of one stretch of time (demo data: next-window
     # AUC of the neighbours' distance 73.8 with stride = patch length, 78.3 with stride = window).
-    train_starts = np.arange(0, len(reference_rows) - window + 1, window)
-    if len(train_starts) == 0:
+    references = []
+    for reference_rows, _ in pieces:
+        train_starts = np.arange(0, len(reference_rows) - window + 1, window)
+        if len(train_starts):
+            references.append(torch.from_numpy(reference_rows[train_starts[:, None] + np.arange(window)]))  # (N, T, V)
+    if not references or n_windows == 0:
         raise ConfigError(f"the training data is too short for the label-free risk's reference (fewer than "
                           f"{2 * window} rows for windows of {window}); give more data or a shorter model.window")
-    train_windows = torch.from_numpy(reference_rows[train_starts[:, None] + np.arange(window)])  # (N, T, V)
+    train_windows = torch.cat(references)
     calibration = FusedRisk.fit(window_statistics(train_windows), window_statistics(train_windows[:, -model.cfg.patch_len:]),
                                 signals, components or DEFAULT_COMPONENTS)
-    return {**calibration.to_dict(), "windows": len(starts), "reference_windows": len(train_starts), "part": part}
+    return {**calibration.to_dict(), "windows": n_windows, "reference_windows": len(train_windows),
+            "part": " and ".join(sorted(parts))}
