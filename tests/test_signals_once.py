@@ -71,3 +71,29 @@ def test_signals_equal_the_two_pass_definition_and_each_window_runs_once(bundle,
     assert backend.full == len(starts)
     predecessors = set((starts - window).tolist())
     assert backend.predecessors_only == len(predecessors - set(starts.tolist()))
+
+
+@pytest.mark.parametrize("stride, unscored_predecessors", [(None, 1), (10, 2), (7, None)])
+def test_a_stream_pushed_window_by_window_runs_each_window_once(bundle, stride, unscored_predecessors):
+    """watch pushes a few rows at a time: the window before each new one was scored in an earlier push,
+    and its predictions are kept for it, so the network sees each window once (and the rows equal
+    those of the same pushes without the cache). A predecessor that is not itself scored (the first
+    ones; every one when the stride does not divide the window) runs on its own."""
+    from jepawatch.adapters import Series
+    from jepawatch.scoring.scorer import Scorer, ScoreSettings
+
+    rng = np.random.default_rng(2)
+    channels = bundle.preprocess.channels
+    values = rng.standard_normal((300, len(channels))).astype(np.float32)
+    scorer = Scorer(bundle, torch.device("cpu"), ScoreSettings(stride=stride))
+    counting = scorer.backend = CountingBackend(bundle.model)
+    cursor, rows = scorer.cursor(), []
+    for start in range(0, len(values), 9):  # 9 rows a push: about one window completes at a time
+        rows += cursor.push(Series(values[start:start + 9], list(channels)))
+    assert counting.full == len(rows) > 10
+    assert counting.predecessors_only == (len(rows) if unscored_predecessors is None else unscored_predecessors)
+    uncached, before = Scorer(bundle, torch.device("cpu"), ScoreSettings(stride=stride)).cursor(), []
+    for start in range(0, len(values), 9):
+        uncached.kept = None  # each push on its own, as before the cache
+        before += uncached.push(Series(values[start:start + 9], list(channels)))
+    assert rows == before

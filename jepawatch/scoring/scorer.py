@@ -27,7 +27,7 @@ from jepawatch.scoring.backends import make_backend
 from jepawatch.scoring.features import WindowSignals
 from jepawatch.scoring.head import head_from_bundle, predict
 from jepawatch.scoring.label_free import risk_from_dict
-from jepawatch.scoring.windows import signals_at
+from jepawatch.scoring.windows import PredictionCache, signals_at
 
 TOP_CHANNELS = 3
 
@@ -73,9 +73,12 @@ class Scorer:
         """The scorer of bundle `model` (a name, a directory, or None for the latest) on `device` (None: auto)."""
         return cls(load_bundle(resolve_bundle_path(model, models_dir)), resolve_device(device), settings)
 
-    def signals(self, series: np.ndarray, starts: np.ndarray) -> WindowSignals:
+    def signals(self, series: np.ndarray, starts: np.ndarray, kept: PredictionCache | None = None,
+                first_row: int = 0) -> WindowSignals:
+        """Signals of the windows at `starts` of `series`; `kept`/`first_row`: a stream's prediction
+        cache and the stream row of series[0] (`signals_at`)."""
         return signals_at(self.backend, series, starts, self.window, self.bundle.code_frequencies,
-                          self.bundle.run.model.patch_len, self.settings.batch_size)
+                          self.bundle.run.model.patch_len, self.settings.batch_size, kept, first_row)
 
     def risks(self, signals: WindowSignals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(next_window_risk, label_free_risk, label_free_score), each (N,). The score is the
@@ -88,12 +91,13 @@ class Scorer:
         return predict(self.head, self.head.inputs(signals.pooled, signals.stats)), label_free, label_free_score
 
     def rows(self, series: np.ndarray, starts: np.ndarray, row_offset: int = 0,
-             timestamps: np.ndarray | None = None) -> list[dict]:
+             timestamps: np.ndarray | None = None, kept: PredictionCache | None = None) -> list[dict]:
         """series (T, V) preprocessed; one dict per window starting at `starts` (indices into series);
-        timestamps (T,): display strings (`display_times`) or None."""
+        timestamps (T,): display strings (`display_times`) or None; `kept`: a stream's prediction cache,
+        by stream row (series[0] is row `row_offset`)."""
         if len(starts) == 0:
             return []
-        signals = self.signals(series, starts)
+        signals = self.signals(series, starts, kept, row_offset)
         risk, label_free, label_free_score = self.risks(signals)
         drivers = np.argsort(-self.calibration.channel_scores(signals), axis=1)[:, : self.settings.top_channels]
         out = []
@@ -180,6 +184,7 @@ class ScoringCursor:
     def __init__(self, scorer: Scorer, context: StreamContext):
         self.scorer = scorer
         self.context = context
+        self.kept = PredictionCache()  # the last windows' predictions: the next push's predecessors
 
     def push(self, batch: Series) -> list[dict]:
         """Append a batch (raw values in the bundle's channel order); the rows of the windows it completes."""
@@ -196,7 +201,7 @@ class ScoringCursor:
         starts = np.arange(ctx.next_start, end_row - scorer.window + 1, scorer.stride, dtype=np.int64)
         rows = []
         if len(starts):
-            rows = scorer.rows(ctx.buffer, starts - ctx.buffer_offset, ctx.buffer_offset, ctx.stamps)
+            rows = scorer.rows(ctx.buffer, starts - ctx.buffer_offset, ctx.buffer_offset, ctx.stamps, self.kept)
             ctx.next_start = int(starts[-1]) + scorer.stride
         keep_from = max(0, min(ctx.next_start - scorer.window, end_row) - ctx.buffer_offset)  # the context still needed
         ctx.buffer, ctx.buffer_offset = ctx.buffer[keep_from:], ctx.buffer_offset + keep_from

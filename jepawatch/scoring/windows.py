@@ -23,7 +23,8 @@ def scorable_starts(n_rows: int, window: int, stride: int, first: int | None = N
 
 
 def signals_at(backend, series: np.ndarray, starts: np.ndarray, window: int, code_frequencies: dict,
-               patch_len: int, batch_size: int = 64) -> WindowSignals:
+               patch_len: int, batch_size: int = 64, kept: "PredictionCache | None" = None,
+               first_row: int = 0) -> WindowSignals:
     """series: (T, V) preprocessed; signals for the windows starting at `starts` (increasing, each
     with its predecessor), computed by `backend` (scoring.backends: PyTorch or ONNX Runtime);
     `patch_len` rows at the end of each window make its recent statistics.
@@ -33,25 +34,34 @@ def signals_at(backend, series: np.ndarray, starts: np.ndarray, window: int, cod
     predecessor that is not itself scored (the first window, or every one when the stride is not
     a divisor of T) runs on its own, without its EMA views. At most T / stride + batch_size
     windows' predictions are kept, so memory does not grow with the series.
+
+    `kept`: a cache that outlives the call (a stream's: `ScoringCursor`), so that the first window of
+    the next call finds its predecessor's predictions; its keys are rows of the stream, `series[0]`
+    being row `first_row`. It keeps what a later window may need (starts after the last one's
+    predecessor).
     """
     offsets = np.arange(window)
-    kept = PredictionCache()
+    persistent = kept is not None
+    kept = kept if persistent else PredictionCache()
     parts = []
     for begin in range(0, len(starts), batch_size):
         batch = starts[begin : begin + batch_size]
         rows = np.ascontiguousarray(series[batch[:, None] + offsets])  # (B, T, V)
         current = backend.outputs(rows)
         windows = torch.from_numpy(rows)
-        kept.add(batch, current)
-        missing = np.asarray([s for s in batch - window if s not in kept], dtype=np.int64)
+        kept.add(batch + first_row, current)
+        missing = np.asarray([s for s in batch - window if s + first_row not in kept], dtype=np.int64)
         if len(missing):
-            kept.add(missing, backend.outputs(series[missing[:, None] + offsets], targets=False))
-        next_fine, next_coarse = kept.predictions(batch - window)
+            kept.add(missing + first_row, backend.outputs(series[missing[:, None] + offsets], targets=False))
+        next_fine, next_coarse = kept.predictions(batch - window + first_row)
         stats, recent = window_statistics(windows), window_statistics(windows[:, -patch_len:])  # (B, V, 5) each
         signals = signals_from_outputs(next_fine, next_coarse, current, code_frequencies, stats, recent)
         parts.append(_to_cpu(signals))
         following = starts[begin + batch_size] if begin + batch_size < len(starts) else None
-        kept.drop_before(None if following is None else following - window)
+        if following is not None:
+            kept.drop_before(following - window + first_row)
+        else:  # later calls score windows after the last: keep the predecessors they may have
+            kept.drop_before(int(starts[-1]) - window + 1 + first_row if persistent else None)
     return WindowSignals.concat(parts)
 
 
