@@ -670,3 +670,23 @@ def test_evaluate_says_when_its_figures_are_in_sample_and_refuses_too_little_tra
     pd.read_csv(root / "train.csv").iloc[:30].to_csv(tmp_path / "tiny.csv", index=False)
     assert_one_line_error(runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1",
                                               "--train-data", str(tmp_path / "tiny.csv")]), "need at least 2")
+
+
+def test_the_pca_baseline_survives_an_svd_that_does_not_converge(monkeypatch):
+    """LAPACK's gesdd fails on some real matrices (MSL); the PCA baseline then uses the covariance's
+    eigendecomposition and scores as the SVD would."""
+    import sklearn.decomposition._pca as pca_module
+
+    from jepawatch.evaluation.baselines import fit_baselines
+
+    windows = torch.from_numpy(np.random.default_rng(0).standard_normal((60, 10, 3)).astype(np.float32))
+    expected = fit_baselines(windows)["pca_reconstruction"](windows)
+
+    def failing_svd(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(pca_module.linalg, "svd", failing_svd)
+    with pytest.raises(np.linalg.LinAlgError):  # the failure is in place: the "full" solver fails now
+        pca_module.PCA(n_components=0.9, svd_solver="full").fit(windows.double().flatten(1).numpy())
+    scores = fit_baselines(windows)["pca_reconstruction"](windows)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-9)
