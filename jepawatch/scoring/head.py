@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from sklearn.metrics import precision_recall_curve
 from torch import nn
 
 from jepawatch.errors import BundleError
@@ -110,6 +109,8 @@ def best_f1_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The threshold delta maximising F1 of (p > delta) on this part (eq. 29); 0.5 without positives."""
     if labels.sum() == 0:
         return 0.5
+    from sklearn.metrics import precision_recall_curve  # here: scikit-learn costs `score` and `watch` 1 s to import
+
     precision, recall, thresholds = precision_recall_curve(labels, probabilities)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     best = int(np.argmax(f1))
