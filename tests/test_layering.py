@@ -121,3 +121,15 @@ def test_model_is_networks_only():
     """`jepawatch/model/` imports nothing of jepawatch outside itself (no I/O, no CLI, no training)."""
     outside = [(s, t) for s, t in edges() if s.startswith("jepawatch.model") and not t.startswith("jepawatch.model")]
     assert not outside, outside
+
+
+def test_scoring_does_not_import_scikit_learn():
+    """`score` and `watch` start often (cron, one process per file): scikit-learn costs them a second
+    of start-up, and only calibrate and evaluate need it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, jepawatch.app.score, jepawatch.app.watch, jepawatch.cli.app; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
