@@ -39,12 +39,12 @@ from jepawatch.app import score as score_app
 from jepawatch.app.common import Warn, warn_python
 from jepawatch.bundle import Bundle, load_bundle
 from jepawatch.errors import ConfigError, DataError, MissingExtra
+from jepawatch.scoring.fleet import SHOWN_NAMES, short_series_warning
 from jepawatch.scoring.scorer import TOP_CHANNELS, Scorer, ScoreSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame as SparkDataFrame
 
-SHOWN_NAMES = 5  # series named in the warning about short ones
 STAGED_BUNDLE, STAGED_PARENT = "bundle", "parent"  # inside a staged copy (stage_bundle)
 
 # Spark SQL types of score_app.COLUMNS (the scored row), in the same order.
@@ -58,8 +58,7 @@ class _Job:
     bundle_dir: str  # a directory on the executors (shared_path), or the name given to addFile
     shipped: bool  # True: `bundle_dir` is a SparkFiles name
     time_col: str
-    settings: ScoreSettings
-    threads: int
+    settings: ScoreSettings  # its `threads`: spark.task.cpus, for torch and ONNX Runtime alike
 
 
 _SCORERS: dict[tuple, Scorer] = {}  # per Python worker: each bundle loaded once, one ONNX session
@@ -88,7 +87,9 @@ def score(frame: "SparkDataFrame", bundle: str | Path | Bundle, *, series_col: s
     except ImportError:
         raise MissingExtra('Spark scoring needs pyspark, which is not installed: pip install "jepawatch[spark]"') from None
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(Path(bundle))
-    settings = ScoreSettings(stride, alert_at, top_channels, batch_size, backend)
+    session = frame.sparkSession
+    threads = int(session.sparkContext.getConf().get("spark.task.cpus", "1"))
+    settings = ScoreSettings(stride, alert_at, top_channels, batch_size, backend, threads=threads)
     Scorer(bundle, _cpu(), settings)  # every setting and the backend checked here, not on an executor
     series_col = _column(frame.columns, series_col, SERIES_NAMES, "series_col", "names each row's series")
     time_col = _column(frame.columns, time_col, TIMESTAMP_NAMES, "time_col",
@@ -98,15 +99,13 @@ def score(frame: "SparkDataFrame", bundle: str | Path | Bundle, *, series_col: s
     if missing:
         raise DataError(f"the Spark DataFrame lacks {len(missing)} of the bundle's channels ({', '.join(missing[:5])}"
                         f"{' ...' if len(missing) > 5 else ''}); score it with the bundle trained on its channels")
-    session = frame.sparkSession
     if shared_path is None:
         staged = stage_bundle(bundle)
         session.sparkContext.addFile(str(staged), recursive=True)
         where, shipped = staged.name, True
     else:
         where, shipped = str(shared_path), False
-    threads = int(session.sparkContext.getConf().get("spark.task.cpus", "1"))
-    job = _Job(where, shipped, time_col, settings, threads)
+    job = _Job(where, shipped, time_col, settings)
     _warn_short_series(frame, series_col, 2 * bundle.run.model.window, warn)
 
     schema = ", ".join(f"{name} {SPARK_TYPES[kind]}" for name, kind in score_app.COLUMNS.items())
@@ -169,13 +168,12 @@ def _warn_short_series(frame, series_col: str, rows_needed: int, warn: Warn) -> 
     short = counts.select(F.col(series_col).cast("string").alias("name")).limit(SHOWN_NAMES).collect()
     if short:
         total = counts.count() if len(short) == SHOWN_NAMES else len(short)
-        shown = ", ".join(repr(row["name"]) for row in short) + (" ..." if total > len(short) else "")
-        warn(f"{total} series shorter than two windows ({rows_needed} rows) gave no rows: {shown}")
+        warn(short_series_warning([row["name"] for row in short], total, rows_needed))
 
 
 def _score_series(job: _Job, series_id: str, part: pd.DataFrame) -> pd.DataFrame:
     """On an executor: the window scores of one series (`part`: its rows, in any order)."""
-    key = (job.bundle_dir, job.shipped, job.threads, *job.settings.__dict__.values())
+    key = (job.bundle_dir, job.shipped, *job.settings.__dict__.values())
     scorer = _SCORERS.get(key)
     if scorer is None:
         scorer = _SCORERS[key] = _open_scorer(job)
@@ -192,10 +190,9 @@ def _open_scorer(job: _Job) -> Scorer:
     import torch
     from pyspark import SparkFiles
 
-    torch.set_num_threads(job.threads)
+    torch.set_num_threads(job.settings.threads)
     path = Path(SparkFiles.get(job.bundle_dir)) / STAGED_BUNDLE if job.shipped else Path(job.bundle_dir)
-    settings = ScoreSettings(**{**job.settings.__dict__, "threads": job.threads})
-    return Scorer(load_bundle(path), _cpu(), settings)
+    return Scorer(load_bundle(path), _cpu(), job.settings)
 
 
 def _cpu():

@@ -51,13 +51,22 @@ def split_series(table: Series) -> list[tuple[str, Series]]:
     rows with equal times keep the table's order) when the table has times."""
     if table.series_ids is None:
         raise ValueError("the table has no series column")
-    codes, names = pd.factorize(table.series_ids)
-    if table.timestamps is not None:
-        order = np.lexsort((_sortable(table.timestamps), codes))
-    else:
-        order = np.argsort(codes, kind="stable")
+    return [(name, table.take(rows)) for name, rows in _rows_by_series(table.series_ids, table.timestamps)]
+
+
+def _rows_by_series(series_ids: np.ndarray, timestamps: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
+    """Each series id (in order of first appearance) with the indices of its rows: in time order
+    (stably) when `timestamps` are given, else in the order they came."""
+    codes, names = pd.factorize(series_ids)
+    order = np.lexsort((_sortable(timestamps), codes)) if timestamps is not None else np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    return [(str(name), table.take(order[bounds[i]:bounds[i + 1]])) for i, name in enumerate(names)]
+    return [(str(name), order[bounds[i]:bounds[i + 1]]) for i, name in enumerate(names)]
+
+
+def short_series_warning(names: list[str], total: int, rows_needed: int) -> str:
+    """The one line that counts (and names the first of) the series too short to give a row."""
+    shown = ", ".join(repr(n) for n in names[:SHOWN_NAMES]) + (" ..." if total > min(len(names), SHOWN_NAMES) else "")
+    return f"{total} series shorter than two windows ({rows_needed} rows) gave no rows: {shown}"
 
 
 def score_fleet(scorer: Scorer, batches: Iterable[Series], saved: dict[str, dict] | None,
@@ -88,8 +97,7 @@ def score_fleet(scorer: Scorer, batches: Iterable[Series], saved: dict[str, dict
             pending = []
     rows.extend(_score_together(scorer, pending))
     if short:
-        shown = ", ".join(repr(n) for n in short[:SHOWN_NAMES]) + (" ..." if len(short) > SHOWN_NAMES else "")
-        warn(f"{len(short)} series shorter than two windows ({2 * scorer.window} rows) gave no rows: {shown}")
+        warn(short_series_warning(short, len(short), 2 * scorer.window))
     return rows, {name: cursor.to_dict() for name, cursor in cursors.items()}
 
 
@@ -180,15 +188,11 @@ class FleetCursor:
             return []
         if batch.series_ids is None:
             raise DataError("rows without a series id reached a long-format watch; the file changed its columns")
-        codes, names = pd.factorize(batch.series_ids)
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
         rows: list[dict] = []
-        for i, name in enumerate(names):
-            name = str(name)
+        for name, indices in _rows_by_series(batch.series_ids):
             cursor = self.cursors.get(name)
             if cursor is None:
                 cursor = self.cursors[name] = self.scorer.cursor()
                 self.context.contexts[name] = cursor.context
-            rows.extend({"series": name, **row} for row in cursor.push(batch.take(order[bounds[i]:bounds[i + 1]])))
+            rows.extend({"series": name, **row} for row in cursor.push(batch.take(indices)))
         return rows
