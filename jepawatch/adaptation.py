@@ -29,8 +29,7 @@ from jepawatch.data.preprocess import Preprocessor
 from jepawatch.data.windows import split_segments
 from jepawatch.devices import resolve_device
 from jepawatch.errors import ConfigError, DataError
-from jepawatch.scoring.fleet import split_series
-from jepawatch.training.job import FRAME_BUNDLE_NAME, _stem, affine_map, scoring_state
+from jepawatch.training.job import FRAME_BUNDLE_NAME, TrainingSource, _stem, affine_map, scoring_state
 
 MIN_ADAPT_WINDOWS = 4  # two to fit the statistics' reference on, two for the calibration's validation
 GOOD_ADAPT_WINDOWS = 50 * 10 // 9 + 2  # enough that the calibration has its 50 validation windows
@@ -76,11 +75,7 @@ def adapt(parent: Bundle, data: Path | pd.DataFrame, *, rows: int | None = None,
                         f"({MIN_ADAPT_WINDOWS} windows of {window}) that --adapt needs; give a longer normal stretch "
                         f"(better {GOOD_ADAPT_WINDOWS * window}+ rows)")
     preprocess = Preprocessor.fit(table.values, table.channels, table.metadata.get("timestamp_column"))
-    if table.series_ids is None:
-        parts = [(source_name(data), preprocess.transform(table.values, table.channels), 0, 0)]
-    else:
-        parts = [(f"{source_name(data)}: {sid}", preprocess.transform(p.values, p.channels), 0, 0)
-                 for sid, p in split_series(table)]
+    parts = TrainingSource(data, dataset, table, preprocess, channel_offset=0).parts(0)  # as training splits a source
     segments = split_segments(parts, window, parent.run.train.val_fraction, warn)
 
     affine_of = affine_map(parent.preprocess.kept_channels, preprocess.kept_channels)
