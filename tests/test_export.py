@@ -185,3 +185,31 @@ def test_label_free_risk_with_every_component_is_the_same_with_either_backend(tm
         risks[backend] = np.array([r["label_free_risk"] for r in rows])
     assert len(risks["torch"]) == (3000 - 2 * 20) // 5 + 1
     assert np.abs(risks["torch"] - risks["onnx"]).max() < 1e-3
+
+
+def test_the_export_runs_attention_on_flat_tokens_and_2d_convolutions(exported):
+    """export/onnx_layers.py: attention nodes take (N, S, D) with the heads as an attribute, no
+    Transpose next to them, and the tokenizer's convolutions are 2-D (ONNX Runtime's fast kernels)."""
+    _, path, _ = exported
+    graph = onnx.load(str(load_bundle(path).onnx_path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers = {name for node in graph.node if node.op_type == "Transpose" for name in node.input}
+    attention = [node for node in graph.node if node.op_type == "Attention"]
+    assert attention
+    for node in attention:
+        heads = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert heads.get("q_num_heads", 0) > 0 and heads.get("kv_num_heads", 0) > 0
+        assert all(producer[name].op_type != "Transpose" for name in node.input[:3] if name in producer)
+        assert node.output[0] not in consumers
+    weights = {init.name: init for init in graph.initializer}
+    convolutions = [node for node in graph.node if node.op_type == "Conv"]
+    assert convolutions and all(len(weights[node.input[1]].dims) == 4 for node in convolutions)
+
+
+def test_an_export_at_opset_18_still_checks_itself(exported, tmp_path):
+    from jepawatch.export.onnx_export import export_onnx
+
+    _, path, _ = exported
+    report = export_onnx(load_bundle(path), tmp_path / "model18.onnx", opset=18)
+    assert max(report.max_abs_diff.values()) <= 1e-4
+    assert not any(node.op_type == "Attention" for node in onnx.load(str(report.path)).graph.node)
