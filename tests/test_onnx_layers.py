@@ -70,3 +70,16 @@ def test_a_post_norm_stack_has_no_flat_form(model):
     holder = torch.nn.Module()
     holder.stack = torch.nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
     assert onnx_friendly(holder).stack is holder.stack
+
+
+def test_the_ema_views_in_one_pass_equal_two_passes(model):
+    from jepawatch.export.onnx_layers import ema_views_in_one_pass
+
+    windows = torch.randn(5, 20, 3)  # (B, T, V)
+    with torch.no_grad():
+        fine = model.encode_window(windows, ema=True).codes.log_probs
+        coarse = model.encode_window(windows, ema=True, coarse=True).codes.log_probs
+        for form in (model, onnx_friendly(model)):  # the PyTorch stack with its mask, and the flat one
+            joint_fine, joint_coarse = ema_views_in_one_pass(form, windows)
+            assert joint_fine.shape == fine.shape and joint_coarse.shape == coarse.shape
+            assert torch.allclose(joint_fine, fine, atol=1e-5) and torch.allclose(joint_coarse, coarse, atol=1e-5)

@@ -34,7 +34,7 @@ from torch import nn
 from jepawatch._version import __version__
 from jepawatch.bundle import Bundle
 from jepawatch.errors import BundleError
-from jepawatch.export.onnx_layers import onnx_friendly
+from jepawatch.export.onnx_layers import ATTENTION_OPSET, export_window_outputs, onnx_friendly
 from jepawatch.scoring.features import window_outputs, window_statistics
 from jepawatch.scoring.head import head_from_bundle
 
@@ -52,9 +52,10 @@ INPUT = "window"
 class InferenceGraph(nn.Module):
     """Raw window (B, T, V) -> the outputs named in `output_names`."""
 
-    def __init__(self, bundle: Bundle):
+    def __init__(self, bundle: Bundle, network_outputs=window_outputs):
         super().__init__()
         self.model = bundle.model.eval()
+        self.network_outputs = network_outputs  # (model, (B, T, V) standardised windows) -> WindowOutputs
         self.register_buffer("mean", torch.tensor(bundle.preprocess.mean, dtype=torch.float32))  # (V,) kept channels
         self.register_buffer("std", torch.tensor(bundle.preprocess.std, dtype=torch.float32))  # (V,)
         self.head = head_from_bundle(bundle.head, bundle.head_state)[0] if bundle.head else None
@@ -67,7 +68,7 @@ class InferenceGraph(nn.Module):
 
     def forward(self, window: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = (window - self.mean) / self.std  # (B, T, V) standardised as in training
-        out = window_outputs(self.model, x)
+        out = self.network_outputs(self.model, x)
         results = [out.codes, out.next_fine, *([out.next_coarse] if self.has_coarse else []), out.ema_fine, out.ema_coarse]
         if self.head is not None:
             inputs = self.head.inputs(out.codes.amax(dim=1), window_statistics(x))  # (B, F)
@@ -90,8 +91,10 @@ def export_onnx(bundle: Bundle, out: Path, opset: int = DEFAULT_OPSET, check_win
 
     from jepawatch.atomic import atomic_write
 
-    graph = InferenceGraph(bundle).eval()
-    exported = onnx_friendly(graph, opset)  # the same network on the same weights, in nodes ONNX Runtime runs faster
+    graph = InferenceGraph(bundle).eval()  # what the export is checked against: the PyTorch modules
+    # the same network on the same weights, in nodes ONNX Runtime runs faster (export/onnx_layers.py)
+    outputs = export_window_outputs if opset >= ATTENTION_OPSET else window_outputs
+    exported = onnx_friendly(InferenceGraph(bundle, outputs), opset).eval()
     # the channels scored data has (a bundle trained on several sources has more in its model)
     window, n_channels = bundle.run.model.window, bundle.preprocess.n_kept
     example = _random_windows(graph, 2, window, n_channels, seed=0)

@@ -12,10 +12,12 @@ on the same weights (shared, not copied):
 - Q, K and V are three MatMuls on the blocks of the packed weight, not one MatMul and a Split
   (which copies every output once more);
 - the tokenizer's 1-D convolutions run as 2-D ones of height 1, which ONNX Runtime's CPU provider
-  moves to its blocked NCHWc kernels (3.6x faster at batch 1, 2.8x at 32,000 patches).
+  moves to its blocked NCHWc kernels (3.6x faster at batch 1, 2.8x at 32,000 patches);
+- the EMA branch encodes a window's fine and coarse views in one pass (`ema_views_in_one_pass`):
+  976 -> 544 nodes in all, and at batch 1 one MatMul of 6V rows per layer instead of 5V and V.
 
 Measured 2026-12-02 (Intel Xeon, 2 cores, `benchmarks/inference_speed.py`, paper-size bundle):
-ONNX Runtime / torch eager 1.37x -> 1.84x at batch 1 and 0.68x -> 0.98x at batch 256. Tokens stay
+ONNX Runtime / torch eager 1.37x -> 1.89x at batch 1 and 0.68x -> 0.93-0.98x at batch 256. Tokens stay
 3-D: as 2-D (N*S, D) every linear layer becomes a Gemm with its bias, which ONNX Runtime ran
 slower than MatMul + Add at large batches (3.6 s against 2.9 s at batch 256).
 
@@ -32,6 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from jepawatch.model.encoder import PatchTokenizer
+from jepawatch.model.mts_jepa import MTSJEPA
+from jepawatch.model.views import channel_sequences, down_avg, fine_view
+from jepawatch.scoring.features import WindowOutputs, check_scorable, online_and_predictions
 
 
 # ONNX's Attention operator exists from opset 23; below it the Transformer stacks export as PyTorch writes them.
@@ -89,9 +94,11 @@ class FlatTransformerEncoder(nn.Module):
         self.layers = stack.layers
         self.norm = stack.norm
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        # mask: (S, S), True where a token may not attend (PyTorch's convention; ONNX's is the opposite)
+        allowed = None if mask is None else ~mask
         for layer in self.layers:
-            x = x + _self_attention(layer.self_attn, layer.norm1(x))
+            x = x + _self_attention(layer.self_attn, layer.norm1(x), allowed)
             x = x + _feed_forward(layer, layer.norm2(x))
         return self.norm(x) if self.norm is not None else x
 
@@ -113,9 +120,9 @@ class FlatTransformerDecoder(nn.Module):
         return self.norm(x) if self.norm is not None else x
 
 
-def _self_attention(attention: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
-    """x (N, S, D) -> (N, S, D): attention over each sequence of its own tokens."""
-    return _attend(attention, *_projections(attention, x, x))
+def _self_attention(attention: nn.MultiheadAttention, x: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """x (N, S, D) -> (N, S, D): attention over each sequence of its own tokens (`allowed` (S, S): where it may)."""
+    return _attend(attention, *_projections(attention, x, x), allowed)
 
 
 def _cross_attention(attention: nn.MultiheadAttention, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
@@ -132,13 +139,47 @@ def _projections(attention: nn.MultiheadAttention, x: torch.Tensor, memory: torc
             F.linear(memory, weights[2], biases[2]))
 
 
-def _attend(attention: nn.MultiheadAttention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def _attend(attention: nn.MultiheadAttention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+            allowed: torch.Tensor | None = None) -> torch.Tensor:
     """Scaled dot-product attention of (N, S, D) queries over (N, M, D) keys and values, heads split
     inside the ONNX node; then the output projection -> (N, S, D)."""
     heads = attention.num_heads
-    return attention.out_proj(torch.onnx.ops.attention(q, k, v, q_num_heads=heads, kv_num_heads=heads)[0])
+    out = torch.onnx.ops.attention(q, k, v, allowed, q_num_heads=heads, kv_num_heads=heads)[0]  # (N, S, D)
+    return attention.out_proj(out)
 
 
 def _feed_forward(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     # x: (N, S, D) -> (N, S, D)
     return layer.linear2(F.gelu(layer.linear1(x)))
+
+
+@torch.no_grad()
+def export_window_outputs(model: MTSJEPA, windows: torch.Tensor) -> WindowOutputs:
+    """`scoring.features.window_outputs`, with the EMA branch's two views of each window in one pass
+    (from opset 23: the masked pass needs the flat Transformer stacks)."""
+    check_scorable(model)
+    online, next_fine, next_coarse = online_and_predictions(model, windows)
+    ema_fine, ema_coarse = ema_views_in_one_pass(model, windows)
+    return WindowOutputs(codes=online.codes.probs, next_fine=next_fine, next_coarse=next_coarse,
+                         ema_fine=ema_fine, ema_coarse=ema_coarse)
+
+
+def ema_views_in_one_pass(model: MTSJEPA, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The EMA branch's code log-probabilities of windows (B, T, V) at both resolutions, fine
+    (B, V, P, K) and coarse (B, V, 1, K), as one Transformer pass over the P fine tokens and the
+    coarse one side by side, each view attending only to itself (a block-diagonal mask).
+
+    The same values as two passes (`MTSJEPA.encode_window` with and without `coarse`), in half the
+    nodes and one larger MatMul per layer instead of two, one of them only V rows high at batch 1.
+    """
+    batch, _, n_channels = windows.shape
+    p = model.cfg.n_patches
+    sequences, channel = channel_sequences(windows)  # (B*V, T), (B*V,)
+    normalised, _ = model.revin.normalise(sequences, channel)
+    encoder = model.ema_encoder
+    tokens = torch.cat([encoder.embed(fine_view(normalised, p)),
+                        encoder.embed(down_avg(normalised, p), coarse=True)], dim=1)  # (B*V, P+1, D)
+    view = torch.tensor([0] * p + [1], device=windows.device)  # (P+1,) which view each token is of
+    h = encoder.contextualise(tokens, mask=view[:, None] != view[None, :])  # (B*V, P+1, D)
+    log_probs = model.ema_codebook(h).log_probs.reshape(batch, n_channels, p + 1, -1)  # (B, V, P+1, K)
+    return log_probs[:, :, :p], log_probs[:, :, p:]

@@ -78,7 +78,14 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(self, patches: torch.Tensor, coarse: bool = False) -> torch.Tensor:
+        return self.contextualise(self.embed(patches, coarse))  # (N, S, D)
+
+    def embed(self, patches: torch.Tensor, coarse: bool = False) -> torch.Tensor:
+        """Tokens with their positions, before the Transformer: (N, S, L) -> (N, S, D)."""
         n, s, length = patches.shape
         tokens = self.tokenizer(patches.reshape(n * s, length)).reshape(n, s, -1)  # (N, S, D)
-        tokens = tokens + (self.coarse_position if coarse else self.fine_position[:s])
-        return self.norm(self.transformer(tokens))  # (N, S, D)
+        return tokens + (self.coarse_position if coarse else self.fine_position[:s])
+
+    def contextualise(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, S, D) -> (N, S, D); `mask` (S, S), True where a token may not attend (PyTorch's convention)."""
+        return self.norm(self.transformer(tokens, mask=mask))

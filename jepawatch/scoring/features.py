@@ -84,7 +84,7 @@ class WindowOutputs:
 def window_outputs(model: MTSJEPA, windows: torch.Tensor, targets: bool = True) -> WindowOutputs:
     """windows: (B, T, V) preprocessed, on the model's device; `targets=False` skips the EMA views."""
     check_scorable(model)
-    online, next_fine, next_coarse = _online_and_predictions(model, windows)
+    online, next_fine, next_coarse = online_and_predictions(model, windows)
     return WindowOutputs(
         codes=online.codes.probs,
         next_fine=next_fine,
@@ -124,7 +124,7 @@ def signals_from_outputs(predicted_fine: torch.Tensor, predicted_coarse: torch.T
     )
 
 
-def _online_and_predictions(model: MTSJEPA, windows: torch.Tensor):
+def online_and_predictions(model: MTSJEPA, windows: torch.Tensor):
     """(B, T, V) -> the online encoding (B, V, P, .) and predicted next-window code log-probabilities,
     fine (B, V, P, K) and coarse (B, V, 1, K) or None."""
     batch, _, n_channels = windows.shape
