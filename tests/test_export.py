@@ -71,24 +71,57 @@ def test_score_is_the_same_with_either_backend(exported):
     np.testing.assert_allclose([r["next_window_risk"] for r in torch_rows], [r["next_window_risk"] for r in onnx_rows], atol=1e-5)
     np.testing.assert_allclose([r["surprise_fine"] for r in torch_rows], [r["surprise_fine"] for r in onnx_rows], atol=1e-3)
     default = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path)])
-    # auto with an export: ONNX Runtime for small batches, PyTorch for large ones
-    assert "ONNX Runtime" in default.output and "PyTorch" in default.output, default.output
+    # auto with an export, on the CPU: ONNX Runtime
+    assert "ONNX Runtime" in default.output and "PyTorch" not in default.output, default.output
 
 
-def test_auto_runs_small_batches_on_onnx_runtime_and_large_ones_on_torch(exported):
-    from jepawatch.scoring.backends import SMALL_BATCH, SizeSplitBackend, make_backend
+def test_auto_runs_onnx_runtime_at_every_size_on_the_cpu_in_chunks(exported, monkeypatch):
+    from jepawatch.scoring import backends
+    from jepawatch.scoring.backends import OnnxBackend, TorchBackend, make_backend
 
     _, path, _ = exported
     bundle = load_bundle(path)
     backend = make_backend("auto", bundle, torch.device("cpu"))
-    assert isinstance(backend, SizeSplitBackend)
+    assert isinstance(backend, OnnxBackend) and backend.graph_form == 2
+    reference = TorchBackend(bundle.model, torch.device("cpu"))
+    shape = (bundle.run.model.window, len(bundle.preprocess.kept_channels))
+    windows = np.random.default_rng(0).standard_normal((23, *shape)).astype(np.float32)
+    whole = backend.outputs(windows)
+    backend.windows_per_run = 5  # 23 windows in runs of 5, 5, 5, 5, 3: the same outputs
+    runs = []
+    run = backend.session.run
+    monkeypatch.setattr(backend.session, "run", lambda names, feed: runs.append(len(feed["window"])) or run(names, feed),
+                        raising=False)
+    chunked = backend.outputs(windows)
+    assert runs == [5, 5, 5, 5, 3]
+    expected = reference.outputs(windows)
+    for name in ("codes", "next_fine", "next_coarse", "ema_fine", "ema_coarse"):
+        assert torch.equal(getattr(chunked, name), getattr(whole, name))
+        assert torch.allclose(getattr(chunked, name), getattr(expected, name), atol=1e-4)
+    assert backends.windows_per_run(bundle) >= 1
+
+
+def test_auto_splits_by_size_for_an_export_of_the_earlier_graph_form(exported, monkeypatch):
+    from jepawatch.scoring import backends
+    from jepawatch.scoring.backends import SMALL_BATCH, SizeSplitBackend, make_backend
+
+    class EarlierExport(backends.OnnxBackend):  # an export without `graph_form` in its metadata
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.graph_form = 1
+
+    monkeypatch.setattr(backends, "OnnxBackend", EarlierExport)
+    _, path, _ = exported
+    bundle = load_bundle(path)
+    split = make_backend("auto", bundle, torch.device("cpu"))
+    assert isinstance(split, SizeSplitBackend) and "export --onnx` again" in split.provider
     calls = []
-    for part in (backend.small, backend.large):
+    for part in (split.small, split.large):
         run = part.outputs
         part.outputs = lambda windows, targets=True, run=run, name=part.name: calls.append((name, len(windows))) or run(windows, targets)
     shape = (bundle.run.model.window, len(bundle.preprocess.kept_channels))
     for n in (1, SMALL_BATCH - 1, SMALL_BATCH, 3 * SMALL_BATCH):
-        out = backend.outputs(np.zeros((n, *shape), dtype=np.float32))
+        out = split.outputs(np.zeros((n, *shape), dtype=np.float32))
         assert out.codes.shape[0] == n
     assert calls == [("onnx", 1), ("onnx", SMALL_BATCH - 1), ("torch", SMALL_BATCH), ("torch", 3 * SMALL_BATCH)]
 

@@ -14,7 +14,7 @@ on the same weights (shared, not copied):
 - the tokenizer's 1-D convolutions run as 2-D ones of height 1, which ONNX Runtime's CPU provider
   moves to its blocked NCHWc kernels (3.6x faster at batch 1, 2.8x at 32,000 patches);
 - the EMA branch encodes a window's fine and coarse views in one pass (`ema_views_in_one_pass`):
-  976 -> 544 nodes in all, and at batch 1 one MatMul of 6V rows per layer instead of 5V and V.
+  544 nodes in all (676 without it, 981 as PyTorch exports it), and at batch 1 one MatMul of 6V rows per layer instead of 5V and V.
 
 Measured 2026-12-02 (Intel Xeon, 2 cores, `benchmarks/inference_speed.py`, paper-size bundle):
 ONNX Runtime / torch eager 1.37x -> 1.89x at batch 1 and 0.68x -> 0.93-0.98x at batch 256. Tokens stay

@@ -7,13 +7,19 @@ standardised windows back into raw values first (x * std + mean). ONNX Runtime u
 CUDAExecutionProvider when onnxruntime-gpu and a GPU are there and the device allows it, else
 the CPU, and says which (`provider`).
 
-`auto` with a current export runs each call on the faster runtime for its size: ONNX Runtime for
-fewer than `SMALL_BATCH` windows (what `watch` meets: a window at a time), PyTorch for larger
-batches (what `score` meets). Measured 2026-12-02 on 2 CPU cores with the allocator tuned
-(jepawatch.allocator), windows/s torch vs ONNX Runtime: paper size (25 channels) batch 1 29.5 vs
-41.8, 4: 51.0 vs 49.0, 16: 62.5 vs 47.5, 256: 64.6 vs 43.8; demo size (8 channels) batch 1 190 vs
-983, 8: 1041 vs 1552, 16: 1692 vs 1782, 32: 2367 vs 1886, 256: 3463 vs 1913. Both give the same
-outputs to the export's 1e-4 check.
+`auto` with a current export runs ONNX Runtime on the CPU at every batch size, and on a GPU device
+(or with an export from before jepawatch's own graph forms, export/onnx_layers.py) splits by size (ONNX Runtime under `SMALL_BATCH` windows, PyTorch above: no GPU measurement says
+otherwise yet). Measured 2026-12-02 on 2 CPU cores (Intel Xeon, allocator tuned as `score` runs,
+`benchmarks/inference_speed.py --batches ...`, exports of export/onnx_layers.py), ms a window
+torch vs ONNX Runtime: paper size (25 channels) batch 1 33.5 vs 18.2, 4: 20.9 vs 15.2, 16: 16.9
+vs 15.3, 32: 15.7 vs 15.1, 64: 16.6 vs 15.6; demo size (8 channels) 1: 6.36 vs 0.77, 8: 1.13 vs
+0.37, 32: 0.50 vs 0.28, 64: 0.36 vs 0.25, 256: 0.26 vs 0.24. (Before those exports, PyTorch was
+the faster one from 8 windows, hence the split.)
+
+ONNX Runtime runs a large batch in chunks (`windows_per_run`): its MatMuls slow down once the
+activations outgrow the cache, so a chunk keeps the widest one (the feed-forward layer's: windows
+x channels x (P + 1) tokens x 4D floats) within `ACTIVATION_BUDGET`. Paper size, 2026-12-02, same
+machine, ms a window by batch: 14.3 at 32 against 15.6 at 256, and a tenth of the memory.
 """
 
 from __future__ import annotations
@@ -73,23 +79,40 @@ class OnnxBackend:
             raise BundleError(f"the ONNX file {path} was exported for other channels or another window "
                               f"({len(channels)} channels, window {props.get('window')}); export it again")
         self.outputs_named = json.loads(props["outputs"])
+        form = props.get("graph_form", "")
+        self.graph_form = int(form) if form.isdigit() else 1  # export.onnx_export.GRAPH_FORM; 1 before it existed
         self.mean = np.asarray(bundle.preprocess.mean, dtype=np.float32)
         self.std = np.asarray(bundle.preprocess.std, dtype=np.float32)
         self.provider = f"ONNX Runtime, {self.session.get_providers()[0]}"
+        self.windows_per_run = windows_per_run(bundle)
 
     def outputs(self, windows: np.ndarray, targets: bool = True) -> WindowOutputs:
         raw = (windows * self.std + self.mean).astype(np.float32)  # (B, T, V): the graph standardises again
         wanted = [n for n in self.outputs_named if targets or n in ("codes", "next_fine", "next_coarse")]
-        tensor = {k: torch.from_numpy(v) for k, v in zip(wanted, self.session.run(wanted, {"window": raw}))}
+        step = self.windows_per_run
+        runs = [self.session.run(wanted, {"window": raw[i:i + step]}) for i in range(0, len(raw), step)] or \
+            [self.session.run(wanted, {"window": raw})]
+        tensor = {k: torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else parts[0])
+                  for k, parts in zip(wanted, zip(*runs))}
         return WindowOutputs(tensor["codes"], tensor["next_fine"], tensor.get("next_coarse"), tensor.get("ema_fine"),
                              tensor.get("ema_coarse"))
+
+
+ACTIVATION_BUDGET = 24 * 2**20  # bytes
+
+
+def windows_per_run(bundle: Bundle) -> int:
+    """Windows per ONNX Runtime call: the feed-forward activation of a chunk within ACTIVATION_BUDGET."""
+    cfg = bundle.run.model
+    tokens = bundle.preprocess.n_kept * (cfg.n_patches + 1)  # a window's tokens, fine and coarse
+    return max(1, ACTIVATION_BUDGET // (tokens * cfg.encoder_ff_mult * cfg.d_model * 4))
 
 
 SMALL_BATCH = 8
 
 
 class SizeSplitBackend:
-    """ONNX Runtime for calls with fewer than SMALL_BATCH windows, PyTorch for the rest."""
+    """ONNX Runtime for calls with fewer than SMALL_BATCH windows, PyTorch for the rest (`auto` on a GPU)."""
 
     name = "auto"
 
@@ -107,8 +130,8 @@ class SizeSplitBackend:
 
 
 def make_backend(name: str | None, bundle: Bundle, device: torch.device, threads: int | None = None):
-    """`auto` (or None): with a current ONNX export, ONNX Runtime for small batches and PyTorch for
-    large ones (SizeSplitBackend); else PyTorch. `threads`: ONNX Runtime's intra-op threads."""
+    """`auto` (or None): with a current ONNX export, ONNX Runtime (on a GPU device: for small batches,
+    PyTorch for large ones, SizeSplitBackend); else PyTorch. `threads`: ONNX Runtime's intra-op threads."""
     name = (name or "auto").lower()
     if name not in BACKENDS:
         raise ConfigError(f"--backend {name!r}: use one of {', '.join(BACKENDS)}")
@@ -117,7 +140,13 @@ def make_backend(name: str | None, bundle: Bundle, device: torch.device, threads
         return OnnxBackend(bundle, device, threads)
     backend = TorchBackend(bundle.model, device)
     if name == "auto" and bundle.onnx is not None and not stale:
-        return SizeSplitBackend(OnnxBackend(bundle, device, threads), backend)
+        onnx = OnnxBackend(bundle, device, threads)
+        if device.type == "cpu" and onnx.graph_form >= 2:
+            return onnx
+        split = SizeSplitBackend(onnx, backend)
+        if onnx.graph_form < 2:
+            split.provider += " (an export of an earlier version: `jepawatch export --onnx` again makes ONNX Runtime the faster at every size)"
+        return split
     if name == "auto" and stale:
         backend.provider += " (the ONNX export predates the calibrated head: run `jepawatch export --onnx` again)"
     return backend
