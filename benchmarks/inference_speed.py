@@ -4,7 +4,9 @@ The work timed is the exported inference path (`export.onnx_export.InferenceGrap
 -> standardisation, RevIN, online and EMA encoders, codebook, predictors): in PyTorch eager
 (`torch.no_grad`) and in ONNX Runtime on the file `jepawatch export --onnx` writes. Batch 1
 (per-window latency, as `watch` meets it) and batch 256 (throughput, as `score` meets it).
-Ratios are ONNX Runtime's speed over PyTorch's. With a GPU (`--device cuda`), both on CUDA.
+Ratios are ONNX Runtime's speed over PyTorch's. A batch larger than the ONNX backend's chunk
+(`scoring.backends.windows_per_run`) is also timed as the backend runs it, in runs of that many
+windows (its own ratio line). With a GPU (`--device cuda`), both on CUDA.
 
     python benchmarks/inference_speed.py [--model DIR] [--repeat 50] [--device cpu|cuda] [--batches 1,256]
 
@@ -54,6 +56,7 @@ def main() -> None:
 
     from jepawatch.bundle import load_bundle
     from jepawatch.export.onnx_export import InferenceGraph, export_onnx
+    from jepawatch.scoring.backends import windows_per_run
 
     root = Path(tempfile.mkdtemp(prefix="inference-speed-"))
     bundle = load_bundle(args.model or train_bundle(root))
@@ -77,7 +80,8 @@ def main() -> None:
           f"max |onnx - torch| {max(report.max_abs_diff.values()):.1e}")
     print(f"{'batch':>5} {'backend':<12} {'ms/batch p50':>13} {'ms/window':>10} {'windows/s':>10}")
     rng = np.random.default_rng(0)
-    ratios = {}
+    ratios, chunked_ratios = {}, {}
+    chunk = windows_per_run(bundle)
     for batch in [int(b) for b in args.batches.split(",")]:
         raw = (rng.standard_normal((batch, cfg.window, cfg.n_channels)) * np.asarray(bundle.preprocess.std)
                + np.asarray(bundle.preprocess.mean)).astype(np.float32)
@@ -93,15 +97,21 @@ def main() -> None:
         def run_onnx():
             return session.run(None, {"window": raw})
 
+        def run_onnx_chunked():  # as the ONNX backend runs a large batch (scoring.backends.windows_per_run)
+            return [session.run(None, {"window": raw[i:i + chunk]}) for i in range(0, batch, chunk)]
+
         repeat = args.repeat if batch == 1 else max(3, args.repeat * 10 // batch if batch < 100 else args.repeat // 10)
         # The runtimes alternate in blocks, so that drift in the machine's speed (shared cores,
         # frequency) falls on both alike; a pause after each block lets the other runtime's worker
         # threads stop spinning (ONNX Runtime's and OpenMP's spin-wait would otherwise steal a core
         # from the next block: alternating call by call doubled torch's batch-1 time on 2 cores).
-        times = {"torch eager": [], "onnxruntime": []}
+        runtimes = [("torch eager", run_torch), ("onnxruntime", run_onnx)]
+        if batch > chunk:
+            runtimes.append((f"onnx in {chunk}s", run_onnx_chunked))
+        times = {name: [] for name, _ in runtimes}
         block = 10 if batch == 1 else 1 if batch >= 100 else 3
         for _ in range(max(1, repeat // block)):
-            for name, run in (("torch eager", run_torch), ("onnxruntime", run_onnx)):
+            for name, run in runtimes:
                 run()  # warm-up after the pause
                 for _ in range(block):
                     start = time.perf_counter()
@@ -114,7 +124,13 @@ def main() -> None:
         ratio = statistics.median(times["torch eager"]) / statistics.median(times["onnxruntime"])
         print(f"{batch:>5} ratio onnxruntime / torch eager: {ratio:.2f}x")
         ratios[batch] = ratio
+        if batch > chunk:
+            chunked = statistics.median(times["torch eager"]) / statistics.median(times[f"onnx in {chunk}s"])
+            print(f"{batch:>5} ratio onnxruntime in runs of {chunk} windows (the backend) / torch eager: {chunked:.2f}x")
+            chunked_ratios[batch] = chunked
     if 1 in ratios and 256 in ratios:
+        if 256 in chunked_ratios:
+            print(f"onnx/torch batch256 as the backend runs it (runs of {chunk}): {chunked_ratios[256]:.2f}")
         print(f"onnx/torch batch1 {ratios[1]:.2f} batch256 {ratios[256]:.2f}")
 
 

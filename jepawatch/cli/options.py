@@ -24,7 +24,7 @@ DeviceOption = Annotated[
 
 BackendOption = Annotated[
     Optional[str],
-    typer.Option("--backend", help="What runs the network: torch, onnx (the bundle's `jepawatch export --onnx`), or auto: with an export, onnx for batches under 8 windows and torch for larger ones (each the faster there), else torch."),
+    typer.Option("--backend", help="What runs the network: torch, onnx (the bundle's `jepawatch export --onnx`), or auto: with an export, onnx (on a GPU device: under 8 windows a batch, torch above), else torch."),
 ]
 LockWaitOption = Annotated[
     float,

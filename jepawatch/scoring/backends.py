@@ -7,11 +7,11 @@ standardised windows back into raw values first (x * std + mean). ONNX Runtime u
 CUDAExecutionProvider when onnxruntime-gpu and a GPU are there and the device allows it, else
 the CPU, and says which (`provider`).
 
-`auto` with a current export runs ONNX Runtime on the CPU at every batch size, and on a GPU device
-(or with an export from before jepawatch's own graph forms, export/onnx_layers.py) splits by size (ONNX Runtime under `SMALL_BATCH` windows, PyTorch above: no GPU measurement says
-otherwise yet). Measured 2026-12-02 on 2 CPU cores (Intel Xeon, allocator tuned as `score` runs,
-`benchmarks/inference_speed.py --batches ...`, exports of export/onnx_layers.py), ms a window
-torch vs ONNX Runtime: paper size (25 channels) batch 1 33.5 vs 18.2, 4: 20.9 vs 15.2, 16: 16.9
+`auto` with a current export runs ONNX Runtime on the CPU at every batch size; on a GPU device
+(no GPU measurement yet), or with an export made before the graph forms of export/onnx_layers.py,
+it splits by size: ONNX Runtime under `SMALL_BATCH` windows, PyTorch above. Measured 2026-12-02
+on 2 CPU cores (Intel Xeon, allocator tuned as `score` runs, `benchmarks/inference_speed.py
+--batches ...`, exports of export/onnx_layers.py), ms a window torch vs ONNX Runtime: paper size (25 channels) batch 1 33.5 vs 18.2, 4: 20.9 vs 15.2, 16: 16.9
 vs 15.3, 32: 15.7 vs 15.1, 64: 16.6 vs 15.6; demo size (8 channels) 1: 6.36 vs 0.77, 8: 1.13 vs
 0.37, 32: 0.50 vs 0.28, 64: 0.36 vs 0.25, 256: 0.26 vs 0.24. (Before those exports, PyTorch was
 the faster one from 8 windows, hence the split.)
@@ -19,7 +19,7 @@ the faster one from 8 windows, hence the split.)
 ONNX Runtime runs a large batch in chunks (`windows_per_run`): its MatMuls slow down once the
 activations outgrow the cache, so a chunk keeps the widest one (the feed-forward layer's: windows
 x channels x (P + 1) tokens x 4D floats) within `ACTIVATION_BUDGET`. Paper size, 2026-12-02, same
-machine, ms a window by batch: 14.3 at 32 against 15.6 at 256, and a tenth of the memory.
+machine, ms a window by batch: 14.3 at 32 against 15.6 at 256 (`/tmp` sweep of the session).
 """
 
 from __future__ import annotations
