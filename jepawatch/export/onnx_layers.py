@@ -14,12 +14,14 @@ on the same weights (shared, not copied):
 - the tokenizer's 1-D convolutions run as 2-D ones of height 1, which ONNX Runtime's CPU provider
   moves to its blocked NCHWc kernels (3.6x faster at batch 1, 2.8x at 32,000 patches);
 - the EMA branch encodes a window's fine and coarse views in one pass (`ema_views_in_one_pass`):
-  544 nodes in all (676 without it, 981 as PyTorch exports it), and at batch 1 one MatMul of 6V rows per layer instead of 5V and V.
+  544 nodes in all (676 without it, 981 as PyTorch exports it), and at batch 1 one MatMul of 6V
+  rows per layer instead of one of 5V and one of V.
 
 Measured 2026-12-02 (Intel Xeon, 2 cores, `benchmarks/inference_speed.py`, paper-size bundle):
-ONNX Runtime / torch eager 1.37x -> 1.89x at batch 1 and 0.68x -> 0.93-0.98x at batch 256. Tokens stay
-3-D: as 2-D (N*S, D) every linear layer becomes a Gemm with its bias, which ONNX Runtime ran
-slower than MatMul + Add at large batches (3.6 s against 2.9 s at batch 256).
+ONNX Runtime / torch eager 1.37x -> 1.84x at batch 1 and 0.68x -> 0.91x in one call of 256
+(1.06x in the ONNX backend's runs of 40). Tokens stay 3-D: as 2-D (N*S, D) every linear layer
+becomes a Gemm with its bias, which ONNX Runtime ran slower than MatMul + Add at large batches
+(3.6 s against 2.9 s at batch 256).
 
 They are used only to export; the graph is checked against the PyTorch modules themselves
 (`onnx_export.compare`).
@@ -120,8 +122,9 @@ class FlatTransformerDecoder(nn.Module):
         return self.norm(x) if self.norm is not None else x
 
 
-def _self_attention(attention: nn.MultiheadAttention, x: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
-    """x (N, S, D) -> (N, S, D): attention over each sequence of its own tokens (`allowed` (S, S): where it may)."""
+def _self_attention(attention: nn.MultiheadAttention, x: torch.Tensor,
+                    allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """x (N, S, D) -> (N, S, D): each sequence attends to its own tokens (`allowed` (S, S): where it may)."""
     return _attend(attention, *_projections(attention, x, x), allowed)
 
 
@@ -131,8 +134,8 @@ def _cross_attention(attention: nn.MultiheadAttention, x: torch.Tensor, memory: 
 
 
 def _projections(attention: nn.MultiheadAttention, x: torch.Tensor, memory: torch.Tensor):
-    """Q of x (N, S, D), K and V of memory (N, M, D): three MatMuls on the three blocks of the
-    packed projection (one MatMul and a Split copies every output once more: 0.21 s of 5 s at batch 256)."""
+    """Q of x (N, S, D), K and V of memory (N, M, D): three MatMuls on the three blocks of the packed
+    projection (one MatMul and a Split copies every output once more: 0.21 s of 5 s at batch 256)."""
     weights = attention.in_proj_weight.chunk(3)  # (D, D) each
     biases = attention.in_proj_bias.chunk(3)  # (D,) each
     return (F.linear(x, weights[0], biases[0]), F.linear(memory, weights[1], biases[1]),

@@ -11,15 +11,15 @@ the CPU, and says which (`provider`).
 (no GPU measurement yet), or with an export made before the graph forms of export/onnx_layers.py,
 it splits by size: ONNX Runtime under `SMALL_BATCH` windows, PyTorch above. Measured 2026-12-02
 on 2 CPU cores (Intel Xeon, allocator tuned as `score` runs, `benchmarks/inference_speed.py
---batches ...`, exports of export/onnx_layers.py), ms a window torch vs ONNX Runtime: paper size (25 channels) batch 1 33.5 vs 18.2, 4: 20.9 vs 15.2, 16: 16.9
-vs 15.3, 32: 15.7 vs 15.1, 64: 16.6 vs 15.6; demo size (8 channels) 1: 6.36 vs 0.77, 8: 1.13 vs
-0.37, 32: 0.50 vs 0.28, 64: 0.36 vs 0.25, 256: 0.26 vs 0.24. (Before those exports, PyTorch was
-the faster one from 8 windows, hence the split.)
+--batches ...`, exports of export/onnx_layers.py), ms a window torch vs ONNX Runtime: paper size
+(25 channels) batch 1 33.5 vs 18.2, 4: 20.9 vs 15.2, 16: 16.9 vs 15.3, 32: 15.7 vs 15.1, 64: 16.6
+vs 15.6; demo size (8 channels) 1: 6.36 vs 0.77, 8: 1.13 vs 0.37, 32: 0.50 vs 0.28, 64: 0.36 vs
+0.25, 256: 0.26 vs 0.24. (Before those exports PyTorch was the faster from 8 windows: the split.)
 
 ONNX Runtime runs a large batch in chunks (`windows_per_run`): its MatMuls slow down once the
 activations outgrow the cache, so a chunk keeps the widest one (the feed-forward layer's: windows
 x channels x (P + 1) tokens x 4D floats) within `ACTIVATION_BUDGET`. Paper size, 2026-12-02, same
-machine, ms a window by batch: 14.3 at 32 against 15.6 at 256 (`/tmp` sweep of the session).
+machine, one ONNX Runtime call: 14.3 ms a window at batch 32 against 15.6 at 256.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import torch
 
 from jepawatch.bundle import Bundle
 from jepawatch.errors import BundleError, ConfigError
+from jepawatch.model.config import MTSJEPAConfig
 from jepawatch.scoring.features import WindowOutputs, window_outputs
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -90,8 +91,8 @@ class OnnxBackend:
         raw = (windows * self.std + self.mean).astype(np.float32)  # (B, T, V): the graph standardises again
         wanted = [n for n in self.outputs_named if targets or n in ("codes", "next_fine", "next_coarse")]
         step = self.windows_per_run
-        runs = [self.session.run(wanted, {"window": raw[i:i + step]}) for i in range(0, len(raw), step)] or \
-            [self.session.run(wanted, {"window": raw})]
+        starts = range(0, len(raw), step) if len(raw) else [0]
+        runs = [self.session.run(wanted, {"window": raw[i:i + step]}) for i in starts]
         tensor = {k: torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else parts[0])
                   for k, parts in zip(wanted, zip(*runs))}
         return WindowOutputs(tensor["codes"], tensor["next_fine"], tensor.get("next_coarse"), tensor.get("ema_fine"),
@@ -104,6 +105,8 @@ ACTIVATION_BUDGET = 24 * 2**20  # bytes
 def windows_per_run(bundle: Bundle) -> int:
     """Windows per ONNX Runtime call: the feed-forward activation of a chunk within ACTIVATION_BUDGET."""
     cfg = bundle.run.model
+    if not isinstance(cfg, MTSJEPAConfig):
+        return 2**16  # no chunks
     tokens = bundle.preprocess.n_kept * (cfg.n_patches + 1)  # a window's tokens, fine and coarse
     return max(1, ACTIVATION_BUDGET // (tokens * cfg.encoder_ff_mult * cfg.d_model * 4))
 
@@ -145,7 +148,8 @@ def make_backend(name: str | None, bundle: Bundle, device: torch.device, threads
             return onnx
         split = SizeSplitBackend(onnx, backend)
         if onnx.graph_form < 2:
-            split.provider += " (an export of an earlier version: `jepawatch export --onnx` again makes ONNX Runtime the faster at every size)"
+            split.provider += (" (an export of an earlier version: `jepawatch export --onnx` again makes ONNX Runtime "
+                               "the faster at every size)")
         return split
     if name == "auto" and stale:
         backend.provider += " (the ONNX export predates the calibrated head: run `jepawatch export --onnx` again)"
