@@ -133,3 +133,21 @@ def test_scoring_does_not_import_scikit_learn():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_bundle_shape_check_does_not_import_sympy():
+    """Loading a bundle builds its model on the meta device to check the weights' shapes first; a
+    random normal draw there makes PyTorch import sympy for its meta kernel (0.3–0.55 s of every
+    `score` start)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from jepawatch.model.config import MTSJEPAConfig; from jepawatch.model.mts_jepa import MTSJEPA\n"
+            "with torch.device('meta'):\n"
+            "    model = MTSJEPA(MTSJEPAConfig(n_channels=3, window=20, n_patches=4, d_model=16, codebook_size=8, "
+            "encoder_heads=2, predictor_heads=2, predictor_hidden=16))\n"
+            "assert model.codebook.prototypes.is_meta\n"
+            "print(sorted(m for m in sys.modules if m == 'sympy'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
