@@ -15,8 +15,8 @@ Parquet file (or `--data`), it measures
   without reading, writing and start-up;
 - the fp32 matmul rate (2048 x 2048) in the same run, before and after, and each ratio to it.
 
-The last line reads `score: achieved/matmul R` (R for the default backend, auto: with the export
-this script makes, ONNX Runtime for batches under 8 windows and PyTorch above).
+The last line reads `score: achieved/matmul R` (R for the default backend, auto: with the export,
+on the CPU, ONNX Runtime at every batch size, in the backend's runs of `windows_per_run` windows).
 
     python benchmarks/score_speed.py [--model DIR] [--rows 100000] [--batch-size 256] [--data FILE]
 """
