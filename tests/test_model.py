@@ -95,6 +95,20 @@ def test_constant_window_normalises_to_zero():
     assert torch.equal(y, torch.zeros_like(y))
 
 
+@pytest.mark.parametrize("length", [20, 100, 250])
+def test_a_constant_window_of_any_value_normalises_to_exactly_zero(length):
+    """The mean of equal floats can miss them by an ulp (0.1 over 100 steps does in PyTorch), which
+    the std of sqrt(eps) magnifies; the statistics of the window shifted by its first value cannot."""
+    values = torch.tensor([0.1, -1.0, 0.3, 1.7, -2.449, 123.456, 1e-3, 7.77])
+    x = values[:, None].expand(-1, length).contiguous()  # (8, T), each row constant
+    y, stats = RevIN(1, affine=False).normalise(x, torch.zeros(8, dtype=torch.long))
+    assert torch.equal(y, torch.zeros_like(y))
+    assert torch.equal(stats.mean[:, 0], values)
+    x[:, -1] += 1.0  # not constant: zero mean and unit variance as before
+    y, _ = RevIN(1, affine=False).normalise(x, torch.zeros(8, dtype=torch.long))
+    torch.testing.assert_close(y.mean(1), torch.zeros(8), atol=1e-5, rtol=0)
+
+
 def test_revin_without_per_window_statistics_keeps_level_and_scale():
     """model.revin_per_window=false: a flag held at 0 and one held at 1 stay different; still invertible."""
     revin = RevIN(1, per_window=False)
