@@ -18,8 +18,8 @@ on the same weights (shared, not copied):
   rows per layer instead of one of 5V and one of V.
 
 Measured 2026-12-02 (Intel Xeon, 2 cores, `benchmarks/inference_speed.py`, paper-size bundle):
-ONNX Runtime / torch eager 1.37x -> 1.84x at batch 1 and 0.68x -> 0.91x in one call of 256
-(1.06x in the ONNX backend's runs of 40). Tokens stay 3-D: as 2-D (N*S, D) every linear layer
+ONNX Runtime / torch eager 1.37x -> 1.71-1.84x at batch 1 and 0.68x -> 0.91-0.93x in one call of 256
+(1.06-1.10x in the ONNX backend's runs of 40). Tokens stay 3-D: as 2-D (N*S, D) every linear layer
 becomes a Gemm with its bias, which ONNX Runtime ran slower than MatMul + Add at large batches
 (3.6 s against 2.9 s at batch 256).
 
