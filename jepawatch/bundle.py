@@ -21,6 +21,7 @@ the same name is replaced whole or not at all. `models/LATEST` names the newest 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -128,8 +129,7 @@ def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor
     path = Path(path)
     ensure_dir(path.parent)
     remove_stale_bundle_temporaries(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with _staged(path) as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS), metadata={"format": BUNDLE_FORMAT})
         (tmp / PREPROCESS).write_text(json.dumps(preprocess.to_dict(), indent=2) + "\n")
@@ -151,10 +151,6 @@ def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor
             "files": {f: _sha256(tmp / f) for f in files},
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        _swap_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def update_bundle(path: Path, json_files: dict[str, dict], tensor_files: dict[str, dict[str, torch.Tensor]],
@@ -163,8 +159,7 @@ def update_bundle(path: Path, json_files: dict[str, dict], tensor_files: dict[st
     `copied_files` maps a bundle file name to a file to copy in as it is (e.g. an ONNX export)."""
     path = Path(path)
     load_bundle(path)  # refuse to extend a corrupted bundle
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with _staged(path) as tmp:
         shutil.copytree(path, tmp, dirs_exist_ok=True)
         config = json.loads((tmp / "config.json").read_text())
         for name, content in json_files.items():
@@ -177,6 +172,15 @@ def update_bundle(path: Path, json_files: dict[str, dict], tensor_files: dict[st
         for name in [*json_files, *tensor_files, *(copied_files or {})]:
             config["files"][name] = _sha256(tmp / name)
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def _staged(path: Path):
+    """A temporary directory beside `path` to write a whole bundle in; swapped into place when the
+    block ends, removed (and `path` left as it was) when it raises."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
         _swap_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -327,8 +331,7 @@ def save_adapted_bundle(path: Path, parent: Bundle, preprocess: Preprocessor, da
         raise ConfigError(f"the adapted bundle would replace its parent {parent.path}; give it another name")
     ensure_dir(path.parent)
     remove_stale_bundle_temporaries(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with _staged(path) as tmp:
         contents = {PREPROCESS: preprocess.to_dict(), CODES: code_frequencies, RISK: risk}
         for name, content in contents.items():
             (tmp / name).write_text(json.dumps(content) + "\n")
@@ -349,10 +352,6 @@ def save_adapted_bundle(path: Path, parent: Bundle, preprocess: Preprocessor, da
             "files": {f: _sha256(tmp / f) for f in contents},
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        _swap_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def format_version(config: dict) -> int:
