@@ -249,8 +249,14 @@ def test_tail_torture_every_window_exactly_once(bundle, tmp_path):
     second.started()
     append(lines[200][9:] + "\n" + rows_text(lines[201:260]))
     scored_to(second, 259)
-    os.rename(path, tmp_path / "live.csv.1")  # rotation: the new file is empty for a moment, its header comes later
-    path.write_text("")
+    # rotation: the new file is empty for a moment, its header comes later. Put in place atomically (the
+    # old file kept as live.csv.1 by a hard link), so that no poll finds the path missing in between,
+    # which the watcher reports as "vanished" and "appeared" instead (correctly, but this test counts
+    # the "rotated" event; a rename-then-create had that race under load on 2 cores).
+    fresh = tmp_path / "fresh.csv"
+    fresh.write_text("")
+    os.link(path, tmp_path / "live.csv.1")
+    os.replace(fresh, path)
     time.sleep(0.2)
     append(HEADER[:9])
     time.sleep(0.1)
