@@ -62,6 +62,7 @@ class OnnxBackend:
         if bundle.onnx_is_stale:
             raise BundleError(f"the ONNX export of {bundle.name} predates its current head (calibrated since); "
                               f"run `jepawatch export --onnx --model {bundle.path}` again, or use --backend torch")
+        self.device = device
         available = ort.get_available_providers()
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda" and "CUDAExecutionProvider" in available:

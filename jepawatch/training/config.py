@@ -20,6 +20,7 @@ class TrainConfig:
     stride: int = 0  # step between training pairs; 0 = one window (the paper's non-overlapping pairs)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast on CUDA (mixed precision); no effect on the CPU, which trains in fp32
     collapse_perplexity: float = 4.0  # warn when validation code perplexity falls below this (MSL, 2 epochs: 2.4)
     # What the label-free risk fuses (scoring.label_free.COMPONENTS; its docstring says why these).
     risk_components: tuple[str, ...] = ("stats_neighbours",)

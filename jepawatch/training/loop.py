@@ -90,7 +90,7 @@ class Trainer:
             DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
             if self.dist.enabled else self.model
         )
-        self.autocast = device.type == "cuda"  # bf16 autocast on CUDA, fp32 on CPU
+        self.autocast = device.type == "cuda" and train_cfg.amp  # bf16 autocast on CUDA, fp32 on CPU
 
     # -- one pass ---------------------------------------------------------------------------
     def _forward(self, model: nn.Module, batch: tuple[torch.Tensor, ...],
@@ -110,22 +110,30 @@ class Trainer:
             return 0.0
         return linear(mcfg.lambda_rec_start, mcfg.lambda_rec_end, global_step, self.total_steps)
 
+    def training_batches(self, epoch: int):
+        """This process's batches of epoch `epoch` (its shard, shuffled with the epoch's seed), on the device."""
+        self.sampler.set_epoch(epoch)
+        return self._batches(self.train_samples, list(self.sampler))
+
+    def train_step(self, batch: tuple[torch.Tensor, ...], lam: float) -> dict[str, float]:
+        """One optimiser step on `batch` (forward, backward, clip, Adam, EMA); the loss terms as floats."""
+        out = self._forward(self.forward_model, batch)
+        loss, terms = self.objective(self.model, out, lam)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], self.cfg.grad_clip)
+        self.optimizer.step()
+        ema_update(self.model.ema_pairs(), self.cfg.ema_decay)
+        return {k: float(v.detach()) for k, v in terms.items()}
+
     def train_epoch(self, epoch: int, state: LoopState) -> dict[str, float]:
         self.model.train()
-        self.sampler.set_epoch(epoch)
         sums: dict[str, float] = {}
         n = 0
-        for step, batch in enumerate(self._batches(self.train_samples, list(self.sampler)), start=1):
+        for step, batch in enumerate(self.training_batches(epoch), start=1):
             lam = self.lambda_rec(state.global_step)
-            out = self._forward(self.forward_model, batch)
-            loss, terms = self.objective(self.model, out, lam)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], self.cfg.grad_clip)
-            self.optimizer.step()
-            ema_update(self.model.ema_pairs(), self.cfg.ema_decay)
+            values = self.train_step(batch, lam)
             state.global_step += 1
-            values = {k: float(v.detach()) for k, v in terms.items()}
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
