@@ -11,8 +11,8 @@ named by the SHA-256 of its config.json (which holds the checksum of every other
 with `SparkContext.addFile`, or read from `shared_path` (a directory every executor sees, such as a
 mounted network file system). Each Python worker loads it once, with its own ONNX Runtime session
 (`backend="onnx"`, the default: the bundle needs `jepawatch export --onnx`), and reuses it for
-every series it is given. Executors need jepawatch installed (`pip install jepawatch` in the
-cluster's Python environment).
+every series it is given. Executors need jepawatch with ONNX Runtime installed (`pip install
+"jepawatch[cpu]"` in the cluster's Python environment).
 
 Spark does not keep row order, so the time column orders each series; rows of one series with equal
 times come in no defined order. A series shorter than two windows gives no rows and is counted in

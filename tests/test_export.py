@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -246,3 +248,35 @@ def test_an_export_at_opset_18_still_checks_itself(exported, tmp_path):
     report = export_onnx(load_bundle(path), tmp_path / "model18.onnx", opset=18)
     assert max(report.max_abs_diff.values()) <= 1e-4
     assert not any(node.op_type == "Attention" for node in onnx.load(str(report.path)).graph.node)
+
+
+def test_without_onnx_runtime_auto_runs_pytorch_and_onnx_uses_say_which_extra(exported, tmp_path, monkeypatch):
+    """ONNX Runtime comes from the [cpu] or [gpu] extra; without either, scoring runs on PyTorch and
+    the ONNX-only commands fail in one line naming the extras, writing nothing."""
+    root, path, _ = exported
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
+    default = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path)])
+    assert default.exit_code == 0, default.output
+    assert "PyTorch" in default.output and "jepawatch[cpu]" in default.output
+    one_line_error(["score", str(root / "test.csv"), "--model", str(path), "--backend", "onnx"],
+                   "ONNX Runtime is not installed", "jepawatch[cpu]", "jepawatch[gpu]")
+    out = tmp_path / "model.onnx"
+    one_line_error(["export", "--onnx", "--model", str(path), "--out", str(out)], "ONNX Runtime is not installed")
+    assert not out.exists()
+
+
+def test_the_extras_install_one_onnx_runtime_never_both():
+    """onnxruntime and onnxruntime-gpu install the same package over each other: no dependency set of
+    jepawatch names both, and the base install names neither."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    sets = {"base": project["dependencies"], **project["optional-dependencies"]}
+    names = {key: {re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0].strip().lower() for d in deps} for key, deps in sets.items()}
+    runtimes = {"onnxruntime", "onnxruntime-gpu"}
+    assert not names["base"] & runtimes
+    assert names["cpu"] & runtimes == {"onnxruntime"} and names["gpu"] & runtimes == {"onnxruntime-gpu"}
+    assert all(len(found & runtimes) <= 1 for found in names.values())

@@ -16,7 +16,8 @@ PACKAGE = Path(jepawatch.__file__).parent
 # Lowest first. A module belongs to the layer of the longest prefix that names it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", ("jepawatch._version", "jepawatch.errors", "jepawatch.atomic", "jepawatch.locking",
-                     "jepawatch.bundle_checks", "jepawatch.devices", "jepawatch.allocator")),
+                     "jepawatch.bundle_checks", "jepawatch.devices", "jepawatch.allocator",
+                     "jepawatch.onnx_runtime")),
     ("networks and data", ("jepawatch.model", "jepawatch.data", "jepawatch.adapters")),
     ("training and window signals", ("jepawatch.training", "jepawatch.scoring.features", "jepawatch.scoring.tails",
                                      "jepawatch.scoring.stats_reference", "jepawatch.scoring.label_free",

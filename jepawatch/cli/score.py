@@ -78,7 +78,8 @@ def score(
                      alerts=alert_settings(for_windows, clear_windows, webhook, webhook_header, series, prom_textfile),
                      emit=lambda batch: show_scores(batch, scorer.alert_at, scorer.risk_source))
     alerts = sum(r["alert"] for r in rows)
-    output.stderr.print(f"scored {len(rows)} window(s) with {scorer.bundle.name} on {scorer.backend.provider} ({scorer.risk_source} risk, alert at "
-                        f"{scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""), highlight=False)
+    summary = (f"scored {len(rows)} window(s) with {scorer.bundle.name} on {scorer.backend.provider} ({scorer.risk_source} "
+               f"risk, alert at {scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""))
+    output.note(summary)
     if fail_on_alert and alerts:
         raise typer.Exit(ALERT_EXIT_CODE)

@@ -35,6 +35,7 @@ from jepawatch._version import __version__
 from jepawatch.bundle import Bundle
 from jepawatch.errors import BundleError
 from jepawatch.export.onnx_layers import ATTENTION_OPSET, export_window_outputs, onnx_friendly
+from jepawatch.onnx_runtime import import_onnxruntime
 from jepawatch.scoring.features import window_outputs, window_statistics
 from jepawatch.scoring.head import head_from_bundle
 
@@ -92,6 +93,8 @@ def export_onnx(bundle: Bundle, out: Path, opset: int = DEFAULT_OPSET, check_win
     windows of real data, besides the random ones."""
     import onnx
 
+    import_onnxruntime()  # the check needs it: say so before anything is exported or written
+
     from jepawatch.atomic import atomic_write
 
     graph = InferenceGraph(bundle).eval()  # what the export is checked against: the PyTorch modules
@@ -139,7 +142,7 @@ def export_onnx(bundle: Bundle, out: Path, opset: int = DEFAULT_OPSET, check_win
 
 def compare(graph: InferenceGraph, path: Path, batches: list[torch.Tensor]) -> dict[str, float]:
     """Largest |onnxruntime - torch| of every output over `batches` of raw windows."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     diffs = {name: 0.0 for name in graph.output_names}

@@ -32,6 +32,7 @@ import torch
 from jepawatch.bundle import Bundle
 from jepawatch.errors import BundleError, ConfigError
 from jepawatch.model.config import MTSJEPAConfig
+from jepawatch.onnx_runtime import INSTALL_HINT, import_onnxruntime, installed
 from jepawatch.scoring.features import WindowOutputs, window_outputs
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -53,8 +54,7 @@ class OnnxBackend:
     name = "onnx"
 
     def __init__(self, bundle: Bundle, device: torch.device, threads: int | None = None):
-        import onnxruntime as ort
-
+        ort = import_onnxruntime()
         path = bundle.onnx_path
         if path is None:
             raise ConfigError(f"{bundle.name} has no ONNX export; run `jepawatch export --onnx --model {bundle.path}` "
@@ -134,8 +134,8 @@ class SizeSplitBackend:
 
 
 def make_backend(name: str | None, bundle: Bundle, device: torch.device, threads: int | None = None):
-    """`auto` (or None): with a current ONNX export, ONNX Runtime (on a GPU device: for small batches,
-    PyTorch for large ones, SizeSplitBackend); else PyTorch. `threads`: ONNX Runtime's intra-op threads."""
+    """`auto` (or None): with a current ONNX export and ONNX Runtime installed, ONNX Runtime (on a GPU
+    device: for small batches, PyTorch for large ones, SizeSplitBackend); else PyTorch. `threads`: ONNX Runtime's intra-op threads."""
     name = (name or "auto").lower()
     if name not in BACKENDS:
         raise ConfigError(f"--backend {name!r}: use one of {', '.join(BACKENDS)}")
@@ -143,6 +143,9 @@ def make_backend(name: str | None, bundle: Bundle, device: torch.device, threads
     if name == "onnx":
         return OnnxBackend(bundle, device, threads)
     backend = TorchBackend(bundle.model, device)
+    if name == "auto" and bundle.onnx is not None and not installed():
+        backend.provider += f" (ONNX Runtime is not installed, so the bundle's export is not used: {INSTALL_HINT})"
+        return backend
     if name == "auto" and bundle.onnx is not None and not stale:
         onnx = OnnxBackend(bundle, device, threads)
         if device.type == "cpu" and onnx.graph_form >= 2:

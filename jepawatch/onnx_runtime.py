@@ -1,0 +1,28 @@
+"""ONNX Runtime, which comes from one of two extras: `jepawatch[cpu]` (onnxruntime) or `jepawatch[gpu]`
+(onnxruntime-gpu). The two distributions install the same `onnxruntime` package over each other (and
+uninstalling one breaks the other), so jepawatch depends on neither and a user picks one; without
+either, everything but the ONNX backend and `export --onnx` works on PyTorch."""
+
+from __future__ import annotations
+
+from jepawatch.errors import MissingExtra
+
+INSTALL_HINT = "pip install 'jepawatch[cpu]' (or 'jepawatch[gpu]' on an NVIDIA GPU)"
+
+
+def installed() -> bool:
+    """Whether an ONNX Runtime (CPU or GPU build) can be imported."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def import_onnxruntime():
+    """The onnxruntime module, or a MissingExtra error that names the extra to install."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingExtra(f"ONNX Runtime is not installed: {INSTALL_HINT}") from None
+    return onnxruntime
