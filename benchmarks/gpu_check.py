@@ -55,7 +55,7 @@ from jepawatch.bundle import load_bundle
 from jepawatch.configuration import resolve_config
 from jepawatch.data.windows import segment_pairs, split_segments
 from jepawatch.scoring.backends import make_backend
-from jepawatch.training.job import read_sources
+from jepawatch.jobs.train import read_sources
 from jepawatch.training.loop import Trainer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu"

@@ -24,7 +24,7 @@ import pandas as pd
 from jepawatch.adapters import AUTO
 from jepawatch.alerts.pipeline import AlertSettings
 from jepawatch.app.adapters import adapter_listing
-from jepawatch.adaptation import adapt as adapt_bundle
+from jepawatch.jobs.transfer import adapt as adapt_bundle
 from jepawatch.app import calibrate as calibrate_app
 from jepawatch.app import evaluate as evaluate_app
 from jepawatch.app import export as export_app

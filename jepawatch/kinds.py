@@ -20,9 +20,17 @@ from jepawatch.errors import ConfigError
 from jepawatch.model.config import MTSJEPAConfig, TemporalJEPAConfig
 from jepawatch.model.mts_jepa import MTSJEPA
 from jepawatch.model.temporal_jepa import TemporalJEPA, generate_temporal_mask
-from jepawatch.scoring.features import check_scorable
 from jepawatch.training.health import HealthAccumulator
 from jepawatch.training.losses import MTSJEPAObjective, TemporalJEPAObjective
+
+
+def check_scorable(model: MTSJEPA) -> None:
+    """A ConfigError when an MTS-JEPA model was trained without the codebook or the predictors (an
+    ablation): the risk, the codes and the predictions need both."""
+    cfg = model.cfg
+    if not (cfg.use_codebook and cfg.use_prediction):
+        raise ConfigError("this bundle was trained without the codebook or the predictors (an ablation); "
+                          "scoring needs both: train with the default model settings")
 
 
 class ModelKind:

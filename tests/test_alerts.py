@@ -298,7 +298,7 @@ def scored(tmp_path_factory):
     """A tiny bundle and a labelled file to score (the labels are just another column for score)."""
     from conftest import TINY_MTS, make_labelled_frame
     from jepawatch.configuration import resolve_config
-    from jepawatch.training.job import TrainRequest, train
+    from jepawatch.jobs.train import TrainRequest, train
 
     root = tmp_path_factory.mktemp("alerting")
     frame = make_labelled_frame(rows=3000)

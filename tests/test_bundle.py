@@ -9,7 +9,7 @@ import torch
 
 from jepawatch.bundle import load_bundle, resolve_bundle_path
 from jepawatch.errors import BundleError
-from jepawatch.training.job import TrainRequest, train
+from jepawatch.jobs.train import TrainRequest, train
 
 from conftest import tiny_run
 

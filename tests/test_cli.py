@@ -122,7 +122,7 @@ def test_no_model_yet(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def ops(tmp_path_factory):
     """A tiny bundle and a data file for the operational checks."""
-    from jepawatch.training.job import TrainRequest, train
+    from jepawatch.jobs.train import TrainRequest, train
     from conftest import tiny_run
 
     root = tmp_path_factory.mktemp("ops")
@@ -297,7 +297,7 @@ def test_bundles_get_the_umasks_modes(tmp_path):
     import os
     import stat
 
-    from jepawatch.training.job import TrainRequest, train
+    from jepawatch.jobs.train import TrainRequest, train
     from conftest import tiny_run
 
     make_frame(rows=300).to_csv(tmp_path / "d.csv", index=False)

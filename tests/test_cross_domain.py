@@ -15,7 +15,7 @@ from jepawatch.adapters import ReadOptions
 from jepawatch.bundle import load_bundle
 from jepawatch.cli.app import app
 from jepawatch.data.windows import segment_pairs, split_segments
-from jepawatch.training.job import read_sources
+from jepawatch.jobs.train import read_sources
 
 from conftest import TINY_MTS, make_frame
 

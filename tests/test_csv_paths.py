@@ -8,7 +8,7 @@ import pytest
 
 from jepawatch.adapters import ReadOptions, iter_batches
 from jepawatch.adapters.csv_dialect import sniff_lines
-from jepawatch.live.csv_rows import RowParser
+from jepawatch.adapters.csv_lines import RowParser
 from jepawatch.live.sources import FollowSource
 
 CHANNELS = ["a", "b"]
@@ -56,10 +56,12 @@ def test_a_header_alone_decides_the_decimal_comma_on_the_first_rows():
 
 
 def test_the_follow_parser_has_no_dialect_rules_of_its_own():
-    """The row parser asks the adapter's sniffer; it keeps no delimiter or decimal rule beside it."""
+    """The row parser asks the adapter's sniffer and its number parser; it keeps no delimiter, decimal
+    or number rule beside them."""
     import inspect
 
-    from jepawatch.live import csv_rows
+    from jepawatch.adapters import csv_lines
 
-    text = inspect.getsource(csv_rows)
+    text = inspect.getsource(csv_lines)
     assert "DELIMITERS" not in text and "line.count" not in text and 'delimiter != ","' not in text
+    assert "float(" not in text and '"true"' not in text

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from jepawatch.bundle import load_bundle
 from jepawatch.cli.app import app
 from jepawatch.configuration import resolve_config
-from jepawatch.training.job import TrainRequest, train
+from jepawatch.jobs.train import TrainRequest, train
 
 from conftest import TINY_MTS, make_frame, make_labelled_frame
 

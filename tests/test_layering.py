@@ -13,25 +13,29 @@ import jepawatch
 
 PACKAGE = Path(jepawatch.__file__).parent
 
-# Lowest first. A module belongs to the layer of the longest prefix that names it.
+# Lowest first; each layer names whole packages (or top-level modules), none split across two.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", ("jepawatch._version", "jepawatch.errors", "jepawatch.atomic", "jepawatch.locking",
-                     "jepawatch.bundle_checks", "jepawatch.devices", "jepawatch.allocator",
-                     "jepawatch.onnx_runtime")),
+                     "jepawatch.bundle_checks", "jepawatch.devices", "jepawatch.allocator", "jepawatch.onnx_runtime")),
     ("networks and data", ("jepawatch.model", "jepawatch.data", "jepawatch.adapters")),
-    ("training and window signals", ("jepawatch.training", "jepawatch.scoring.features", "jepawatch.scoring.tails",
-                                     "jepawatch.scoring.stats_reference", "jepawatch.scoring.label_free",
-                                     "jepawatch.scoring.head", "jepawatch.scoring.windows")),
+    ("training: loop, losses, schedules, checkpoints", ("jepawatch.training",)),
     ("model kinds and a run's configuration", ("jepawatch.kinds", "jepawatch.run_config")),
     ("bundles", ("jepawatch.bundle",)),
     ("scoring, live, export, evaluation", (
         "jepawatch.scoring", "jepawatch.live", "jepawatch.export", "jepawatch.evaluation", "jepawatch.demo",
         "jepawatch.alerts", "jepawatch.report")),
-    ("the train job", ("jepawatch.training.job", "jepawatch.adaptation")),
+    ("jobs that write bundles: train, transfer to another system", ("jepawatch.jobs",)),
     ("application: settings resolved, one module per verb", ("jepawatch.configuration", "jepawatch.app")),
     ("public API", ("jepawatch.api", "jepawatch.spark", "jepawatch")),
     ("CLI", ("jepawatch.cli", "jepawatch.__main__")),
 ]
+
+
+def test_every_layer_names_whole_packages():
+    """No package is split across two layers: a layer's entries are packages or top-level modules."""
+    for _, prefixes in LAYERS:
+        for prefix in prefixes:
+            assert prefix.count(".") <= 1, f"{prefix} is part of a package: name the whole package"
 
 
 def layer_of(module: str) -> int:
@@ -116,6 +120,21 @@ def test_the_walker_sees_imports_inside_functions_and_through_the_root(tmp_path)
         assert imports_of(hidden) == {"jepawatch.cli.output", "jepawatch._version", "jepawatch.errors", "jepawatch"}
     finally:
         hidden.unlink()
+
+
+def private_imports() -> list[str]:
+    """`from jepawatch.x import _name` across modules (a private name is its module's own)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("jepawatch"):
+                found += [f"{module_name(path)} imports {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    return found
+
+
+def test_no_private_name_is_imported_across_modules():
+    assert not private_imports(), "\n".join(private_imports())
 
 
 def test_model_is_networks_only():

@@ -16,7 +16,7 @@ from jepawatch.cli.app import app
 from jepawatch.configuration import resolve_config
 from jepawatch.evaluation.events import segments
 from jepawatch.report.alerts import alert_runs
-from jepawatch.training.job import TrainRequest, train
+from jepawatch.jobs.train import TrainRequest, train
 
 from conftest import TINY_MTS, make_labelled_frame
 

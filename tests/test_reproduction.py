@@ -19,7 +19,7 @@ from jepawatch.evaluation.labelled import LabelledPairs
 from jepawatch.evaluation.metrics import auc_interval
 from jepawatch.evaluation.protocol import run_protocol
 from jepawatch.scoring.head import HeadConfig
-from jepawatch.training.job import TrainRequest, train
+from jepawatch.jobs.train import TrainRequest, train
 
 from conftest import TINY_MTS, TINY_TEMPORAL, make_labelled_frame
 

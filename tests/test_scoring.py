@@ -23,7 +23,7 @@ from jepawatch.scoring.head import HeadConfig, best_f1_threshold
 from jepawatch.scoring.label_free import COMPONENTS, FusedRisk, LegacyCalibration, risk_from_dict
 from jepawatch.scoring.scorer import Scorer
 from jepawatch.scoring.windows import scorable_starts
-from jepawatch.training.job import TrainRequest, train
+from jepawatch.jobs.train import TrainRequest, train
 
 from conftest import TINY_MTS, make_frame, make_labelled_frame
 

@@ -11,7 +11,7 @@ from jepawatch.configuration import resolve_config
 from jepawatch.scoring.backends import TorchBackend
 from jepawatch.scoring.features import WindowSignals, signals_from_outputs, window_outputs, window_statistics
 from jepawatch.scoring.windows import scorable_starts, signals_at
-from jepawatch.training.job import TrainRequest, train
+from jepawatch.jobs.train import TrainRequest, train
 
 from conftest import TINY_MTS, make_frame
 

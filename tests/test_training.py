@@ -10,7 +10,7 @@ from jepawatch.bundle import load_bundle
 from jepawatch.errors import DataError, TrainingInterrupted
 from jepawatch.training.config import TrainConfig
 from jepawatch.training.health import HealthAccumulator, collapse_warning
-from jepawatch.training.job import TrainRequest, train
+from jepawatch.jobs.train import TrainRequest, train
 
 from conftest import make_frame, tiny_run
 

@@ -23,7 +23,7 @@ from jepawatch.configuration import resolve_config
 from jepawatch.live.display import WatchStats, compact_codes, render
 from jepawatch.live.follow import FollowedFile
 from jepawatch.live.sources import Speed, parse_speed
-from jepawatch.training.job import TrainRequest, train
+from jepawatch.jobs.train import TrainRequest, train
 
 from conftest import TINY_MTS, make_frame
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import math
 import re
 import zlib
 from dataclasses import dataclass, replace
@@ -18,8 +19,9 @@ from jepawatch.errors import DataError
 SAMPLE_BYTES = 64 * 1024
 SAMPLE_LINES = 30
 DELIMITERS = (",", ";", "\t")
-_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
+NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+BOOLEANS = {"true": 1.0, "false": 0.0}  # a boolean cell is a channel value, as the CSV reader's bool columns
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def sniff_lines(lines: list[str]) -> Dialect | None:
     """The dialect of a file's first non-blank lines (a header first, if it has one); None for none.
 
     The one set of rules for delimited text: `score` (the CSV adapter) applies it to a file's first
-    SAMPLE_LINES lines, `watch --follow` (`live.csv_rows`) to the same lines as they arrive, so both
+    SAMPLE_LINES lines, `watch --follow` (`adapters.csv_lines`) to the same lines as they arrive, so both
     read a file alike. The delimiter is the candidate that splits every line into the same number
     (>1) of fields, most fields winning; a decimal comma is read only with ';' or tab as delimiter
     and only when a data cell has one (`1,5`)."""
@@ -117,7 +119,7 @@ def sniff_lines(lines: list[str]) -> Dialect | None:
     delimiter = _delimiter(lines)
     rows = list(csv.reader(lines, delimiter=delimiter))
     first = [cell.strip() for cell in rows[0]]
-    has_header = not all(cell == "" or _NUMBER.match(cell) or _looks_like_time(cell) for cell in first)
+    has_header = not all(cell == "" or NUMBER.match(cell) or _looks_like_time(cell) for cell in first)
     body = [cell.strip() for row in rows[1 if has_header else 0 :] for cell in row]
     decimal_comma = delimiter != "," and any(_DECIMAL_COMMA.match(cell) for cell in body)
     data_rows = rows[1:] if has_header else []
@@ -144,3 +146,31 @@ def _delimiter(lines: list[str]) -> str:
 
 def _looks_like_time(cell: str) -> bool:
     return bool(re.match(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?.*)?$", cell))
+
+
+def is_binary_line(line: str) -> bool:
+    """NUL bytes or many control characters: not a line of a text file."""
+    control = sum(1 for ch in line if ch < " " and ch != "\t")
+    return "\x00" in line or control > max(2, len(line) // 20)
+
+
+def split_line(line: str, delimiter: str) -> list[str]:
+    """One line's cells (quotes honoured); csv.Error for a line that is not text."""
+    if '"' not in line:
+        return line.split(delimiter)
+    return next(csv.reader([line], delimiter=delimiter))
+
+
+def parse_number(cell: str, decimal_comma: bool) -> float:
+    """One cell as a channel value: empty, nan and infinities are missing (NaN), true/false are 1/0;
+    ValueError for anything else that is not a number."""
+    cell = cell.strip()
+    if not cell:
+        return float("nan")
+    if decimal_comma:
+        cell = cell.replace(",", ".")
+    lowered = cell.lower()
+    if lowered in BOOLEANS:
+        return BOOLEANS[lowered]
+    value = float(cell)
+    return value if math.isfinite(value) else float("nan")

@@ -7,7 +7,7 @@ import torch
 from jepawatch.bundle import Bundle
 from jepawatch.training.code_stats import code_usage
 from jepawatch.training.health import perplexity
-from jepawatch.training.job import MIN_CALIBRATION_WINDOWS
+from jepawatch.scoring.label_free_calibration import MIN_CALIBRATION_WINDOWS
 
 LEGACY_COMPONENTS = ["surprise_fine", "surprise_coarse", "rarity"]  # what a risk.json without `components` fused
 

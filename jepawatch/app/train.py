@@ -11,8 +11,8 @@ from jepawatch.bundle import Bundle
 from jepawatch.configuration import resolve_config
 from jepawatch.errors import ConfigError
 from jepawatch.kinds import DEFAULT_KIND
-from jepawatch.training.job import TrainRequest
-from jepawatch.training.job import train as run_training
+from jepawatch.jobs.train import TrainRequest
+from jepawatch.jobs.train import train as run_training
 from jepawatch.training.loop import Reporter
 
 

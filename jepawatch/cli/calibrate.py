@@ -38,7 +38,7 @@ def calibrate(
     from the encoder; `--features codes` is the paper's head.
     """
     from jepawatch.app.calibrate import calibrate as calibrate_head
-    from jepawatch.app.adapt import adapt_for
+    from jepawatch.app.transfer import adapt_for
     from jepawatch.app.score import open_scorer
     from jepawatch.errors import ConfigError
     from jepawatch.scoring.head import HEAD_FEATURES

@@ -42,7 +42,7 @@ def evaluate(
     on the last 20%, and its alerts as events (warned before onset, lead time, false alarms).
     Labelled data too small or without positives for the protocol still gets this comparison.
     """
-    from jepawatch.app.adapt import adapt_for
+    from jepawatch.app.transfer import adapt_for
     from jepawatch.app.evaluate import evaluate as evaluate_bundle
     from jepawatch.bundle import load_bundle, resolve_bundle_path
     from jepawatch.cli.render import show_evaluation

@@ -15,7 +15,7 @@ from jepawatch.cli import output
 from jepawatch.kinds import kind_of
 from jepawatch.training.code_stats import code_usage
 from jepawatch.training.health import perplexity
-from jepawatch.training.job import MIN_CALIBRATION_WINDOWS
+from jepawatch.scoring.label_free_calibration import MIN_CALIBRATION_WINDOWS
 
 
 def show_info(bundle: Bundle) -> None:

@@ -63,7 +63,7 @@ def score(
     printed in one line on stderr, POSTed to --webhook, and carried over runs by --state.
     """
     from jepawatch.app import score as app
-    from jepawatch.app.adapt import adapt_for
+    from jepawatch.app.transfer import adapt_for
     from jepawatch.cli.render import show_scores
     from jepawatch.scoring.scorer import ScoreSettings
 

@@ -70,7 +70,7 @@ def watch(
     """
     from dataclasses import replace
 
-    from jepawatch.app.adapt import adapt_for
+    from jepawatch.app.transfer import adapt_for
     from jepawatch.app.score import open_scorer
     from jepawatch.app.watch import WatchRequest, open_watch
     from jepawatch.live.watch import JsonLinesSink, LiveTableSink, PlainLinesSink, StopFlag

@@ -35,10 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jepawatch.kinds import check_scorable
 from jepawatch.model.encoder import PatchTokenizer
 from jepawatch.model.mts_jepa import MTSJEPA
 from jepawatch.model.views import channel_sequences, down_avg, fine_view
-from jepawatch.scoring.features import WindowOutputs, check_scorable, online_and_predictions
+from jepawatch.scoring.features import WindowOutputs, online_and_predictions
 
 
 # ONNX's Attention operator exists from opset 23; below it the Transformer stacks export as PyTorch writes them.

@@ -16,10 +16,10 @@ from typing import Iterator
 import numpy as np
 
 from jepawatch.adapters import AUTO, ReadOptions, Series, iter_batches
-from jepawatch.adapters.csv_dialect import looks_like_utf16
+from jepawatch.adapters.csv_dialect import is_binary_line, looks_like_utf16
+from jepawatch.adapters.csv_lines import RowParser
 from jepawatch.adapters.quality import ERROR_SHARE, MIN_ROWS_FOR_ERROR, ReadTally
 from jepawatch.errors import ConfigError, DataError
-from jepawatch.live.csv_rows import RowParser, _is_binary
 from jepawatch.live.follow import FilePosition, FollowedFile
 
 DEFAULT_POLL_SECONDS = 0.05
@@ -129,7 +129,7 @@ class FollowSource:
         if self.parser.header is None:
             if looks_like_utf16(lines[0]):
                 raise DataError(f"{self.path} looks like UTF-16 text without a byte-order mark; save it as UTF-8 CSV")
-            if _is_binary(first):
+            if is_binary_line(first):
                 raise DataError(f"{self.path} is not a text file (its first line is binary); watch --follow reads a CSV")
             raise DataError(f"{self.path} has no header line; watch --follow needs the column names in its first line")
         self.file.header = self.parser.header  # header-less rows after a copytruncate: the file keeps its header

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from jepawatch.errors import ConfigError
+from jepawatch.kinds import check_scorable
 from jepawatch.model.codebook import SoftCodes
 from jepawatch.model.mts_jepa import MTSJEPA, Encoding
 
@@ -53,13 +53,6 @@ class WindowSignals:
     @staticmethod
     def concat(parts: list["WindowSignals"]) -> "WindowSignals":
         return WindowSignals(*(torch.cat([getattr(p, f) for p in parts]) for f in WindowSignals.__dataclass_fields__))
-
-
-def check_scorable(model: MTSJEPA) -> None:
-    cfg = model.cfg
-    if not (cfg.use_codebook and cfg.use_prediction):
-        raise ConfigError("this bundle was trained without the codebook or the predictors (an ablation); "
-                          "scoring needs both: train with the default model settings")
 
 
 def surprisal(frequencies: list[int]) -> torch.Tensor:

@@ -41,11 +41,11 @@ import torch
 from jepawatch.scoring.features import WindowSignals
 from jepawatch.scoring.stats_reference import StatsReference
 from jepawatch.scoring.tails import TailCDF
+from jepawatch.training.config import DEFAULT_RISK_COMPONENTS, RISK_COMPONENTS
 
-MODEL_COMPONENTS = ("surprise_fine", "surprise_coarse", "rarity")
-STATS_COMPONENTS = ("stats_deviation", "stats_neighbours")
-COMPONENTS = MODEL_COMPONENTS + STATS_COMPONENTS
-DEFAULT_COMPONENTS = ("stats_neighbours",)
+COMPONENTS = RISK_COMPONENTS
+STATS_COMPONENTS = tuple(c for c in COMPONENTS if c.startswith("stats_"))  # of the window statistics
+MODEL_COMPONENTS = tuple(c for c in COMPONENTS if c not in STATS_COMPONENTS)  # of the network's outputs
 DEFAULT_ALERT_AT = 0.99
 FORMAT = "fused-tails/1"
 
@@ -84,7 +84,7 @@ class FusedRisk:
 
     @classmethod
     def fit(cls, training_stats: torch.Tensor, training_recent: torch.Tensor, validation_signals: WindowSignals,
-            components: list[str] | tuple[str, ...] = DEFAULT_COMPONENTS, alert_at: float = DEFAULT_ALERT_AT) -> "FusedRisk":
+            components: list[str] | tuple[str, ...] = DEFAULT_RISK_COMPONENTS, alert_at: float = DEFAULT_ALERT_AT) -> "FusedRisk":
         """training_stats, training_recent: (N, V, 5) statistics of training windows, whole and of their last patch."""
         reference = StatsReference.fit(training_stats, training_recent)
         values = component_values(validation_signals, reference)
@@ -108,9 +108,6 @@ class FusedRisk:
         """(N,) in [0, 1]: the fused score's CDF on the validation windows. Far beyond every
         validation window it rounds to 1.0; the score keeps ranking such windows."""
         return self.fused_tail.cdf(score)
-
-    def risk_of_values(self, values: dict[str, np.ndarray]) -> np.ndarray:
-        return self.risk_of_score(self.score_of_values(values))
 
     def score(self, signals: WindowSignals) -> np.ndarray:
         return self.score_of_values(component_values(signals, self.reference))

@@ -6,6 +6,12 @@ import math
 from dataclasses import dataclass
 
 
+# What the label-free risk can fuse (scoring/label_free.py says what each is) and what it fuses by
+# default (its docstring says why: measured, BENCHMARKS.md "Early warning").
+RISK_COMPONENTS = ("surprise_fine", "surprise_coarse", "rarity", "stats_deviation", "stats_neighbours")
+DEFAULT_RISK_COMPONENTS = ("stats_neighbours",)
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 100  # the paper's maximum
@@ -23,7 +29,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA (mixed precision); no effect on the CPU, which trains in fp32
     collapse_perplexity: float = 4.0  # warn when validation code perplexity falls below this (MSL, 2 epochs: 2.4)
     # What the label-free risk fuses (scoring.label_free.COMPONENTS; its docstring says why these).
-    risk_components: tuple[str, ...] = ("stats_neighbours",)
+    risk_components: tuple[str, ...] = DEFAULT_RISK_COMPONENTS
 
     @property
     def selection_start(self) -> int:
@@ -48,6 +54,5 @@ class TrainConfig:
             raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
         if self.stride < 0:
             raise ValueError("stride must be >= 0")
-        known = ("surprise_fine", "surprise_coarse", "rarity", "stats_deviation", "stats_neighbours")
-        if not self.risk_components or any(c not in known for c in self.risk_components):
-            raise ValueError(f"risk_components must be a non-empty subset of {', '.join(known)}")
+        if not self.risk_components or any(c not in RISK_COMPONENTS for c in self.risk_components):
+            raise ValueError(f"risk_components must be a non-empty subset of {', '.join(RISK_COMPONENTS)}")

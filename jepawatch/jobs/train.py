@@ -15,21 +15,16 @@ from jepawatch.adapters import AUTO, ReadOptions, read_dataset, reading_report, 
 from jepawatch.atomic import ensure_dir
 from jepawatch.bundle import CHECKPOINT, check_name, load_bundle, mark_latest, save_bundle
 from jepawatch.data.preprocess import Preprocessor
-from jepawatch.data.windows import SplitSeries, WindowPairs, segment_pairs, split_segments
+from jepawatch.data.windows import segment_pairs, split_segments
 from jepawatch.devices import resolve_device
 from jepawatch.errors import ConfigError, DataError, TrainingDiverged
 from jepawatch.run_config import RunConfig
-from jepawatch.scoring.features import WindowSignals, window_statistics
 from jepawatch.scoring.fleet import split_series
-from jepawatch.scoring.label_free import DEFAULT_COMPONENTS, FusedRisk
-from jepawatch.scoring.backends import TorchBackend
-from jepawatch.scoring.windows import scorable_starts, signals_at
+from jepawatch.scoring.label_free_calibration import scoring_state
 from jepawatch.training.checkpoint import load_checkpoint
-from jepawatch.training.code_stats import code_frequencies
 from jepawatch.training.distributed import init_distributed, shutdown_distributed
 from jepawatch.training.loop import NullReporter, Reporter, Trainer
 
-MIN_CALIBRATION_WINDOWS = 50
 FRAME_BUNDLE_NAME = "dataframe"  # the bundle of a DataFrame trained on without a name
 
 
@@ -52,12 +47,13 @@ class TrainRequest:
     def bundle_name(self) -> str:
         if self.name is not None:
             return check_name(self.name)
-        stems = [FRAME_BUNDLE_NAME if isinstance(d, pd.DataFrame) else _stem(d) for d in self.sources]
+        stems = [FRAME_BUNDLE_NAME if isinstance(d, pd.DataFrame) else source_stem(d) for d in self.sources]
         more = f"-and-{len(stems) - 3}-more" if len(stems) > 3 else ""
         return check_name("-".join(stems[:3]) + more)
 
 
-def _stem(path: Path) -> str:
+def source_stem(path: Path) -> str:
+    """A source's name without its data suffix: the default bundle name."""
     name = path.resolve().name if path.name in ("", ".", "..") else path.name
     for suffix in (".csv.gz", ".parquet", ".csv", ".pq", ".tsv", ".txt"):
         if name.lower().endswith(suffix):
@@ -218,19 +214,6 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         shutdown_distributed(dist_ctx)
 
 
-def scoring_state(kind, model, run: RunConfig, splits: list[SplitSeries], device, warn) -> tuple[dict | None, dict | None]:
-    """What scoring reads besides the weights, fitted on `splits` (one per segment, all with the same
-    channels): the code frequencies on the training rows and the label-free calibration."""
-    codes, risk = None, None
-    if kind.scorable and run.model.use_codebook:
-        window = run.model.window
-        contexts = torch.cat([WindowPairs(s.train, window).contexts() for s in splits])
-        codes = code_frequencies(model, contexts, device)
-        if run.model.use_prediction:
-            risk = calibrate_label_free(model, splits, window, codes, device, warn, run.train.risk_components)
-    return codes, risk
-
-
 def load_init(path: Path, run: RunConfig):
     """The bundle `train --init` starts from, when its model is this run's (the channel count aside)."""
     parent = load_bundle(Path(path))
@@ -285,50 +268,3 @@ def _diverged(why: str, checkpoint_path: Path, lr: float) -> str:
     kept = f"the last epoch's checkpoint is kept in {checkpoint_path}" if checkpoint_path.exists() else "no checkpoint was kept"
     return (f"training diverged: {why}; no bundle was saved ({kept}); lower train.lr (now {lr:g}), "
             "e.g. --set train.lr=5e-4, and train again")
-
-
-def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window: int, codes: dict, device, warn,
-                         components: tuple[str, ...] | None = None) -> dict:
-    """The label-free risk's calibration (scoring.label_free): the statistics reference from the
-    training windows, every component's distribution on the held-out validation windows (a window
-    at every patch offset; at every row when that leaves fewer than MIN_CALIBRATION_WINDOWS).
-    `splits`: one per segment (a series of a long-format table), each with the same channels;
-    no window spans two segments."""
-    splits = [splits] if isinstance(splits, SplitSeries) else list(splits)
-    pieces, parts = [], set()
-    for split in splits:
-        reference_rows, held_out, part = split.train, split.val, "validation"
-        if held_out is None or len(scorable_starts(len(held_out), window, 1)) == 0:
-            # no usable validation part: the reference from the first half of the training rows, the
-            # calibration on the second half, so that no window is scored against itself
-            half = len(split.train) // 2
-            reference_rows, held_out, part = split.train[:half], split.train[half:], "second half of the training data"
-        pieces.append((reference_rows, held_out))
-        parts.add(part)
-    stride = max(1, window // model.cfg.n_patches)
-    starts = [scorable_starts(len(held_out), window, stride) for _, held_out in pieces]
-    if sum(len(s) for s in starts) < MIN_CALIBRATION_WINDOWS:
-        starts = [scorable_starts(len(held_out), window, 1) for _, held_out in pieces]  # finer, though neighbours overlap
-    n_windows = sum(len(s) for s in starts)
-    if n_windows < MIN_CALIBRATION_WINDOWS:
-        warn(f"the label-free risk is calibrated on only {n_windows} windows (fewer than {MIN_CALIBRATION_WINDOWS}): "
-             "expect more alerts on normal data than its alert level says; more training data gives a truer calibration")
-    backend = TorchBackend(model, device)
-    signals = WindowSignals.concat([signals_at(backend, held_out, s, window, codes, model.cfg.patch_len)
-                                    for (_, held_out), s in zip(pieces, starts) if len(s)])
-    # Non-overlapping training windows as the statistics' reference: with overlapping ones the nearest
-    # neighbours of a window are mostly shifted copies of one stretch of time (demo data: next-window
-    # AUC of the neighbours' distance 73.8 with stride = patch length, 78.3 with stride = window).
-    references = []
-    for reference_rows, _ in pieces:
-        train_starts = np.arange(0, len(reference_rows) - window + 1, window)
-        if len(train_starts):
-            references.append(torch.from_numpy(reference_rows[train_starts[:, None] + np.arange(window)]))  # (N, T, V)
-    if not references or n_windows == 0:
-        raise ConfigError(f"the training data is too short for the label-free risk's reference (fewer than "
-                          f"{2 * window} rows for windows of {window}); give more data or a shorter model.window")
-    train_windows = torch.cat(references)
-    calibration = FusedRisk.fit(window_statistics(train_windows), window_statistics(train_windows[:, -model.cfg.patch_len:]),
-                                signals, components or DEFAULT_COMPONENTS)
-    return {**calibration.to_dict(), "windows": n_windows, "reference_windows": len(train_windows),
-            "part": " and ".join(sorted(parts))}

@@ -1,12 +1,12 @@
 """`--adapt` / `--adapt-rows` on `score`, `watch`, `calibrate` and `evaluate`: the bundle made ready for
-the data's system first (`jepawatch.adaptation`), then the command runs on the adapted bundle."""
+the data's system first (`jepawatch.jobs.transfer`), then the command runs on the adapted bundle."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from jepawatch.adaptation import adapt
+from jepawatch.jobs.transfer import adapt
 from jepawatch.adapters import ReadOptions
 from jepawatch.app.common import DataSource, Warn, as_data, warn_python
 from jepawatch.bundle import load_bundle, resolve_bundle_path

@@ -4,7 +4,7 @@ MTS-JEPA encodes each channel on its own with shared weights (the paper's cross-
 its Table 2), so its weights apply to data with other channels. What depends on the system is
 fitted on a stretch of its normal data, exactly as training fits it on the training data: the
 constant-channel mask and per-channel standardisation (`Preprocessor.fit`), the code frequencies
-and the label-free risk's calibration (`training.job.scoring_state`: the statistics reference from
+and the label-free risk's calibration (`scoring.label_free_calibration.scoring_state`: the statistics reference from
 the stretch's first 90%, the calibration on its last 10%). RevIN's per-channel affine is the one
 parameter with a channel count: a channel of the same name as one the model was trained on keeps
 its affine, any other takes the mean over the trained channels. The result is a small adapted
@@ -29,14 +29,15 @@ from jepawatch.data.preprocess import Preprocessor
 from jepawatch.data.windows import split_segments
 from jepawatch.devices import resolve_device
 from jepawatch.errors import ConfigError, DataError
-from jepawatch.training.job import FRAME_BUNDLE_NAME, TrainingSource, _stem, affine_map, scoring_state
+from jepawatch.jobs.train import FRAME_BUNDLE_NAME, TrainingSource, affine_map, source_stem
+from jepawatch.scoring.label_free_calibration import scoring_state
 
 MIN_ADAPT_WINDOWS = 4  # two to fit the statistics' reference on, two for the calibration's validation
 GOOD_ADAPT_WINDOWS = 50 * 10 // 9 + 2  # enough that the calibration has its 50 validation windows
 
 
 def adapted_name(parent: Bundle, data: Path | pd.DataFrame, rows: int | None) -> str:
-    stem = FRAME_BUNDLE_NAME if isinstance(data, pd.DataFrame) else _stem(Path(data))
+    stem = FRAME_BUNDLE_NAME if isinstance(data, pd.DataFrame) else source_stem(Path(data))
     return check_name(f"{parent.name}-on-{stem}" + (f"-first{rows}" if rows is not None else ""))
 
 

@@ -1,4 +1,5 @@
-"""Lines of a followed CSV -> raw channel values, one malformed row at a time never fatal.
+"""Lines of a CSV as they arrive (`watch --follow`) -> raw channel values, one malformed row at a time
+never fatal. The CSV adapter's reader for a file that grows; `live/` tails, rotates and keeps state.
 
 The header names the columns; the model's channels are picked by name (other columns are
 ignored, a missing channel is an error). A row with the wrong number of fields, or a channel
@@ -20,7 +21,8 @@ import pandas as pd
 
 from jepawatch.adapters.columns import SERIES_NAMES, TIMESTAMP_NAMES, check_unique_names, parse_timestamps
 from jepawatch.adapters.contract import AUTO
-from jepawatch.adapters.csv_dialect import _NUMBER, SAMPLE_LINES, sniff_lines
+from jepawatch.adapters.csv_dialect import (BOOLEANS, NUMBER, SAMPLE_LINES, is_binary_line, parse_number, sniff_lines,
+                                            split_line)
 from jepawatch.errors import DataError
 
 
@@ -50,25 +52,25 @@ class RowParser:
         rows, not a new header -- a line is a new header only when it has no number and no empty
         cell (a data row whose channels are all missing has empty cells), so that a file with other
         columns is refused rather than read with the old ones."""
-        if _is_binary(line):
+        if is_binary_line(line):
             return False
         try:
-            cells = [c.strip().strip('"') for c in _split(line, _delimiter(line))]
+            cells = [c.strip().strip('"') for c in split_line(line, _delimiter(line))]
         except csv.Error:
             return False
         if all(c in cells for c in self.channels):
             return True
-        has_number = any(_NUMBER.match(c) or c.lower() in _BOOLEANS for c in cells if c)
+        has_number = any(NUMBER.match(c) or c.lower() in BOOLEANS for c in cells if c)
         if self.header is None:
             return any(cells) and not has_number
         return not has_number and all(cells)
 
     def set_header(self, line: str, sample: list[str] | tuple[str, ...] = ()) -> None:
         """Take `line` as the header; `sample`: the data lines after it, as far as they are there."""
-        rows = [r for r in sample if r.strip() and not _is_binary(r)][: SAMPLE_LINES - 1]
+        rows = [r for r in sample if r.strip() and not is_binary_line(r)][: SAMPLE_LINES - 1]
         dialect = sniff_lines([line, *rows])
         delimiter = dialect.delimiter
-        names = [name.strip().strip('"') for name in _split(line, delimiter)]
+        names = [name.strip().strip('"') for name in split_line(line, delimiter)]
         check_unique_names(names, self.source)
         missing = [c for c in self.channels if c not in names]
         if missing:
@@ -105,7 +107,7 @@ class RowParser:
             if not line.strip():
                 continue
             try:
-                cells = _split(line, self.delimiter)
+                cells = split_line(line, self.delimiter)
             except csv.Error:  # binary garbage: a stray carriage return or NUL inside a quoted field
                 malformed += 1
                 first_problem = first_problem or "a row that is not text"
@@ -115,7 +117,7 @@ class RowParser:
                 first_problem = first_problem or f"{len(cells)} fields instead of {self.n_fields}"
                 continue
             try:
-                values[n] = [_number(cells[i], self.decimal_comma) for i in self.indices]
+                values[n] = [parse_number(cells[i], self.decimal_comma) for i in self.indices]
             except ValueError:
                 malformed += 1
                 first_problem = first_problem or "a channel value that is not a number"
@@ -135,34 +137,6 @@ class RowParser:
         return ParsedRows(values[:n], timestamps, series_ids, malformed, first_problem)
 
 
-_BOOLEANS = {"true": 1.0, "false": 0.0}
-
-
-def _is_binary(line: str) -> bool:
-    """NUL bytes or many control characters: not a line of a text file."""
-    control = sum(1 for ch in line if ch < " " and ch != "\t")
-    return "\x00" in line or control > max(2, len(line) // 20)
-
-
 def _delimiter(line: str) -> str:
     """The delimiter of one line by the adapter's rules (the header, before any data row is there)."""
     return sniff_lines([line]).delimiter
-
-
-def _split(line: str, delimiter: str) -> list[str]:
-    if '"' not in line:
-        return line.split(delimiter)
-    return next(csv.reader([line], delimiter=delimiter))
-
-
-def _number(cell: str, decimal_comma: bool) -> float:
-    cell = cell.strip()
-    if not cell:
-        return np.nan
-    if decimal_comma:
-        cell = cell.replace(",", ".")
-    lowered = cell.lower()
-    if lowered in _BOOLEANS:
-        return _BOOLEANS[lowered]
-    value = float(cell)
-    return value if np.isfinite(value) else np.nan
