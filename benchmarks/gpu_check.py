@@ -1,7 +1,7 @@
 """One command that proves the GPU path, with every figure left in files.
 
-    python benchmarks/gpu_check.py            # about 5 minutes on one GPU (paper and default presets)
-    python benchmarks/gpu_check.py --quick    # under 3 minutes: fewer steps, fewer repeats
+    python benchmarks/gpu_check.py            # the paper and default presets (7 min on 2 CPU cores; no GPU run yet)
+    python benchmarks/gpu_check.py --quick    # fewer steps and repeats, for a short GPU lease
     python benchmarks/gpu_check.py --full     # also the paper's 100-epoch MSL run + evaluate --seeds 5
 
 What it runs, each part on its own (a part that fails is recorded with its error and the rest runs):
@@ -52,7 +52,7 @@ import torch
 import jepawatch
 from jepawatch.adapters import ReadOptions, read_dataset
 from jepawatch.bundle import load_bundle
-from jepawatch.configuration import resolve_config
+from jepawatch.config_sources import resolve_config
 from jepawatch.data.windows import segment_pairs, split_segments
 from jepawatch.scoring.backends import make_backend
 from jepawatch.jobs.train import read_sources
@@ -89,12 +89,22 @@ def environment() -> dict:
             packages[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             pass
-    return {"date": date.today().isoformat(), "cpu": platform.processor() or platform.machine(),
+    return {"date": date.today().isoformat(), "cpu": cpu_name(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
             "torch": torch.__version__, "torch_cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
             "gpus": gpus, "onnxruntime": ort.__version__, "onnxruntime_packages": packages,
             "onnxruntime_providers": ort.get_available_providers(), "jepawatch": jepawatch.__version__}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 # -- the data --------------------------------------------------------------------------------------
@@ -350,7 +360,7 @@ def full_run(data: dict, root: Path, gpu: torch.device | None) -> dict:
 def markdown(results: dict) -> str:
     env = results["environment"]
     gpu = env["gpus"][0]["name"] if env["gpus"] else "no GPU"
-    lines = [f"`python benchmarks/gpu_check.py{results['arguments']}` — {env['date']}, {gpu}"
+    lines = [f"`python benchmarks/gpu_check.py{results['arguments']}` — {env['date']}, {gpu}, CPU {env['cpu']}"
              f"{' (%.0f GiB)' % env['gpus'][0]['memory_gib'] if env['gpus'] else ''}, {env['cpu_count']} CPUs, "
              f"torch {env['torch']} (CUDA {env['torch_cuda']}), onnxruntime {env['onnxruntime']} "
              f"({', '.join(env['onnxruntime_providers'])}); data: {results.get('data', '?')}", ""]
@@ -417,7 +427,7 @@ def write(results: dict, json_path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats: under 3 minutes on a GPU")
+    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats, for a short GPU lease")
     parser.add_argument("--full", action="store_true", help="also the paper's 100-epoch MSL run and evaluate --seeds 5")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MSL's directory (default ../shared/data/msl)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)

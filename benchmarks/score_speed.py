@@ -4,7 +4,7 @@ For one bundle (default: the paper config, window 100, D 256, K 128, 6 layers, t
 on 25 generated channels; speed does not depend on how well it is trained) and a long generated
 Parquet file (or `--data`), it measures
 
-- the network's FLOPs per scored window: every window runs once (`scoring.windows.signals_at`),
+- the network's FLOPs per scored window: every window runs once (`scoring.scored_windows.signals_at`),
   counted with torch's FlopCounterMode on one batch (the fused Transformer fast path off while
   counting, since the counter does not see it);
 - `jepawatch score FILE --batch-size B --out rows.jsonl` for each backend in its own process:
@@ -94,7 +94,7 @@ def compute_only(bundle, data: Path, backend_name: str, batch_size: int) -> tupl
     """(seconds, windows) of Scorer.signals over the file's scorable windows, in this process."""
     from jepawatch.allocator import reuse_freed_memory
     from jepawatch.scoring.scorer import ScoreSettings, Scorer
-    from jepawatch.scoring.windows import scorable_starts
+    from jepawatch.scoring.scored_windows import scorable_starts
 
     reuse_freed_memory()  # as `jepawatch score` does
 

@@ -37,7 +37,9 @@ from jepawatch.app.evaluate import EvaluationReport
 from jepawatch.bundle import Bundle, load_bundle, resolve_bundle_path
 from jepawatch.devices import resolve_device
 from jepawatch.kinds import DEFAULT_KIND
-from jepawatch.scoring.scorer import TOP_CHANNELS, Scorer, ScoreSettings
+from jepawatch.scoring.alert_rule import alert_rule
+from jepawatch.scoring.scorer import Scorer
+from jepawatch.scoring.settings import DEFAULT_BATCH_SIZE, TOP_CHANNELS, ScoreSettings
 from jepawatch.training.loop import Reporter
 
 DEFAULT_MODELS_DIR = "models"
@@ -90,14 +92,12 @@ class Monitor:
     @property
     def risk_source(self) -> str:
         """`supervised` once `calibrate` has stored a head, else `label-free`."""
-        return "supervised" if self._bundle.head else "label-free"
+        return alert_rule(self._bundle).risk_source
 
     @property
     def alert_at(self) -> float:
         """The risk at which a window alerts: the head's threshold, else the label-free risk's alert level."""
-        if self._bundle.head:
-            return float(self._bundle.head["threshold"])
-        return float((self._bundle.risk or {}).get("alert_at", float("nan")))
+        return alert_rule(self._bundle).alert_at
 
     def info(self) -> dict:
         """What the bundle holds, as plain data: what `jepawatch info --json` prints."""
@@ -113,7 +113,7 @@ class Monitor:
 
     # -- the verbs -------------------------------------------------------------------------------
     def score(self, data: DataSource, *, stride: int | None = None, alert_at: float | None = None,
-              top_channels: int = TOP_CHANNELS, batch_size: int = 64, backend: str | None = None,
+              top_channels: int = TOP_CHANNELS, batch_size: int = DEFAULT_BATCH_SIZE, backend: str | None = None,
               adapter: str | None = None, label: str | None = AUTO, timestamp: str | None = None,
               adapter_options: Mapping[str, object] | None = None, out: str | Path | None = None,
               state: str | Path | None = None, lock_wait: float = 10.0, warn: Warn = warn_python,
@@ -134,7 +134,8 @@ class Monitor:
         own, in time order, and the frame's `series` column says which (<NA> for one series);
         `window_start`/`window_end` count rows of that series. `state` keeps a cursor per series.
         """
-        scorer = self._scorer(ScoreSettings(stride, alert_at, top_channels, batch_size, backend))
+        scorer = self._scorer(ScoreSettings(stride=stride, alert_at=alert_at, top_channels=top_channels,
+                                            batch_size=batch_size, backend=backend))
         options = read_options(label, timestamp, adapter_options, series_col)
         rows = score_app.score(scorer, data, adapter=adapter, options=options,
                                out=None if out is None else Path(out), state=None if state is None else Path(state),
@@ -158,7 +159,7 @@ class Monitor:
         `series_col` as for `score`: each series of a long-format file is scored on its own as its
         rows arrive (in the file's order), and each row carries its `series`.
         """
-        settings = ScoreSettings(stride, alert_at, top_channels, 64, backend)
+        settings = ScoreSettings(stride=stride, alert_at=alert_at, top_channels=top_channels, backend=backend)
         request = watch_app.WatchRequest(Path(path), follow, speed, None if state is None else Path(state), lock_wait,
                                          poll, stop_after_idle, None, adapter,
                                          read_options(AUTO, timestamp, adapter_options, series_col), alerts=alerts,

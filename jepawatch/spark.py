@@ -40,7 +40,8 @@ from jepawatch.app.common import Warn, warn_python
 from jepawatch.bundle import Bundle, load_bundle
 from jepawatch.errors import ConfigError, DataError, MissingExtra
 from jepawatch.scoring.fleet import SHOWN_NAMES, short_series_warning
-from jepawatch.scoring.scorer import TOP_CHANNELS, Scorer, ScoreSettings
+from jepawatch.scoring.scorer import Scorer
+from jepawatch.scoring.settings import TOP_CHANNELS, ScoreSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame as SparkDataFrame
@@ -89,7 +90,8 @@ def score(frame: "SparkDataFrame", bundle: str | Path | Bundle, *, series_col: s
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(Path(bundle))
     session = frame.sparkSession
     threads = int(session.sparkContext.getConf().get("spark.task.cpus", "1"))
-    settings = ScoreSettings(stride, alert_at, top_channels, batch_size, backend, threads=threads)
+    settings = ScoreSettings(stride=stride, alert_at=alert_at, top_channels=top_channels, batch_size=batch_size,
+                             backend=backend, threads=threads)
     Scorer(bundle, _cpu(), settings)  # every setting and the backend checked here, not on an executor
     series_col = _column(frame.columns, series_col, SERIES_NAMES, "series_col", "names each row's series")
     time_col = _column(frame.columns, time_col, TIMESTAMP_NAMES, "time_col",

@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from jepawatch.adapters import installed  # noqa: E402
-from jepawatch.configuration import resolve_config  # noqa: E402
+from jepawatch.config_sources import resolve_config  # noqa: E402
 
 # A model small enough that a few epochs take a second or two on one CPU core.
 TINY_MTS = [
@@ -76,3 +76,44 @@ def make_labelled_frame(rows: int = 4000, window: int = 20, seed: int = 0, chann
         data["ch0"][pre] += 1.5 * np.sign(np.sin(np.pi * np.arange(window) / 2))
     return pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=rows, freq="min").astype(str), **data,
                          "label": label})
+
+
+def write_labelled_split(root, rows: int = 3000, train_rows: int = 1600, scored_name: str = "test.csv"):
+    """A labelled series split in time order: its first `train_rows` rows (labels dropped) as
+    root/train.csv, the rest (with labels) as root/`scored_name`."""
+    frame = make_labelled_frame(rows=rows)
+    frame.iloc[:train_rows].drop(columns="label").to_csv(root / "train.csv", index=False)
+    frame.iloc[train_rows:].to_csv(root / scored_name, index=False)
+
+
+def train_tiny(root, epochs: int = 1, kind: str = "mts-jepa", extra: list[str] | None = None, name: str | None = None):
+    """The path of a tiny bundle trained on root/train.csv into root/models (the defaults, tiny sizes)."""
+    from jepawatch.jobs.train import TrainRequest, train
+
+    overrides = (TINY_MTS if kind == "mts-jepa" else TINY_TEMPORAL) + (extra or [])
+    run = resolve_config(kind, overrides=overrides, flags={"train": {"epochs": epochs}})
+    return train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models", name=name), warn=lambda m: None)
+
+
+def tiny_monitor(root, epochs: int = 1, rows: int = 600):
+    """A Monitor of a tiny paper-preset bundle trained through the API on root/metrics.csv (written here)."""
+    import jepawatch
+
+    data = root / "metrics.csv"
+    make_frame(rows=rows).to_csv(data, index=False)
+    settings = dict(item.split("=", 1) for item in TINY_MTS)
+    return jepawatch.train(data, epochs=epochs, preset="paper", settings=settings, out=root / "models")
+
+
+def append_in_pieces(path, text: str, rng, longest: int, pause: float) -> None:
+    """Append `text` to `path` in random pieces of 1..`longest` characters (splitting lines mid-row),
+    with random pauses of up to `pause` seconds: how a live writer looks to a follower."""
+    import time
+
+    i = 0
+    while i < len(text):
+        n = rng.randint(1, longest)
+        with open(path, "a") as handle:
+            handle.write(text[i:i + n])
+        i += n
+        time.sleep(rng.uniform(0, pause))

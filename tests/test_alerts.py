@@ -296,16 +296,11 @@ def test_metrics_are_served_on_localhost(tmp_path):
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     """A tiny bundle and a labelled file to score (the labels are just another column for score)."""
-    from conftest import TINY_MTS, make_labelled_frame
-    from jepawatch.configuration import resolve_config
-    from jepawatch.jobs.train import TrainRequest, train
+    from conftest import train_tiny, write_labelled_split
 
     root = tmp_path_factory.mktemp("alerting")
-    frame = make_labelled_frame(rows=3000)
-    frame.iloc[:1600].drop(columns="label").to_csv(root / "train.csv", index=False)
-    frame.iloc[1600:].to_csv(root / "live.csv", index=False)
-    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 1}})
-    return root, train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None)
+    write_labelled_split(root, scored_name="live.csv")
+    return root, train_tiny(root, epochs=1)
 
 
 def cli(*args):

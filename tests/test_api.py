@@ -21,7 +21,7 @@ import jepawatch
 from jepawatch.cli.app import app
 from jepawatch.cli.output import finite
 
-from conftest import TINY_MTS, make_frame, make_labelled_frame
+from conftest import TINY_MTS, make_frame, make_labelled_frame, tiny_monitor
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -78,10 +78,7 @@ def test_import_does_not_load_torch():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("api")
-    data = root / "metrics.csv"
-    make_frame(rows=600).to_csv(data, index=False)
-    monitor = jepawatch.train(data, epochs=2, preset="paper", settings=TINY, out=root / "models")
-    return root, data, monitor
+    return root, root / "metrics.csv", tiny_monitor(root, epochs=2)
 
 
 def test_train_returns_the_bundle_the_cli_finds(trained):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jepawatch.configuration import RunConfig, resolve_config
+from jepawatch.config_sources import RunConfig, resolve_config
 from jepawatch.errors import ConfigError
 from jepawatch.model.config import MTSJEPAConfig
 

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from jepawatch.bundle import load_bundle
 from jepawatch.cli.app import app
-from jepawatch.configuration import resolve_config
+from jepawatch.config_sources import resolve_config
 from jepawatch.jobs.train import TrainRequest, train
 
-from conftest import TINY_MTS, make_frame, make_labelled_frame
+from conftest import TINY_MTS, make_frame, make_labelled_frame, train_tiny, write_labelled_split
 
 runner = CliRunner()
 
@@ -28,11 +28,8 @@ runner = CliRunner()
 def exported(tmp_path_factory):
     """A tiny bundle, calibrated (so the export has the head), exported into the bundle."""
     root = tmp_path_factory.mktemp("export")
-    frame = make_labelled_frame(rows=2400)
-    frame.iloc[:1200].drop(columns="label").to_csv(root / "train.csv", index=False)
-    frame.iloc[1200:].to_csv(root / "test.csv", index=False)
-    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 1}})
-    path = train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None)
+    write_labelled_split(root, rows=2400, train_rows=1200)
+    path = train_tiny(root, epochs=1)
     calibrated = runner.invoke(app, ["calibrate", str(root / "test.csv"), "--model", str(path)])
     assert calibrated.exit_code == 0, calibrated.output
     result = runner.invoke(app, ["export", "--onnx", "--model", str(path)])

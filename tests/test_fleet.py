@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import jepawatch
 from jepawatch.cli.app import app
 
-from conftest import TINY_MTS, make_frame
+from conftest import TINY_MTS, make_frame, tiny_monitor
 
 TINY = dict(item.split("=", 1) for item in TINY_MTS)
 WINDOW = 20
@@ -23,10 +23,7 @@ LENGTHS = {"web-1": 200, "web-2": 130, "db": 95}  # rows per host; window 20
 
 @pytest.fixture(scope="module")
 def monitor(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fleet")
-    data = root / "metrics.csv"
-    make_frame(rows=600).to_csv(data, index=False)
-    return jepawatch.train(data, epochs=1, preset="paper", settings=TINY, out=root / "models")
+    return tiny_monitor(tmp_path_factory.mktemp("fleet"), epochs=1)
 
 
 def host_frames() -> dict[str, pd.DataFrame]:

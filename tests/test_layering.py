@@ -16,7 +16,8 @@ PACKAGE = Path(jepawatch.__file__).parent
 # Lowest first; each layer names whole packages (or top-level modules), none split across two.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", ("jepawatch._version", "jepawatch.errors", "jepawatch.atomic", "jepawatch.locking",
-                     "jepawatch.bundle_checks", "jepawatch.devices", "jepawatch.allocator", "jepawatch.onnx_runtime")),
+                     "jepawatch.bundle_checks", "jepawatch.devices", "jepawatch.allocator", "jepawatch.onnx_runtime",
+                     "jepawatch.state_file")),
     ("networks and data", ("jepawatch.model", "jepawatch.data", "jepawatch.adapters")),
     ("training: loop, losses, schedules, checkpoints", ("jepawatch.training",)),
     ("model kinds and a run's configuration", ("jepawatch.kinds", "jepawatch.run_config")),
@@ -25,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "jepawatch.scoring", "jepawatch.live", "jepawatch.export", "jepawatch.evaluation", "jepawatch.demo",
         "jepawatch.alerts", "jepawatch.report")),
     ("jobs that write bundles: train, transfer to another system", ("jepawatch.jobs",)),
-    ("application: settings resolved, one module per verb", ("jepawatch.configuration", "jepawatch.app")),
+    ("application: settings resolved, one module per verb", ("jepawatch.config_sources", "jepawatch.app")),
     ("public API", ("jepawatch.api", "jepawatch.spark", "jepawatch")),
     ("CLI", ("jepawatch.cli", "jepawatch.__main__")),
 ]
@@ -171,3 +172,16 @@ def test_the_bundle_shape_check_does_not_import_sympy():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_cli_functions_are_short():
+    """A command checks its arguments and calls the library: no function body in jepawatch/cli/ is over
+    40 lines after its docstring."""
+    long = []
+    for path in sorted((PACKAGE / "cli").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+                if body and body[-1].end_lineno - body[0].lineno + 1 > 40:
+                    long.append(f"{path.name}: {node.name} ({body[-1].end_lineno - body[0].lineno + 1} lines)")
+    assert not long, long

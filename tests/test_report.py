@@ -13,12 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from jepawatch.cli.app import app
-from jepawatch.configuration import resolve_config
 from jepawatch.evaluation.events import segments
 from jepawatch.report.alerts import alert_runs
-from jepawatch.jobs.train import TrainRequest, train
 
-from conftest import TINY_MTS, make_labelled_frame
+from conftest import make_labelled_frame, train_tiny
 
 runner = CliRunner()
 WINDOW = 20  # TINY_MTS
@@ -32,9 +30,7 @@ def setup(tmp_path_factory):
     frame.iloc[:1000].drop(columns="label").to_csv(root / "train.csv", index=False)
     frame.iloc[1000:].to_csv(root / "live.csv", index=False)
     frame.iloc[1000:].drop(columns="label").to_csv(root / "unlabelled.csv", index=False)
-    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 2}})
-    bundle = train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None)
-    return root, bundle
+    return root, train_tiny(root, epochs=2)
 
 
 def scored(bundle: Path, data: Path, *extra: str) -> list[dict]:

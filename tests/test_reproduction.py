@@ -14,14 +14,12 @@ import torch
 from typer.testing import CliRunner
 
 from jepawatch.cli.app import app
-from jepawatch.configuration import resolve_config
 from jepawatch.evaluation.labelled import LabelledPairs
 from jepawatch.evaluation.metrics import auc_interval
 from jepawatch.evaluation.protocol import run_protocol
 from jepawatch.scoring.head import HeadConfig
-from jepawatch.jobs.train import TrainRequest, train
 
-from conftest import TINY_MTS, TINY_TEMPORAL, make_labelled_frame
+from conftest import make_labelled_frame, train_tiny, write_labelled_split
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -59,17 +57,12 @@ def test_auc_interval_is_wide_on_a_small_test_part_and_tight_on_a_clean_one():
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     root = tmp_path_factory.mktemp("ablations")
-    frame = make_labelled_frame(rows=3000)
-    frame.iloc[:1600].drop(columns="label").to_csv(root / "train.csv", index=False)
-    frame.iloc[1600:].to_csv(root / "test.csv", index=False)
+    write_labelled_split(root)
     paths = {}
     for name, kind, extra in (("full", "mts-jepa", []), ("no-codebook", "mts-jepa", ["model.use_codebook=false"]),
                               ("no-prediction", "mts-jepa", ["model.use_prediction=false"]),
                               ("temporal", "temporal-jepa", [])):
-        overrides = (TINY_MTS if kind == "mts-jepa" else TINY_TEMPORAL) + extra
-        run = resolve_config(kind, overrides=overrides, flags={"train": {"epochs": 1}})
-        paths[name] = train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models", name=name),
-                            warn=lambda m: None)
+        paths[name] = train_tiny(root, epochs=1, kind=kind, extra=extra, name=name)
     return root, paths
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from jepawatch.bundle import load_bundle
 from jepawatch.cli.app import app
-from jepawatch.configuration import resolve_config
+from jepawatch.config_sources import resolve_config
 from jepawatch.data.windows import chronological_split
 from jepawatch.evaluation.labelled import LabelledPairs
 from jepawatch.evaluation.metrics import lead_times
@@ -21,11 +21,11 @@ from jepawatch.evaluation.protocol import run_protocol, split_points
 from jepawatch.scoring.features import WindowSignals
 from jepawatch.scoring.head import HeadConfig, best_f1_threshold
 from jepawatch.scoring.label_free import COMPONENTS, FusedRisk, LegacyCalibration, risk_from_dict
-from jepawatch.scoring.scorer import Scorer
-from jepawatch.scoring.windows import scorable_starts
+from jepawatch.scoring.scorer import Scorer, ScoreSettings
+from jepawatch.scoring.scored_windows import scorable_starts
 from jepawatch.jobs.train import TrainRequest, train
 
-from conftest import TINY_MTS, make_frame, make_labelled_frame
+from conftest import TINY_MTS, make_frame, make_labelled_frame, train_tiny, write_labelled_split
 
 runner = CliRunner()
 FAST_HEAD = HeadConfig(epochs=30)
@@ -39,12 +39,8 @@ def tiny_args() -> list[str]:
 def trained(tmp_path_factory):
     """A tiny bundle trained on the first half of a labelled series (labels ignored in training)."""
     root = tmp_path_factory.mktemp("scoring")
-    frame = make_labelled_frame(rows=3000)
-    frame.iloc[:1600].drop(columns="label").to_csv(root / "train.csv", index=False)
-    frame.iloc[1600:].to_csv(root / "test.csv", index=False)
-    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 2}})
-    path = train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None)
-    return root, path
+    write_labelled_split(root)
+    return root, train_tiny(root, epochs=2)
 
 
 def assert_one_line_error(result, *fragments):
@@ -690,3 +686,23 @@ def test_the_pca_baseline_survives_an_svd_that_does_not_converge(monkeypatch):
         pca_module.PCA(n_components=0.9, svd_solver="full").fit(windows.double().flatten(1).numpy())
     scores = fit_baselines(windows)["pca_reconstruction"](windows)
     np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_the_alert_level_is_decided_in_one_place_and_range_checked(trained, tmp_path):
+    """`score`, the API and the scorer read one rule (`scoring.alert_rule`); --alert-at is a one-line
+    error unless a finite level of 0 or more; a bundle whose calibration records no level
+    alerts at the default 0.99 everywhere."""
+    import jepawatch
+    from jepawatch.scoring.alert_rule import DEFAULT_ALERT_AT, alert_rule
+
+    root, path = trained
+    for bad in ("-0.2", "nan", "inf"):
+        assert_one_line_error(runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--alert-at", bad]),
+                              f"--alert-at {float(bad):g}", "a risk level of 0 or more")
+    bundle = load_bundle(path)
+    scorer = Scorer(bundle, torch.device("cpu"))
+    monitor = jepawatch.Monitor(path)
+    assert (monitor.risk_source, monitor.alert_at) == (scorer.risk_source, scorer.alert_at) == ("label-free", DEFAULT_ALERT_AT)
+    bundle.risk = {k: v for k, v in bundle.risk.items() if k != "alert_at"}  # as an older bundle's risk.json
+    assert alert_rule(bundle).alert_at == Scorer(bundle, torch.device("cpu")).alert_at == DEFAULT_ALERT_AT
+    assert Scorer(bundle, torch.device("cpu"), ScoreSettings(alert_at=0.5)).alert_at == 0.5

@@ -7,21 +7,18 @@ import pytest
 import torch
 
 from jepawatch.bundle import load_bundle
-from jepawatch.configuration import resolve_config
 from jepawatch.scoring.backends import TorchBackend
 from jepawatch.scoring.features import WindowSignals, signals_from_outputs, window_outputs, window_statistics
-from jepawatch.scoring.windows import scorable_starts, signals_at
-from jepawatch.jobs.train import TrainRequest, train
+from jepawatch.scoring.scored_windows import scorable_starts, signals_at
 
-from conftest import TINY_MTS, make_frame
+from conftest import make_frame, train_tiny
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("once")
     make_frame(rows=600).to_csv(root / "train.csv", index=False)
-    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 1}})
-    return load_bundle(train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None))
+    return load_bundle(train_tiny(root, epochs=1))
 
 
 class CountingBackend(TorchBackend):

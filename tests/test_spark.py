@@ -17,7 +17,7 @@ import pytest
 import jepawatch
 from jepawatch.errors import ConfigError, DataError
 
-from conftest import TINY_MTS, make_frame
+from conftest import TINY_MTS, make_frame, tiny_monitor
 
 pyspark = pytest.importorskip("pyspark")
 if shutil.which("java") is None:
@@ -35,10 +35,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "spark_score.py"
 
 @pytest.fixture(scope="module")
 def monitor(tmp_path_factory):
-    root = tmp_path_factory.mktemp("spark")
-    data = root / "metrics.csv"
-    make_frame(rows=600).to_csv(data, index=False)
-    monitor = jepawatch.train(data, epochs=1, preset="paper", settings=TINY, out=root / "models")
+    monitor = tiny_monitor(tmp_path_factory.mktemp("spark"), epochs=1)
     monitor.export_onnx()
     return monitor
 

@@ -19,13 +19,11 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from jepawatch.cli.app import app
-from jepawatch.configuration import resolve_config
 from jepawatch.live.display import WatchStats, compact_codes, render
 from jepawatch.live.follow import FollowedFile
 from jepawatch.live.sources import Speed, parse_speed
-from jepawatch.jobs.train import TrainRequest, train
 
-from conftest import TINY_MTS, make_frame
+from conftest import append_in_pieces, make_frame, train_tiny
 
 runner = CliRunner()
 WINDOW = 20  # TINY_MTS
@@ -36,8 +34,7 @@ HEADER = "timestamp,ch0,ch1,ch2,flag"
 def bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("watch")
     make_frame(rows=1200).to_csv(root / "train.csv", index=False)
-    run = resolve_config("mts-jepa", overrides=TINY_MTS, flags={"train": {"epochs": 1}})
-    return train(TrainRequest(data=root / "train.csv", run=run, out_dir=root / "models"), warn=lambda m: None)
+    return train_tiny(root, epochs=1)
 
 
 def data_lines(rows: int, seed: int = 1) -> list[str]:
@@ -107,6 +104,12 @@ def assert_same_windows(watched: list[dict], scored: list[dict]) -> None:
 
 # --- follow mode under a real writer ------------------------------------------------------------
 
+def spoiled(line: str, rng: random.Random) -> str:
+    """A malformed copy of a data row: too few fields, or a word where a number goes."""
+    fields = line.split(",")
+    return ",".join(fields[:2]) if rng.random() < 0.5 else ",".join([fields[0], "oops", *fields[2:]])
+
+
 def test_follow_scores_every_window_once_through_partial_lines_truncation_rotation_and_bad_rows(bundle, tmp_path):
     path = tmp_path / "live.csv"
     path.write_text(HEADER + "\n")
@@ -118,22 +121,14 @@ def test_follow_scores_every_window_once_through_partial_lines_truncation_rotati
     malformed = 0
 
     def append(text: str) -> None:
-        """Write `text` in random pieces, splitting lines mid-row, with small pauses."""
-        i = 0
-        while i < len(text):
-            n = rng.randint(1, 400)
-            with open(path, "a") as handle:
-                handle.write(text[i:i + n])
-            i += n
-            time.sleep(rng.uniform(0, 0.004))
+        append_in_pieces(path, text, rng, longest=400, pause=0.004)
 
     def write_rows(batch: list[str]) -> None:
         nonlocal malformed
         out = []
         for line in batch:
             if rng.random() < 0.03:  # a malformed row: too few fields, or a word where a number goes
-                fields = line.split(",")
-                out.append(",".join(fields[:2]) if rng.random() < 0.5 else ",".join([fields[0], "oops", *fields[2:]]))
+                out.append(spoiled(line, rng))
                 malformed += 1
             out.append(line)
             written.append(line)
@@ -213,21 +208,14 @@ def test_tail_torture_every_window_exactly_once(bundle, tmp_path):
     malformed = 0
 
     def append(text: str) -> None:
-        i = 0
-        while i < len(text):
-            n = rng.randint(1, 300)
-            with open(path, "a") as handle:
-                handle.write(text[i:i + n])
-            i += n
-            time.sleep(rng.uniform(0, 0.003))
+        append_in_pieces(path, text, rng, longest=300, pause=0.003)
 
     def rows_text(batch: list[str], bad_first: bool = False) -> str:
         nonlocal malformed
         out = []
         for k, line in enumerate(batch):
             if (bad_first and k == 0) or rng.random() < 0.05:
-                fields = line.split(",")
-                out.append(",".join(fields[:2]) if rng.random() < 0.5 else ",".join([fields[0], "oops", *fields[2:]]))
+                out.append(spoiled(line, rng))
                 malformed += 1
             out.append(line)
         return "".join(line + "\n" for line in out)

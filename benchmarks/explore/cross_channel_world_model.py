@@ -21,7 +21,7 @@ from jepawatch.adapters import ReadOptions
 from jepawatch.evaluation.labelled import read_labelled, read_training
 from jepawatch.data.windows import chronological_split
 from jepawatch.scoring.scorer import Scorer
-from jepawatch.scoring.windows import scorable_starts
+from jepawatch.scoring.scored_windows import scorable_starts
 from jepawatch.scoring.label_free import component_values
 from jepawatch.scoring.tails import TailCDF
 from jepawatch.scoring.features import window_statistics

@@ -34,7 +34,7 @@ from jepawatch.adapters.contract import (
     Series,
 )
 from jepawatch.adapters.csv_dialect import Dialect, decode_head, is_gzip, read_head, sniff_file
-from jepawatch.adapters.files import check_file, first_line
+from jepawatch.adapters.files import check_file, first_line, sniff_generic
 from jepawatch.errors import DataError
 
 SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
@@ -48,21 +48,18 @@ class CsvAdapter(Adapter):
     formats = SUFFIXES
 
     def sniff(self, path: Path) -> float:
-        if not path.is_file():
-            return 0.0
-        if path.name.lower().endswith(SUFFIXES):
-            return 0.8  # generic: a format-specific adapter that recognises the file (0.9+) wins
-        try:
-            dialect = sniff_file(path)
-        except DataError:
-            return 0.0
-        return 0.4 if dialect is not None and dialect.n_fields > 1 else 0.0
+        return sniff_generic(path, SUFFIXES, _looks_delimited)
 
     def read(self, path: Path, options: ReadOptions) -> Dataset:
         return Dataset(source=str(path), adapter=self.name, series=read_csv(path, options))
 
     def iter_batches(self, path: Path, options: ReadOptions, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[Series]:
         return iter_csv(path, options, batch_rows)
+
+
+def _looks_delimited(path: Path) -> float:
+    dialect = sniff_file(path)
+    return 0.4 if dialect is not None and dialect.n_fields > 1 else 0.0
 
 
 def read_csv(path: Path, options: ReadOptions, label_parser: LabelParser | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from jepawatch.errors import DataError
@@ -40,3 +41,19 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (library errors can run to many lines)."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+GENERIC_BY_NAME = 0.8  # a file named like a generic format: a format-specific adapter that recognises it (0.9+) wins
+
+
+def sniff_generic(path: Path, suffixes: tuple[str, ...], by_content: Callable[[Path], float]) -> float:
+    """How sure a generic format's adapter (CSV, Parquet) is of `path`: 0 for no file, GENERIC_BY_NAME
+    for a file named like the format, else what `by_content` makes of the file (0 when it cannot be read)."""
+    if not path.is_file():
+        return 0.0
+    if path.name.lower().endswith(suffixes):
+        return GENERIC_BY_NAME
+    try:
+        return by_content(path)
+    except (OSError, DataError):
+        return 0.0

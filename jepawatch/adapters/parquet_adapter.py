@@ -28,11 +28,16 @@ from jepawatch.adapters.contract import (
     ReadOptions,
     Series,
 )
-from jepawatch.adapters.files import check_file, first_line
+from jepawatch.adapters.files import check_file, first_line, sniff_generic
 from jepawatch.errors import DataError
 
 SUFFIXES = (".parquet", ".pq")
 MAGIC = b"PAR1"
+
+
+def _has_magic(path: Path) -> float:
+    with open(path, "rb") as handle:
+        return 0.7 if handle.read(4) == MAGIC else 0.0
 
 
 class ParquetAdapter(Adapter):
@@ -41,15 +46,7 @@ class ParquetAdapter(Adapter):
     formats = SUFFIXES
 
     def sniff(self, path: Path) -> float:
-        if not path.is_file():
-            return 0.0
-        if path.name.lower().endswith(SUFFIXES):
-            return 0.8  # generic: a format-specific adapter that recognises the file (0.9+) wins
-        try:
-            with open(path, "rb") as handle:
-                return 0.7 if handle.read(4) == MAGIC else 0.0
-        except OSError:
-            return 0.0
+        return sniff_generic(path, SUFFIXES, _has_magic)
 
     def read(self, path: Path, options: ReadOptions) -> Dataset:
         source = str(path)

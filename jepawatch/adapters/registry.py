@@ -23,14 +23,7 @@ import pluggy
 
 from jepawatch.adapters import hookspecs
 from jepawatch.adapters.columns import series_from_frame
-from jepawatch.adapters.contract import (
-    DEFAULT_BATCH_ROWS,
-    Adapter,
-    AdapterError,
-    Dataset,
-    ReadOptions,
-    Series,
-)
+from jepawatch.adapters.contract import DEFAULT_BATCH_ROWS, Adapter, AdapterError, Dataset, ReadOptions, Series
 from jepawatch.adapters.files import first_line, missing_path_problem
 from jepawatch.errors import DataError
 

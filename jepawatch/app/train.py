@@ -8,7 +8,7 @@ from pathlib import Path
 from jepawatch.adapters import ReadOptions
 from jepawatch.app.common import DataSource, Warn, as_data, settings_overrides, warn_python
 from jepawatch.bundle import Bundle
-from jepawatch.configuration import resolve_config
+from jepawatch.config_sources import resolve_config
 from jepawatch.errors import ConfigError
 from jepawatch.kinds import DEFAULT_KIND
 from jepawatch.jobs.train import TrainRequest

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -32,7 +31,7 @@ def demo(
     from jepawatch.app.demo import replay_demo, train_demo, write_files
     from jepawatch.cli.progress import RichReporter
     from jepawatch.live.sources import parse_speed
-    from jepawatch.live.watch import LiveTableSink, PlainLinesSink, StopFlag
+    from jepawatch.live.watch import StopFlag
     from jepawatch.report.build import write_demo_report
     from jepawatch.training.summary import closing_line
     from rich.markup import escape
@@ -47,7 +46,7 @@ def demo(
     output.stderr.print(f"replaying {files.live.name} at {pace}", highlight=False)
     with StopFlag() as stop:
         outcome = replay_demo(files, path, speed=speed, device=device, stop=stop,
-                              sink_for=lambda stats: LiveTableSink(output.stdout, stats) if sys.stdout.isatty() else PlainLinesSink(alert_at=stats.alert_at))
+                              sink_for=output.watch_sink)
     output.stdout.print("[bold]demo summary[/]" + (f" ({outcome.reason})" if outcome.reason != "finished" else ""))
     for line in outcome.summary.lines():
         output.stdout.print(f"  {line}", highlight=False)

@@ -22,5 +22,5 @@ def info(
     from jepawatch.bundle import load_bundle, resolve_bundle_path
     from jepawatch.cli.render import show_info
 
-    bundle = load_bundle(resolve_bundle_path(model, models_dir))
-    output.result(bundle_info(bundle) if as_json else None, as_json, lambda: show_info(bundle))
+    info = bundle_info(load_bundle(resolve_bundle_path(model, models_dir)))
+    output.result(info if as_json else None, as_json, lambda: show_info(info))

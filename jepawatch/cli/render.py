@@ -2,32 +2,59 @@
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 
-import torch
 from rich.panel import Panel
 from rich.table import Table
 
-from jepawatch.bundle import Bundle
 from jepawatch.cli import output
 from jepawatch.kinds import kind_of
-from jepawatch.training.code_stats import code_usage
-from jepawatch.training.health import perplexity
-from jepawatch.scoring.label_free_calibration import MIN_CALIBRATION_WINDOWS
 
 
-def show_info(bundle: Bundle) -> None:
-    """The bundle's panel, configuration, training curve and code usage."""
+def show_info(info: dict) -> None:
+    """Render what `app.info.bundle_info` computed: the bundle's panel, configuration, training curve
+    and code usage."""
     console = output.stdout
-    run, data, history = bundle.run, bundle.data, bundle.history
+    data, config = info["data"], info["configuration"]
+    console.print(Panel(_info_panel(info, data), title=f"jepawatch bundle [bold]{info['name']}[/]"))
 
+    cfg = Table(title="configuration", show_header=True)
+    cfg.add_column("setting")
+    cfg.add_column("value")
+    for section in ("model", "train"):
+        for key, value in config[section].items():
+            cfg.add_row(f"{section}.{key}", str(value))
+    console.print(cfg)
+
+    curve = Table(title="training curve")
+    for col in ("epoch", "train loss", "val loss", "code perplexity", "codes used", "tr cov z", "note"):
+        curve.add_column(col, justify="right" if col != "note" else "left")
+    for rec in info["epochs"]:
+        notes = ("selected" if rec["epoch"] == info["selected_epoch"] else "", "[yellow]collapse[/]" if rec.get("warning") else "")
+        curve.add_row(str(rec["epoch"]), _fmt(rec.get("train_total")), _fmt(rec.get("val_loss")),
+                      _fmt(rec.get("code_perplexity")), _fmt(rec.get("codes_used")), _fmt(rec.get("z_cov_trace")),
+                      " ".join(note for note in notes if note))
+    console.print(curve)
+    warnings = [rec for rec in info["epochs"] if rec.get("warning")]
+    if warnings:
+        console.print(f"[yellow]warning:[/] {warnings[-1]['warning']} (epoch {warnings[-1]['epoch']})", highlight=False)
+
+    if info["code_usage"]:
+        usage = Table(title="code usage on the training windows")
+        for col in ("view", "codes used", "perplexity", "top codes (share)"):
+            usage.add_column(col)
+        for view, used in info["code_usage"].items():
+            usage.add_row(view, str(used["used"]), f"{used['perplexity']:.1f}",
+                          ", ".join(f"#{t['code']} ({t['share']:.0%})" for t in used["top"]))
+        console.print(usage)
+
+
+def _info_panel(info: dict, data: dict) -> Table:
     head = Table.grid(padding=(0, 2))
-    head.add_row("bundle", str(bundle.path))
-    head.add_row("model", run.model_kind)
-    head.add_row("created", f"{bundle.meta.get('created')} (jepawatch {bundle.meta.get('jepawatch_version')})")
-    parent = bundle.meta.get("parent")
+    head.add_row("bundle", info["bundle"])
+    head.add_row("model", info["model_kind"])
+    head.add_row("created", f"{info['created']} (jepawatch {info['jepawatch_version']})")
+    parent = info["parent"]
     if parent:
         head.add_row("adapted from", f"{parent['name']} ({parent['path']}; weights SHA-256 {parent['weights_sha256'][:12]}...)")
         head.add_row("adapted on", f"{data.get('source')}: {data.get('rows')} rows")
@@ -39,77 +66,40 @@ def show_info(bundle: Bundle) -> None:
                                             for s in data["sources"]]) + " (scores the first's channels; others: --adapt)")
     if data.get("adapter"):
         head.add_row("read by", f"{data['adapter']} adapter ({data.get('part')}); data fingerprint {data.get('fingerprint')}")
-    kept = bundle.preprocess.kept_channels
-    dropped = [c for c, k in zip(bundle.preprocess.channels, bundle.preprocess.kept) if not k]
-    head.add_row("channels", f"{len(kept)} kept of {len(bundle.preprocess.channels)}: {_short(kept)}")
+    kept, dropped = info["channels_kept"], info["channels_dropped"]
+    head.add_row("channels", f"{len(kept)} kept of {len(info['channels'])}: {_short(kept)}")
     if dropped:
         head.add_row("constant, dropped", _short(dropped))
     if data.get("timestamp_column"):
         head.add_row("timestamp column", data["timestamp_column"])
-    head.add_row("selected epoch", f"{history.get('selected_epoch')} of {len(history.get('epochs', []))}"
-                 + (" (stopped early)" if history.get("stopped_early") else ""))
-    if bundle.risk:
-        windows = bundle.risk.get("windows") or 0
-        components = " + ".join(bundle.risk.get("components", ["surprise_fine", "surprise_coarse", "rarity"]))
-        coarse = (f"; [yellow]only {windows} windows (fewer than {MIN_CALIBRATION_WINDOWS}): the alert level is rough[/]"
-                  if windows < MIN_CALIBRATION_WINDOWS else "")
-        head.add_row("label-free risk", f"{components}; calibrated on {windows} {bundle.risk.get('part')} windows; "
-                     f"alert at {bundle.risk.get('alert_at')}{coarse}")
-    if bundle.code_frequencies:
-        usage = code_usage(bundle.code_frequencies["fine_token"])
-        size = len(bundle.code_frequencies["fine_token"])
-        collapsed = usage["perplexity"] < size / 8
-        head.add_row("codes", f"{usage['dominant']} of {size} codes dominant on training windows, perplexity "
-                     f"{usage['perplexity']:.1f}" + (f" [yellow](below K/8 = {size / 8:g}: collapsed)[/]" if collapsed else ""))
-    if bundle.head:
-        quality = bundle.head.get("on_threshold_part", {})
-        head.add_row("supervised head", f"threshold {bundle.head['threshold']:.3f} (F1 {quality.get('f1', float('nan')):.3f} "
-                     f"on {bundle.head.get('threshold_windows')} windows of {bundle.head.get('source')}); `score` uses it")
-    if bundle.onnx:
-        stale = bundle.onnx_is_stale
-        worst = max(bundle.onnx.get("max_abs_diff", {}).values(), default=float("nan"))
-        head.add_row("ONNX export", f"{bundle.onnx['file']} (opset {bundle.onnx.get('opset')}, max |onnx - torch| "
-                     f"{worst:.1e})" + ("; stale: the head was calibrated since" if stale else "; `score` and `watch` use it"))
-    console.print(Panel(head, title=f"jepawatch bundle [bold]{bundle.name}[/]"))
+    head.add_row("selected epoch", f"{info['selected_epoch']} of {len(info['epochs'])}"
+                 + (" (stopped early)" if info["stopped_early"] else ""))
+    _scoring_rows(head, info)
+    return head
 
-    cfg = Table(title="configuration", show_header=True)
-    cfg.add_column("setting")
-    cfg.add_column("value")
-    for section, values in (("model", run.to_dict()["model"]), ("train", run.to_dict()["train"])):
-        for key, value in values.items():
-            cfg.add_row(f"{section}.{key}", str(value))
-    console.print(cfg)
 
-    curve = Table(title="training curve")
-    for col in ("epoch", "train loss", "val loss", "code perplexity", "codes used", "tr cov z", "note"):
-        curve.add_column(col, justify="right" if col != "note" else "left")
-    for rec in history.get("epochs", []):
-        curve.add_row(
-            str(rec["epoch"]), _fmt(rec.get("train_total")), _fmt(rec.get("val_loss")),
-            _fmt(rec.get("code_perplexity")), _fmt(rec.get("codes_used")), _fmt(rec.get("z_cov_trace")),
-            " ".join(note for note in (
-                "selected" if rec["epoch"] == history.get("selected_epoch") else "",
-                "[yellow]collapse[/]" if rec.get("warning") else "",
-            ) if note),
-        )
-    console.print(curve)
-    warnings = [rec for rec in history.get("epochs", []) if rec.get("warning")]
-    if warnings:
-        console.print(f"[yellow]warning:[/] {warnings[-1]['warning']} (epoch {warnings[-1]['epoch']})", highlight=False)
-
-    if bundle.code_frequencies:
-        usage = Table(title="code usage on the training windows")
-        for col in ("view", "codes used", "perplexity", "top codes (share)"):
-            usage.add_column(col)
-        for view, counts in bundle.code_frequencies.items():
-            total = sum(counts) or 1
-            shares = [c / total for c in counts]
-            ppl = perplexity(torch.tensor(counts))
-            top = sorted(range(len(counts)), key=lambda k: -counts[k])[:5]
-            usage.add_row(view, str(sum(1 for c in counts if c)), f"{ppl:.1f}",
-                          ", ".join(f"#{k} ({shares[k]:.0%})" for k in top if counts[k]))
-        console.print(usage)
-
+def _scoring_rows(head: Table, info: dict) -> None:
+    """The panel's rows on what scoring reads: the label-free risk, the codes, the head, the export."""
+    risk = info["label_free_risk"]
+    if risk:
+        rough = (f"; [yellow]only {risk['windows']} windows (fewer than {risk['rough_below']}): the alert level is rough[/]"
+                 if risk["rough"] else "")
+        head.add_row("label-free risk", f"{' + '.join(risk['components'])}; calibrated on {risk['windows']} {risk['part']} "
+                     f"windows; alert at {risk['alert_at']}{rough}")
+    codes = info["codes"]
+    if codes:
+        head.add_row("codes", f"{codes['dominant']} of {codes['size']} codes dominant on training windows, perplexity "
+                     f"{codes['perplexity']:.1f}" + (f" [yellow](below K/8 = {codes['size'] / 8:g}: collapsed)[/]"
+                                                      if codes["collapsed"] else ""))
+    supervised = info["supervised_head"]
+    if supervised:
+        f1 = supervised["f1"] if supervised["f1"] is not None else float("nan")
+        head.add_row("supervised head", f"threshold {supervised['threshold']:.3f} (F1 {f1:.3f} on "
+                     f"{supervised['threshold_windows']} windows of {supervised['source']}); `score` uses it")
+    onnx = info["onnx"]
+    if onnx:
+        head.add_row("ONNX export", f"{onnx['file']} (opset {onnx['opset']}, max |onnx - torch| {onnx['worst_abs_diff']:.1e})"
+                     + ("; stale: the head was calibrated since" if onnx["stale"] else "; `score` and `watch` use it"))
 
 
 def _fmt(value) -> str:
@@ -123,13 +113,10 @@ def _short(names: list[str], limit: int = 12) -> str:
 
 
 def show_scores(rows: list[dict], alert_at: float, risk_source: str) -> None:
-    if not sys.stdout.isatty():
-        for row in rows:
-            sys.stdout.write(json.dumps(row) + "\n")
-        return
+    """Scored windows as `output.scored_rows` chooses: a table on a terminal, JSON lines otherwise."""
     from jepawatch.live.display import score_table
 
-    output.stdout.print(score_table(rows, alert_at, risk_source, output.stdout.width))
+    output.scored_rows(rows, lambda shown: score_table(shown, alert_at, risk_source, output.stdout.width))
 
 
 def show_evaluation(result: dict) -> None:

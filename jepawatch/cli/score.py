@@ -9,41 +9,22 @@ import typer
 
 from jepawatch.allocator import reuse_freed_memory
 from jepawatch.cli import output
-from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
-                                   DeviceOption, ForOption, LabelColOption, LockWaitOption, ModelOption, ModelsDirOption,
-                                   SeriesColOption, SeriesOption, StrideOption, TimestampColOption, TopChannelsOption, WebhookHeaderOption,
-                                   WebhookOption, alert_settings, read_options)
+from jepawatch.cli.scoring_options import ScoringOptions, scoring_options
+from jepawatch.scoring.settings import DEFAULT_BATCH_SIZE
 
 ALERT_EXIT_CODE = 3
 
 
+@scoring_options
 def score(
     data: Annotated[Path, typer.Argument(help="A CSV or Parquet file, or a benchmark folder (its test part).")],
-    model: ModelOption = None,
-    models_dir: ModelsDirOption = Path("models"),
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the rows to FILE.jsonl, .csv or .parquet (atomically; with --state, .jsonl and .csv are appended to). Default: a table, or JSON lines when stdout is not a terminal.")] = None,
     state: Annotated[Optional[Path], typer.Option("--state", help="State file for incremental runs: score only windows not scored before; with --out, append to it.")] = None,
     fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help=f"Exit with code {ALERT_EXIT_CODE} when a window scored in this run alerts.")] = False,
-    stride: StrideOption = None,
-    alert_at: AlertAtOption = None,
-    top_channels: TopChannelsOption = 3,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 64,
-    lock_wait: LockWaitOption = 10.0,
-    for_windows: ForOption = 1,
-    clear_windows: ClearOption = 1,
-    webhook: WebhookOption = None,
-    webhook_header: WebhookHeaderOption = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = DEFAULT_BATCH_SIZE,
     prom_textfile: Annotated[Optional[Path], typer.Option("--prom-textfile", help="Write Prometheus metrics (risk, alert, windows, last window time) to this node_exporter textfile, atomically.")] = None,
-    series: SeriesOption = None,
-    backend: BackendOption = None,
-    device: DeviceOption = None,
-    adapter: AdapterOption = None,
-    label_col: LabelColOption = None,
-    timestamp_col: TimestampColOption = None,
-    series_col: SeriesColOption = None,
-    adapter_option: AdapterSettingOption = None,
-    adapt: AdaptOption = None,
-    adapt_rows: AdaptRowsOption = None,
+    *,
+    opts: ScoringOptions,
 ) -> None:
     """Score DATA window by window: next-window risk and alert, regime codes, driving channels.
 
@@ -65,21 +46,19 @@ def score(
     from jepawatch.app import score as app
     from jepawatch.app.transfer import adapt_for
     from jepawatch.cli.render import show_scores
-    from jepawatch.scoring.scorer import ScoreSettings
 
     reuse_freed_memory()  # faster batches on glibc; the command owns its process (jepawatch.allocator)
     app.check_paths(data, out, state)
-    adapted = adapt_for(data, model, models_dir, adapt, adapt_rows, adapter=adapter, device=device, warn=output.warn,
-                        options=read_options(label_col, timestamp_col, adapter_option, series_col), notify=output.note)
-    scorer = app.open_scorer(adapted.model, models_dir, device,
-                             ScoreSettings(stride, alert_at, top_channels, batch_size, backend, adapted.first_row))
-    rows = app.score(scorer, data, adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option, series_col),
-                     out=out, state=state, lock_wait=lock_wait, warn=output.warn, notify=output.note,
-                     alerts=alert_settings(for_windows, clear_windows, webhook, webhook_header, series, prom_textfile),
+    adapted = adapt_for(data, opts.model, opts.models_dir, opts.adapt, opts.adapt_rows, adapter=opts.adapter,
+                        device=opts.device, warn=output.warn, options=opts.read_options(), notify=output.note)
+    scorer = app.open_scorer(adapted.model, opts.models_dir, opts.device,
+                             opts.score_settings(batch_size=batch_size, first_row=adapted.first_row))
+    rows = app.score(scorer, data, adapter=opts.adapter, options=opts.read_options(), out=out, state=state,
+                     lock_wait=opts.lock_wait, warn=output.warn, notify=output.note,
+                     alerts=opts.alert_settings(prom_textfile=prom_textfile),
                      emit=lambda batch: show_scores(batch, scorer.alert_at, scorer.risk_source))
     alerts = sum(r["alert"] for r in rows)
-    summary = (f"scored {len(rows)} window(s) with {scorer.bundle.name} on {scorer.backend.provider} ({scorer.risk_source} "
-               f"risk, alert at {scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""))
-    output.note(summary)
+    output.note(f"scored {len(rows)} window(s) with {scorer.bundle.name} on {scorer.backend.provider} ({scorer.risk_source} "
+                f"risk, alert at {scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""))
     if fail_on_alert and alerts:
         raise typer.Exit(ALERT_EXIT_CODE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,42 +9,22 @@ import typer
 
 from jepawatch.allocator import reuse_freed_memory
 from jepawatch.cli import output
-from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, AlertAtOption, BackendOption, ClearOption,
-                                   DeviceOption, ForOption, LabelColOption, LockWaitOption, ModelOption, ModelsDirOption,
-                                   SeriesColOption, SeriesOption, StrideOption, TimestampColOption, TopChannelsOption, WebhookHeaderOption,
-                                   WebhookOption, alert_settings, read_options)
+from jepawatch.cli.scoring_options import ScoringOptions, scoring_options
 
 
+@scoring_options
 def watch(
     data: Annotated[Path, typer.Argument(help="The file to watch: a CSV (followed or replayed), a Parquet file or a benchmark folder (replayed).")],
-    model: ModelOption = None,
-    models_dir: ModelsDirOption = Path("models"),
     follow: Annotated[Optional[bool], typer.Option("--follow/--replay", help="--follow: tail the CSV (tail -F) and wait for new rows. --replay: play the file through at --speed. Default: follow a CSV modified in the last 10 s, replay anything else.", show_default=False)] = None,
     speed: Annotated[str, typer.Option("--speed", help="Replay pace: rows per second (200), a multiple of real time when the data has timestamps (60x), or max.")] = "max",
     state: Annotated[Optional[Path], typer.Option("--state", help="Record how far watching got (atomically); a restart resumes there, no window scored twice or skipped.")] = None,
-    lock_wait: LockWaitOption = 10.0,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Print one JSON object per window (the fields of `score`) instead of the live table.")] = False,
-    stride: StrideOption = None,
-    alert_at: AlertAtOption = None,
-    top_channels: TopChannelsOption = 3,
     poll: Annotated[float, typer.Option("--poll", help="Follow mode: seconds between checks for new rows.")] = 0.05,
     stop_after_idle: Annotated[Optional[float], typer.Option("--stop-after-idle", help="Stop after this many seconds without new rows (follow mode waits forever by default).")] = None,
-    for_windows: ForOption = 1,
-    clear_windows: ClearOption = 1,
-    webhook: WebhookOption = None,
-    webhook_header: WebhookHeaderOption = None,
     metrics_port: Annotated[Optional[int], typer.Option("--metrics-port", help="Serve Prometheus metrics (risk, alert, windows, last window time) on 127.0.0.1:PORT/metrics, e.g. 9108.")] = None,
-    series: SeriesOption = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the model. Default: PyTorch's (all cores). On a machine busy with other work, 1 keeps watch responsive.")] = None,
-    backend: BackendOption = None,
-    device: DeviceOption = None,
-    adapter: AdapterOption = None,
-    label_col: LabelColOption = None,
-    timestamp_col: TimestampColOption = None,
-    series_col: SeriesColOption = None,
-    adapter_option: AdapterSettingOption = None,
-    adapt: AdaptOption = None,
-    adapt_rows: AdaptRowsOption = None,
+    *,
+    opts: ScoringOptions,
 ) -> None:
     """Replay or tail DATA, scoring each complete window as it arrives.
 
@@ -68,27 +47,21 @@ def watch(
     Exit codes: 0 ok (including Ctrl-C); 1 an error (one line on stderr); 2 a usage error; 75 another
     run holds the --state file's lock.
     """
-    from dataclasses import replace
-
-    from jepawatch.app.transfer import adapt_for
     from jepawatch.app.score import open_scorer
+    from jepawatch.app.transfer import adapt_for
     from jepawatch.app.watch import WatchRequest, open_watch
-    from jepawatch.live.watch import JsonLinesSink, LiveTableSink, PlainLinesSink, StopFlag
-    from jepawatch.scoring.scorer import ScoreSettings
+    from jepawatch.live.watch import StopFlag
 
     reuse_freed_memory()  # faster batches on glibc; the command owns its process (jepawatch.allocator)
-    settings = ScoreSettings(stride, alert_at, top_channels, 64, backend)
-    request = WatchRequest(data, follow, speed, state, lock_wait, poll, stop_after_idle, threads, adapter,
-                           read_options(label_col, timestamp_col, adapter_option, series_col), warn=output.warn,
-                           alerts=alert_settings(for_windows, clear_windows, webhook, webhook_header, series,
-                                                 metrics_port=metrics_port))
+    request = WatchRequest(data, follow, speed, state, opts.lock_wait, poll, stop_after_idle, threads, opts.adapter,
+                           opts.read_options(), warn=output.warn, alerts=opts.alert_settings(metrics_port=metrics_port))
+
     def load_scorer():  # after the request's own checks
-        adapted = adapt_for(data, model, models_dir, adapt, adapt_rows, adapter=adapter, options=request.options,
-                            device=device, warn=output.warn, notify=output.note)
-        return open_scorer(adapted.model, models_dir, device, replace(settings, first_row=adapted.first_row))
+        adapted = adapt_for(data, opts.model, opts.models_dir, opts.adapt, opts.adapt_rows, adapter=opts.adapter,
+                            options=request.options, device=opts.device, warn=output.warn, notify=output.note)
+        return open_scorer(adapted.model, opts.models_dir, opts.device, opts.score_settings(first_row=adapted.first_row))
 
     with open_watch(load_scorer, request) as session:
-        sink = (JsonLinesSink() if jsonl else PlainLinesSink(alert_at=session.stats.alert_at) if not sys.stdout.isatty()
-                else LiveTableSink(output.stdout, session.stats))
+        sink = output.watch_sink(session.stats, jsonl)
         with StopFlag() as stop:
             session.run(sink, stop)

@@ -11,20 +11,21 @@ repeats that window's line on restart, with the same `window_start`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from jepawatch.atomic import atomic_write_json, read_json_record
 from jepawatch.errors import DataError
+from jepawatch.state_file import StateFile
 
 WATCH_STATE_FORMAT = "jepawatch-watch-state/1"
 
 
 @dataclass
-class WatchState:
-    model: str  # bundle path
-    weights_sha256: str
-    stride: int
+class WatchState(StateFile):
+    FORMAT: ClassVar[str] = WATCH_STATE_FORMAT
+    START_OVER: ClassVar[str] = "delete it to watch from the beginning"
+
     mode: str  # follow | replay
     source: str  # the watched path, absolute
     position: dict  # follow: a FilePosition; replay: {"rows": rows consumed}
@@ -33,24 +34,8 @@ class WatchState:
     alerts: dict | None = None  # alerts.pipeline.Alerting.state(): an open alert and the window count
     format: str = WATCH_STATE_FORMAT
 
-    @classmethod
-    def load(cls, path: Path) -> "WatchState | None":
-        data = read_json_record(path, WATCH_STATE_FORMAT, "delete it to watch from the beginning")
-        if data is None:
-            return None
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise DataError(f"state file {path} is unreadable ({exc}); delete it to watch from the beginning") from None
-
-    def save(self, path: Path) -> None:
-        atomic_write_json(path, asdict(self))
-
     def check(self, path: Path, weights_sha256: str, stride: int, mode: str, source: str) -> None:
-        if self.weights_sha256 != weights_sha256:
-            raise DataError(f"state file {path} belongs to another model ({self.model}); use a new --state file or delete it")
-        if self.stride != stride:
-            raise DataError(f"state file {path} was made with --stride {self.stride}; use that, or a new --state file")
+        self.check_model(path, weights_sha256, stride)
         if self.mode != mode:
             raise DataError(f"state file {path} was made with --{self.mode}; use --{self.mode}, or a new --state file")
         if self.source != source:

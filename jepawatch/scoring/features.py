@@ -1,7 +1,7 @@
 """What a trained MTS-JEPA says about each window: codes, predictions for the next window, surprise.
 
 For windows W_t with their predecessors W_{t-1} (preprocessed, (N, T, V) each), `signals_from_outputs`
-(via `scoring.windows.signals_at`) returns per window:
+(via `scoring.scored_windows.signals_at`) returns per window:
 - `pooled` (N, P, K): online fine code probabilities after variable-wise max-pooling (eq. 31),
   the downstream head's input; `regime` (N, P) its dominant codes; `coarse_regime` (N,) the
   dominant code of the coarse view (EMA branch, max-pooled over channels).

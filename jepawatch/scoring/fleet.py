@@ -26,7 +26,7 @@ from jepawatch.adapters import Series
 from jepawatch.data.preprocess import fill_forward
 from jepawatch.errors import DataError
 from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext, display_times
-from jepawatch.scoring.windows import scorable_starts
+from jepawatch.scoring.scored_windows import scorable_starts
 
 SHOWN_NAMES = 5  # series named in the warning about short ones
 

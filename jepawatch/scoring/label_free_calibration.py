@@ -14,7 +14,7 @@ from jepawatch.run_config import RunConfig
 from jepawatch.scoring.backends import TorchBackend
 from jepawatch.scoring.features import WindowSignals, window_statistics
 from jepawatch.scoring.label_free import FusedRisk
-from jepawatch.scoring.windows import scorable_starts, signals_at
+from jepawatch.scoring.scored_windows import scorable_starts, signals_at
 from jepawatch.training.code_stats import code_frequencies
 from jepawatch.training.config import DEFAULT_RISK_COMPONENTS
 

@@ -23,25 +23,15 @@ from jepawatch.bundle import Bundle, load_bundle, resolve_bundle_path
 from jepawatch.data.preprocess import fill_forward
 from jepawatch.devices import resolve_device
 from jepawatch.errors import BundleError, ConfigError
+from jepawatch.scoring.alert_rule import alert_rule
 from jepawatch.scoring.backends import make_backend
 from jepawatch.scoring.features import WindowSignals
 from jepawatch.scoring.head import head_from_bundle, predict
 from jepawatch.scoring.label_free import risk_from_dict
-from jepawatch.scoring.windows import PredictionCache, signals_at
+from jepawatch.scoring.settings import TOP_CHANNELS, ScoreSettings
+from jepawatch.scoring.scored_windows import PredictionCache, signals_at
 
-TOP_CHANNELS = 3
-
-
-@dataclass
-class ScoreSettings:
-    stride: int | None = None  # None: the window length
-    alert_at: float | None = None  # None: the bundle's threshold
-    top_channels: int = TOP_CHANNELS
-    batch_size: int = 64  # windows per forward pass
-    backend: str | None = None  # auto (ONNX when the bundle has an export), torch or onnx
-    first_row: int | None = None  # the first window to score starts here (`--adapt-rows`: the rows before were fitted on)
-    threads: int | None = None  # ONNX Runtime's intra-op threads (None: its default, the physical cores)
-
+__all__ = ["Scorer", "ScoreSettings", "ScoringCursor", "StreamContext", "TOP_CHANNELS", "display_times"]
 
 class Scorer:
     def __init__(self, bundle: Bundle, device: torch.device, settings: ScoreSettings | None = None):
@@ -62,10 +52,9 @@ class Scorer:
         bundle.model.to(device).eval()
         self.backend = make_backend(self.settings.backend, bundle, device, self.settings.threads)
         self.calibration = risk_from_dict(bundle.risk)
-        self.head, threshold = head_from_bundle(bundle.head, bundle.head_state) if bundle.head else (None, None)
-        self.risk_source = "supervised" if self.head is not None else "label-free"
-        default = threshold if self.head is not None else self.calibration.alert_at
-        self.alert_at = default if self.settings.alert_at is None else self.settings.alert_at
+        self.head = head_from_bundle(bundle.head, bundle.head_state)[0] if bundle.head else None
+        rule = alert_rule(bundle, self.settings.alert_at)
+        self.risk_source, self.alert_at = rule.risk_source, rule.alert_at
         self.channels = bundle.preprocess.kept_channels
 
     @classmethod

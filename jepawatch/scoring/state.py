@@ -13,21 +13,21 @@ A long-format table (`score --series-col`) keeps one cursor per series in `serie
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
-from jepawatch.atomic import atomic_write_json, read_json_record
-from jepawatch.errors import DataError
 from jepawatch.scoring.results import OutputBehind, OutputMark
+from jepawatch.state_file import StateFile
 
 STATE_FORMAT = "jepawatch-score-state/1"
 
 
 @dataclass
-class ScoreState:
-    model: str  # bundle path
-    weights_sha256: str
-    stride: int
+class ScoreState(StateFile):
+    FORMAT: ClassVar[str] = STATE_FORMAT
+    START_OVER: ClassVar[str] = "delete it to start scoring from the beginning"
+
     next_start: int  # absolute row of the next window to score
     rows_seen: int  # input rows at the end of the last run
     out_rows: int = 0  # rows in --out after the last run
@@ -46,22 +46,5 @@ class ScoreState:
         next_start = 0 if behind.last_start is None else behind.last_start + stride
         return replace(self, next_start=next_start, out_rows=behind.mark.rows, out_bytes=behind.mark.bytes)
 
-    @classmethod
-    def load(cls, path: Path) -> "ScoreState | None":
-        data = read_json_record(path, STATE_FORMAT, "delete it to start scoring from the beginning")
-        if data is None:
-            return None
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise DataError(f"state file {path} is unreadable ({exc}); delete it to start scoring from the beginning") from None
-
-    def save(self, path: Path) -> None:
-        atomic_write_json(path, asdict(self))
-
     def check(self, path: Path, weights_sha256: str, stride: int) -> None:
-        if self.weights_sha256 != weights_sha256:
-            raise DataError(f"state file {path} belongs to another model ({self.model}); "
-                            "use a new --state file for this model, or delete it")
-        if self.stride != stride:
-            raise DataError(f"state file {path} was made with --stride {self.stride}; use that, or a new --state file")
+        self.check_model(path, weights_sha256, stride)
