@@ -26,7 +26,7 @@ else:  # pragma: no cover
 
 # Named MTS-JEPA presets: `--set` overrides applied on top of the defaults (the paper's App. B.2).
 PRESETS: dict[str, list[str]] = {
-    # The product's default (issue 14, README's decisions table; measured 2026-12-01, BENCHMARKS.md
+    # The product's default (issue 14, docs/method.md's decisions table; measured 2026-12-01, BENCHMARKS.md
     # "Early warning"): the paper's architecture at a CPU-friendly size with a batch-entropy weight of
     # 1.0. With the paper's weights (0.01) the codes collapse to 1-2 dominant codes on MSL (perplexity
     # 2.4-2.7 at 8 epochs); with 1.0 this size keeps 32 of 32 codes dominant on MSL (perplexity 8.2),

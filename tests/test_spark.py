@@ -148,7 +148,7 @@ def test_an_adapted_bundle_scores_another_systems_hosts_on_spark(monitor, spark,
 
 
 def test_spark_example_runs_as_written(monitor, tmp_path):
-    """examples/spark_score.py, as the README gives it: a Parquet table of hosts in, scores out."""
+    """examples/spark_score.py, as docs/score.md gives it: a Parquet table of hosts in, scores out."""
     table = long_table()
     data, out = tmp_path / "hosts.parquet", tmp_path / "scores.parquet"
     table.to_parquet(data, index=False)

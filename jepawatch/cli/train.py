@@ -21,7 +21,7 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (paper: 100); selection and patience scale with it.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Samples per batch (paper: 128): channel-windows for mts-jepa, windows for temporal-jepa.")] = None,
     device: DeviceOption = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Named MTS-JEPA settings: watch (the default: the paper's architecture at a CPU-friendly size whose codes do not collapse, 20 epochs; see README), paper (the paper's configuration, App. B.2) or levels (the paper's with RevIN without per-window statistics).")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Named MTS-JEPA settings: watch (the default: the paper's architecture at a CPU-friendly size whose codes do not collapse, 20 epochs; see docs/method.md), paper (the paper's configuration, App. B.2) or levels (the paper's with RevIN without per-window statistics).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with \\[model] and \\[train] tables.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting, e.g. --set model.temperature=0.1 (repeatable).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (weights, shuffling, dropout).")] = None,

@@ -3,7 +3,7 @@
 The demo's model is the paper's architecture at a small size so that it trains in well under a
 minute on 2 CPU cores (window 40 = 4 patches of 10 rows, D = 64, K = 32, one encoder layer).
 Every other setting is the paper's, except the batch-level entropy weight (1.0, not 0.01):
-with the paper's weight the codes of this small model collapse to one or two (README: "Known problem
+with the paper's weight the codes of this small model collapse to one or two (docs/method.md: "Known problem
 of --preset paper"; issue 7), and the regime column would say nothing.
 
 The summary counts an anomaly as warned when an alert was raised on a window that ended before

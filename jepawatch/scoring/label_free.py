@@ -17,7 +17,7 @@ CDF on the same validation windows, so an alert at risk >= 0.99 fires on about 1
 validation windows. No steps, no ties: the risk moves continuously with its inputs.
 
 Which components the default risk fuses is decided by measurement (`evaluate --ablate-risk`,
-`benchmarks/early_warning.py`, README's decisions table). Decision (measured 2026-12-01,
+`benchmarks/early_warning.py`, docs/method.md's decisions table). Decision (measured 2026-12-01,
 BENCHMARKS.md "Early warning"): the default is `stats_neighbours` alone. Adding any model
 component lowered the fused next-window and normal-context AUC on held-out demo-generator data,
 on MSL and on SKAB (each tried alone and together, with the paper's RevIN and with `--preset

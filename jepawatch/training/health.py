@@ -63,7 +63,7 @@ def perplexity(weights: torch.Tensor) -> float:
 def collapse_warning(health: dict[str, float], min_perplexity: float) -> str | None:
     """A one-line warning when the codes or latents have collapsed, else None."""
     if health.get("codes_used", 2) <= 1:
-        return "codes collapsed: every validation token maps to one code (README: known problem of --preset paper)"
+        return "codes collapsed: every validation token maps to one code (docs/method.md: known problem of --preset paper)"
     if "code_perplexity" in health and health["code_perplexity"] < min_perplexity:
         return f"code usage is collapsing: perplexity {health['code_perplexity']:.2f} < {min_perplexity:g}"
     if health.get("z_cov_trace", 1.0) < 1e-6:
