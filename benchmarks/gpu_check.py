@@ -54,6 +54,7 @@ from jepawatch.adapters import ReadOptions, read_dataset
 from jepawatch.bundle import load_bundle
 from jepawatch.config_sources import resolve_config
 from jepawatch.data.windows import segment_pairs, split_segments
+from jepawatch.devices import cpu_name
 from jepawatch.scoring.backends import make_backend
 from jepawatch.jobs.train import read_sources
 from jepawatch.training.loop import Trainer
@@ -95,16 +96,6 @@ def environment() -> dict:
             "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
             "gpus": gpus, "onnxruntime": ort.__version__, "onnxruntime_packages": packages,
             "onnxruntime_providers": ort.get_available_providers(), "jepawatch": jepawatch.__version__}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # -- the data --------------------------------------------------------------------------------------

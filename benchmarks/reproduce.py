@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import time
 from datetime import date
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import jepawatch
 from jepawatch.bundle import CHECKPOINT
+from jepawatch.devices import cpu_name
 from jepawatch.kinds import kind_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,16 +71,6 @@ QUICK_MTS = ["model.d_model=32", "model.codebook_size=16", "model.encoder_layers
              "model.tokenizer_channels=8", "model.projection_hidden=16,16", "model.decoder_hidden=32"]
 QUICK_TEMPORAL = ["model.embed_dim=32", "model.predictor_embed_dim=16", "model.encoder_depth=1", "model.num_heads=2"]
 QUICK = {"mts-jepa": QUICK_MTS, "temporal-jepa": QUICK_TEMPORAL}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class _Log:

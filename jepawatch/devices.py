@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import torch
 
 from jepawatch.errors import ConfigError
@@ -15,3 +18,14 @@ def resolve_device(requested: str | None) -> torch.device:
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
     return torch.device(requested)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what the platform says: for benchmark records."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
