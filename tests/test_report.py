@@ -202,7 +202,7 @@ def test_alert_runs_say_what_followed_them():
         (60, 60, "during anomaly", None),
         (90, 90, "false alarm", None),
         (140, 160, "warned", 150 - 150),  # the alert on window 14 is about window 15, where it begins
-        (180, 180, "false alarm (at an anomaly's end)", None),  # window 18 overlaps the anomaly, 19 is normal
+        (180, 180, "during anomaly", None),  # window 18 overlaps the anomaly (19 is normal): not a false alarm
     ]
     assert rows[runs[0].peak]["next_window_risk"] == 0.995
     assert [r.outcome for r in alert_runs(rows, None, 10)] == [""] * 5

@@ -15,7 +15,7 @@ from jepawatch.devices import resolve_device
 from jepawatch.errors import ConfigError, DataError, JepawatchError
 from jepawatch.evaluation.baselines import fit_baselines, windows_of
 from jepawatch.evaluation.early_warning import compare
-from jepawatch.evaluation.labelled import labelled_pairs, read_labelled, read_training
+from jepawatch.evaluation.labelled import labelled_pairs, read_labelled_with_step, read_training
 from jepawatch.evaluation.protocol import run_protocol
 from jepawatch.evaluation.representation import Representation
 from jepawatch.scoring.scorer import Scorer
@@ -74,7 +74,7 @@ def evaluate(bundle: Bundle, data: DataSource, *, seeds: int = 5, features: str 
         scorer, no_label_free = Scorer(bundle, torch_device), None
     except JepawatchError as exc:  # an ablation without codes or predictors, or the Temporal JEPA
         scorer, no_label_free = None, str(exc)
-    series, labels, source = read_labelled(data, adapter, options, bundle)
+    series, labels, source, step = read_labelled_with_step(data, adapter, options, bundle)
     training = read_training(data, adapter, options, bundle, None if train_data is None else as_data(train_data), warn=warn)
     baselines = fit_baselines(windows_of(training, representation.window))
     pairs = labelled_pairs(representation, series, labels, scorer, baselines)
@@ -87,7 +87,8 @@ def evaluate(bundle: Bundle, data: DataSource, *, seeds: int = 5, features: str 
         protocol, no_protocol = {}, str(exc)
     early_warning = None
     if scorer is not None:
-        early_warning = compare(pairs, pairs.baseline_scores, scorer.calibration, scorer.calibration.alert_at, ablate_risk)
+        early_warning = compare(pairs, pairs.baseline_scores, scorer.calibration, scorer.calibration.alert_at, ablate_risk,
+                                step)
     return EvaluationReport(str(bundle.path), bundle.run.model_kind, representation.features, source, pairs.window,
                             no_label_free, no_protocol, protocol, early_warning)
 

@@ -148,11 +148,28 @@ def _print_early_warning(ew: dict) -> None:
         output.stdout.print(f"{'whole data' if part == 'whole' else 'last 20%'}: {text}", highlight=False)
     e = ew["events"]
     lead = f"{e['mean_lead_steps']:.0f} steps" if e["warned"] else "n/a"
+    per_day = f", {_rate(e['false_alarms_per_day'])} per day" if math.isfinite(e.get("false_alarms_per_day", math.nan)) else ""
     output.stdout.print(
-        f"alerts at risk >= {e['alert_at']} on the whole data: warned of {e['warned']} of {e['anomalies']} anomalies "
-        f"before they began (mean lead {lead}), alerted while under way on {e['alerted_during']}; {e['alerts']} alerts, "
-        f"{e['false_alarms']} before a normal window ({_rate(e['false_alarms_per_1000'])} per 1,000 normal windows)",
-        highlight=False)
+        f"alerts at risk >= {e['alert_at']} on the whole data: detected {e['detected']} of {e['anomalies']} anomalies, "
+        f"warned of {e['warned']} before they began (mean lead {lead}), alerted while under way on {e['alerted_during']}; "
+        f"{e['alerts']} alerts, {e['false_alarms']} of them false alarms ({_rate(e['false_alarms_per_1000'])} per 1,000 "
+        f"normal windows{per_day}); NAB-style score {_rate(e['nab'])}", highlight=False)
+    if ew.get("budgets"):
+        _print_budgets(ew["budgets"])
+
+
+def _print_budgets(budgets: dict) -> None:
+    """Each score's incidents detected / warned at the same false-alarm budgets (whole data)."""
+    shares = [b["budget"] for b in next(iter(budgets.values()))]
+    table = Table(title="incidents detected / warned before onset, at the same false-alarm budget (threshold on the "
+                        "scored normal windows: a comparison, not the product's alert level)")
+    table.add_column("score")
+    for share in shares:
+        table.add_column(f"{100 * share:g}% of normal windows", justify="right")
+    for name, rows in budgets.items():
+        table.add_row("label-free risk" if name == "label_free_risk" else name,
+                      *(f"{r['detected']} / {r['warned']} of {r['anomalies']}" for r in rows))
+    output.stdout.print(table)
 
 
 def _rate(value) -> str:

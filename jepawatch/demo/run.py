@@ -56,16 +56,18 @@ class DemoSummary:
     warned: int
     mean_lead_minutes: float
     alerts: int
-    false_alarms: int  # alerts on windows whose next window was normal
+    false_alarms: int  # alerts on normal windows followed by a normal one (evaluation.events)
     alerted_during: int  # anomalies with an alert raised on a window that overlaps them
+    detected: int = 0  # warned of or alerted on while under way
 
     def lines(self) -> list[str]:
         lead = f"{self.mean_lead_minutes:.0f} min" if self.warned else "n/a"
         return [
             f"anomalies in the replayed part: {self.anomalies}",
+            f"detected (warned of, or alerted on while under way): {self.detected} of {self.anomalies}",
             f"warned before they began: {self.warned} of {self.anomalies} (mean lead time {lead})",
             f"alerted while under way (not early): {self.alerted_during} of {self.anomalies}",
-            f"alerts: {self.alerts}, of which {self.false_alarms} before a normal window (false alarms)",
+            f"alerts: {self.alerts}, of which {self.false_alarms} false alarms (on a normal window before a normal one)",
         ]
 
 
@@ -76,4 +78,4 @@ def summarise(rows: list[dict], labels: np.ndarray, window: int) -> DemoSummary:
     first_window = int(rows[0]["window_start"]) // window
     events = event_summary(labels, window, first_window, np.asarray([bool(r["alert"]) for r in rows]))
     return DemoSummary(events.anomalies, events.warned, events.mean_lead_steps * MINUTES_PER_ROW, events.alerts,
-                       events.false_alarms, events.alerted_during)
+                       events.false_alarms, events.alerted_during, events.detected)

@@ -8,14 +8,17 @@ components only) is measured by:
 - `normal_context`: the same on the pairs whose W_t is normal (y_t = 0): true early warning.
 On two sets of pairs: `whole`, every pair of the labelled data with a predecessor window (t >= 1;
 nothing is fitted on it: baselines and risk come from the training data), and `test`, the
-protocol's last 20%. Event-level figures at the label-free risk's alert level come from `events.py`.
+protocol's last 20%. Event-level figures (`events.py`) on the whole data, where an operator acts:
+the label-free risk's alerts at the product's alert level, and every score (the risk and each
+baseline) at the false-alarm budgets of `events.BUDGETS`, the thresholds set on the scored normal
+windows (for comparison only: detectors side by side at the same false-alarm rate).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from jepawatch.evaluation.events import event_summary
+from jepawatch.evaluation.events import event_summary, events_at_budgets
 from jepawatch.evaluation.labelled import LabelledPairs
 from jepawatch.evaluation.metrics import auc
 from jepawatch.evaluation.protocol import split_points
@@ -23,8 +26,9 @@ from jepawatch.scoring.label_free import COMPONENTS, MODEL_COMPONENTS, STATS_COM
 
 
 def compare(pairs: LabelledPairs, baseline_scores: dict[str, np.ndarray], calibration, alert_at: float,
-            ablate: bool = False) -> dict:
-    """baseline_scores: name -> (N-1,) scores of W_0 .. W_{N-2}; calibration: the bundle's risk."""
+            ablate: bool = False, step_seconds: float | None = None) -> dict:
+    """baseline_scores: name -> (N-1,) scores of W_0 .. W_{N-2}; calibration: the bundle's risk;
+    step_seconds: the data's time step (false alarms per day)."""
     n = len(pairs)
     _, val_end = split_points(n)
     parts = {"whole": np.arange(1, n), "test": np.arange(max(1, val_end), n)}
@@ -38,9 +42,12 @@ def compare(pairs: LabelledPairs, baseline_scores: dict[str, np.ndarray], calibr
     best = {part: _best_baseline(table[part], baseline_scores) for part in parts}
     risk = pairs.label_free_risk
     alerts = np.nan_to_num(risk[1:], nan=0.0) >= alert_at  # alert raised at the end of W_1 .. W_{N-2}
-    events = event_summary(pairs.step_labels, pairs.window, 1, alerts).to_dict()
+    events = event_summary(pairs.step_labels, pairs.window, 1, alerts, step_seconds).to_dict()
+    # every score of W_1 .. W_{N-2} (W_0 has no predecessor, so no risk), at the same false-alarm budgets
+    budgets = {name: events_at_budgets(pairs.step_labels, pairs.window, 1, np.asarray(s, dtype=float)[1:],
+                                       step_seconds=step_seconds) for name, s in scores.items()}
     components = list(getattr(calibration, "components", []))
-    return {"scores": table, "best_baseline": best, "events": {"alert_at": alert_at, **events},
+    return {"scores": table, "best_baseline": best, "events": {"alert_at": alert_at, **events}, "budgets": budgets,
             "risk_components": components, "ablation": sorted(ablation), "baselines": sorted(baseline_scores)}
 
 

@@ -6,8 +6,17 @@ whose onset lies in a scored target window:
 - warned: the alert run that reaches the onset's window started on a window that was normal, so
   the operator heard before it began (the protocol's rule, `metrics.lead_times`); its lead time
   runs from the end of that run's first window to the onset;
-- alerted while under way: some alerted window overlaps the segment.
-False alarms: alerts whose next window is normal, also per 1,000 such windows.
+- alerted while under way: some alerted window overlaps the segment;
+- detected: warned or alerted while under way.
+Normal windows: a normal window followed by a normal one. False alarms: alerts raised on normal
+windows, also per 1,000 normal windows and, when the data's time step is known, per day of data
+(an alert on a window that holds labelled rows is an alert while an anomaly is under way, whatever
+follows it, not a false alarm).
+
+`events_at_budgets` judges any score at several false-alarm budgets: the threshold of each is set
+on the scored normal windows (the share `budget` of them alerts), which only
+an evaluation can do, never a product: it compares detectors at the same false-alarm rate.
+`nab_score` sums the Numenta Anomaly Benchmark's standard profile over the incidents (below).
 """
 
 from __future__ import annotations
@@ -27,18 +36,28 @@ class EventSummary:
     alerted_during: int
     alerts: int
     false_alarms: int
-    normal_targets: int  # alerts' target windows that were normal, alerted or not
+    normal_targets: int  # normal windows (normal, and followed by a normal one), alerted or not
+    detected: int = 0  # warned or alerted while under way
+    days: float = float("nan")  # the scored stretch in days, when the time step is known
+    nab: float = float("nan")  # `nab_score` of the alerts
 
     @property
     def false_alarms_per_1000(self) -> float:
         return 1000.0 * self.false_alarms / self.normal_targets if self.normal_targets else float("nan")
 
+    @property
+    def false_alarms_per_day(self) -> float:
+        return self.false_alarms / self.days if self.days > 0 else float("nan")
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "false_alarms_per_1000": self.false_alarms_per_1000}
+        return {**asdict(self), "false_alarms_per_1000": self.false_alarms_per_1000,
+                "false_alarms_per_day": self.false_alarms_per_day}
 
 
-def event_summary(step_labels: np.ndarray, window: int, first_window: int, alerts: np.ndarray) -> EventSummary:
-    """step_labels (T,) 0/1; alerts[i]: the alert raised at the end of window `first_window + i`."""
+def event_summary(step_labels: np.ndarray, window: int, first_window: int, alerts: np.ndarray,
+                  step_seconds: float | None = None) -> EventSummary:
+    """step_labels (T,) 0/1; alerts[i]: the alert raised at the end of window `first_window + i`;
+    step_seconds: the data's time step, for false alarms per day."""
     alerts = np.asarray(alerts, dtype=bool)
     n_windows = len(step_labels) // window
     window_labels = step_labels[: n_windows * window].reshape(n_windows, window).max(axis=1).astype(bool)
@@ -46,17 +65,87 @@ def event_summary(step_labels: np.ndarray, window: int, first_window: int, alert
     usable = (first_target + np.arange(len(alerts))) < n_windows
     alerts_usable = alerts[usable]
     targets = window_labels[first_target: first_target + len(alerts_usable)]
+    quiet = ~targets & ~window_labels[first_window: first_window + len(alerts_usable)]  # normal windows
     leads = lead_times(step_labels, window, first_target, alerts_usable, targets)
     starts = (first_window + np.arange(len(alerts))) * window
-    alerted_during = 0
+    alerted_during = detected = 0
     for first, last in segments(step_labels):
         if not first_target * window <= first < (first_target + len(alerts_usable)) * window:
             continue
         overlapping = (starts <= last) & (starts + window - 1 >= first)
-        alerted_during += bool(alerts[overlapping].any())
+        during = bool(alerts[overlapping].any())
+        alerted_during += during
+        detected += during or bool(alerts_usable[first // window - first_target])  # the alert before its window
+    days = len(alerts_usable) * window * step_seconds / 86400.0 if step_seconds else float("nan")
     return EventSummary(anomalies=leads["segments"], warned=leads["warned"], mean_lead_steps=leads["mean_lead_steps"],
                         alerted_during=alerted_during, alerts=int(alerts.sum()),
-                        false_alarms=int((alerts_usable & ~targets).sum()), normal_targets=int((~targets).sum()))
+                        false_alarms=int((alerts_usable & quiet).sum()), normal_targets=int(quiet.sum()),
+                        detected=detected, days=days, nab=nab_score(step_labels, window, first_window, alerts))
+
+
+BUDGETS = (0.001, 0.005, 0.01, 0.02, 0.05)  # false alarms per normal window
+
+
+def events_at_budgets(step_labels: np.ndarray, window: int, first_window: int, scores: np.ndarray,
+                      budgets=BUDGETS, step_seconds: float | None = None) -> list[dict]:
+    """The events of `scores` (one per window from `first_window`, larger = more unusual; NaN never
+    alerts) thresholded at each false-alarm budget, the threshold set on the normal windows (normal
+    and followed by a normal one). Each: budget, threshold and `event_summary`'s figures."""
+    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf)
+    n_windows = len(step_labels) // window
+    window_labels = step_labels[: n_windows * window].reshape(n_windows, window).max(axis=1).astype(bool)
+    own = np.arange(first_window, first_window + len(scores))
+    usable = own + 1 < n_windows
+    quiet = ~window_labels[own[usable]] & ~window_labels[own[usable] + 1]
+    normal = scores[usable][quiet]
+    normal = normal[np.isfinite(normal)]
+    out = []
+    for budget in budgets:
+        threshold = float(np.quantile(normal, 1.0 - budget, method="higher")) if len(normal) else float("inf")
+        summary = event_summary(step_labels, window, first_window, scores > threshold, step_seconds)
+        out.append({"budget": budget, "threshold": threshold, **summary.to_dict()})
+    return out
+
+
+# The Numenta Anomaly Benchmark's standard profile (Lavin & Ahmad 2015): a true positive earns up to
+# A_TP, each false positive costs A_FP, each missed incident A_FN; reported as 100 x (raw - null) /
+# (perfect - null), null = no detection at all, perfect = every incident at the start of its window.
+NAB_A_TP, NAB_A_FP, NAB_A_FN = 1.0, 0.11, 1.0
+
+
+def _nab_sigmoid(position: float) -> float:
+    """NAB's scaled sigmoid: 2 / (1 + e^(5y)) - 1; y = -1 at the start of an incident's window, 0 at its end."""
+    return 2.0 / (1.0 + np.exp(5.0 * position)) - 1.0
+
+
+def nab_score(step_labels: np.ndarray, window: int, first_window: int, alerts: np.ndarray) -> float:
+    """A NAB-style score of alerts raised at the end of windows `first_window + i` (standard profile).
+
+    Adapted to labelled segments and early warning: each incident's NAB window runs from `lead` rows
+    before its onset to its last row, `lead` being half of NAB's window width (10% of the rows over
+    the number of incidents), so that a warning before the onset counts as in NAB's centred windows;
+    the first alert in a window earns A_TP times the sigmoid of its position (earlier is better);
+    every alert outside all windows costs A_FP (NAB's far-from-any-window limit); a window without an
+    alert costs A_FN. NaN when there is no incident."""
+    alerts = np.asarray(alerts, dtype=bool)
+    incidents = segments(step_labels)
+    if not incidents:
+        return float("nan")
+    lead = max(window, int(0.1 * len(step_labels) / len(incidents) / 2))
+    spans = [(max(0, first - lead), last) for first, last in incidents]
+    alert_rows = (first_window + np.flatnonzero(alerts) + 1) * window - 1  # the last row of each alerting window
+    raw, inside = 0.0, np.zeros(len(alert_rows), dtype=bool)
+    for start, end in spans:
+        hits = (alert_rows >= start) & (alert_rows <= end)
+        inside |= hits
+        if hits.any():
+            position = (alert_rows[hits][0] - end) / max(end - start, 1)  # -1 at the start, 0 at the end
+            raw += NAB_A_TP * _nab_sigmoid(position)
+        else:
+            raw -= NAB_A_FN
+    raw -= NAB_A_FP * int((~inside).sum())
+    null, perfect = -NAB_A_FN * len(spans), NAB_A_TP * _nab_sigmoid(-1.0) * len(spans)
+    return float(100.0 * (raw - null) / (perfect - null))
 
 
 def segments(labels: np.ndarray) -> list[tuple[int, int]]:

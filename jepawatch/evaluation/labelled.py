@@ -80,11 +80,27 @@ def labelled_pairs(representation: Representation, series: np.ndarray, labels: n
 def read_labelled(data, adapter: str | None, options, bundle) -> tuple[np.ndarray, np.ndarray, str]:
     """The labelled part of DATA (a benchmark's test part, or a file with a label column),
     preprocessed with the bundle's training statistics: (series (T, V), labels (T,), source)."""
+    series, labels, source, _ = read_labelled_with_step(data, adapter, options, bundle)
+    return series, labels, source
+
+
+def read_labelled_with_step(data, adapter: str | None, options, bundle) -> tuple[np.ndarray, np.ndarray, str, float | None]:
+    """`read_labelled`, and the data's time step in seconds (the median step of its time column;
+    None without one), for false alarms per day."""
     dataset = read_dataset(data, adapter, replace(options, columns=tuple(bundle.preprocess.channels)))
     part = dataset.part("test")
     if part.labels is None:
         raise DataError(f"{source_name(data)} has no labels; give --label-col COLUMN (0/1), or a benchmark folder with test labels")
-    return bundle.preprocess.transform(part.values, part.channels), part.labels, dataset.source
+    return bundle.preprocess.transform(part.values, part.channels), part.labels, dataset.source, step_seconds(part.timestamps)
+
+
+def step_seconds(timestamps: np.ndarray | None) -> float | None:
+    """The median time step in seconds of datetime64 timestamps; None for none, numeric or unordered ones."""
+    if timestamps is None or len(timestamps) < 2 or not np.issubdtype(np.asarray(timestamps).dtype, np.datetime64):
+        return None
+    steps = np.diff(np.asarray(timestamps).astype("datetime64[ns]").astype(np.int64)) / 1e9
+    step = float(np.median(steps))
+    return step if step > 0 else None
 
 
 def read_training(data, adapter: str | None, options, bundle, train_data=None, warn=lambda message: None) -> np.ndarray:

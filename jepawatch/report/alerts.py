@@ -7,8 +7,9 @@ A run's outcome, when the data has labels:
   evaluation's rule);
 - during anomaly: the windows the alerts are about hold labelled rows, but no onset came after an
   alert on a normal window (an anomaly under way);
-- false alarm: the windows the alerts are about are normal, as `evaluation.events` counts false
-  alarms; "at an anomaly's end" when the alerted windows themselves hold labelled rows.
+- false alarm: the alerted windows and the windows they are about are all normal, as
+  `evaluation.events` counts false alarms (alerts on windows that hold labelled rows are alerts
+  while an anomaly is under way).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class AlertRun:
     first: int  # index of the run's first row among the scored rows
     last: int  # index of its last row
     peak: int  # index of its highest-risk row
-    outcome: str  # warned | during anomaly | false alarm[ (at an anomaly's end)] | "" (no labels)
+    outcome: str  # warned | during anomaly | false alarm | "" (no labels)
     onset: int | None = None  # row where the anomaly warned of began
     warned_from: int | None = None  # index of the row whose alert started the warning
     lead_rows: int | None = None  # onset - (end of that window + 1)
@@ -59,9 +60,6 @@ def _outcome(rows: list[dict], first: int, last: int, peak: int, labels: np.ndar
         for k in range(first, last + 1):
             if rows[k]["window_start"] > calm_after and rows[k]["window_end"] < onset:
                 return AlertRun(first, last, peak, "warned", int(onset), k, int(onset - rows[k]["window_end"] - 1))
-    about = labels[rows[first]["window_end"] + 1: about_end]  # the windows the alerts are about
-    if about.any():
-        outcome = "during anomaly"
-    else:
-        outcome = "false alarm (at an anomaly's end)" if labels[begin: rows[last]["window_end"] + 1].any() else "false alarm"
+    # the alerted windows and the windows they are about: any labelled row there is an anomaly under way
+    outcome = "during anomaly" if labels[begin: about_end].any() else "false alarm"
     return AlertRun(first, last, peak, outcome)

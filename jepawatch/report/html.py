@@ -78,9 +78,10 @@ def _cards(data: ReportData) -> str:
         lead = f"{ev.mean_lead_steps:.0f} rows" if ev.warned else "n/a"
         if ev.warned and data.has_dates:
             lead = _duration(ev.mean_lead_steps * _row_seconds(data))
-        cards += [(f"{ev.anomalies}", "labelled anomalies"), (f"{ev.warned} of {ev.anomalies}", "warned before they began"),
+        cards += [(f"{ev.anomalies}", "labelled anomalies"), (f"{ev.detected} of {ev.anomalies}", "detected"),
+                  (f"{ev.warned} of {ev.anomalies}", "warned before they began"),
                   (lead, "mean lead time"), (f"{ev.alerted_during} of {ev.anomalies}", "alerted while under way"),
-                  (f"{ev.false_alarms}", "alerted windows before a normal one (false alarms)")]
+                  (f"{ev.false_alarms}", "false alarms (alerts on a normal window before a normal one)")]
     return '<div class="cards" id="summary">' + "".join(
         f"<div class=\"card\"><b>{html.escape(value)}</b><span>{html.escape(what)}</span></div>" for value, what in cards) + "</div>"
 

@@ -1,0 +1,71 @@
+"""Event figures where an operator acts: incidents detected and warned, false alarms per normal window,
+at the same false-alarm budget for every detector, and a NAB-style score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jepawatch.evaluation.events import event_summary, events_at_budgets, nab_score
+from jepawatch.evaluation.labelled import step_seconds
+
+WINDOW = 10
+
+
+def incidents(n_rows: int = 4000, every: int = 400) -> np.ndarray:
+    labels = np.zeros(n_rows, dtype=np.uint8)
+    for onset in range(205, n_rows - 50, every):
+        labels[onset:onset + 20] = 1
+    return labels
+
+
+def test_a_precursor_detector_warns_of_every_incident_within_the_budget_and_noise_does_not():
+    labels = incidents()
+    n = len(labels) // WINDOW
+    rng = np.random.default_rng(0)
+    noise = rng.random(n - 1)  # scores of windows 1 .. n-1, each about the next window
+    precursor = noise.copy()
+    onsets = np.flatnonzero(np.diff(np.concatenate([[0], labels])) == 1)
+    precursor[onsets // WINDOW - 2] = 10.0  # the window before each incident's window: index = window - 1
+    for budget_rows in (events_at_budgets(labels, WINDOW, 1, precursor, step_seconds=60.0),
+                        events_at_budgets(labels, WINDOW, 1, noise, step_seconds=60.0)):
+        for row in budget_rows:
+            assert row["false_alarms_per_1000"] <= 1000 * row["budget"] + 1e-9  # the budget is kept
+            assert row["false_alarms_per_day"] == pytest.approx(row["false_alarms"] / row["days"])
+    at_one_percent = {r["budget"]: r for r in events_at_budgets(labels, WINDOW, 1, precursor)}[0.01]
+    assert at_one_percent["anomalies"] == len(onsets) == at_one_percent["warned"] == at_one_percent["detected"]
+    noisy = {r["budget"]: r for r in events_at_budgets(labels, WINDOW, 1, noise)}[0.01]
+    assert noisy["detected"] < len(onsets) // 2
+
+
+def test_an_alert_while_an_incident_is_under_way_is_not_a_false_alarm():
+    labels = np.zeros(100, dtype=np.uint8)
+    labels[82:90] = 1  # in window 80..89; window 90 is normal
+    alerts = np.zeros(9, dtype=bool)  # windows 1 .. 9
+    alerts[7] = True  # raised at the end of window 8 (rows 80..89), about window 9 (normal)
+    summary = event_summary(labels, WINDOW, 1, alerts)
+    assert (summary.detected, summary.alerted_during, summary.false_alarms) == (1, 1, 0)
+    alerts[2] = True  # window 3 and window 4 are normal: a false alarm
+    assert event_summary(labels, WINDOW, 1, alerts).false_alarms == 1
+
+
+def test_nab_score_rewards_early_detection_and_charges_false_alarms():
+    labels = incidents()
+    n = len(labels) // WINDOW
+    onsets = np.flatnonzero(np.diff(np.concatenate([[0], labels])) == 1)
+    silent = np.zeros(n - 1, dtype=bool)
+    early, late = silent.copy(), silent.copy()
+    early[onsets // WINDOW - 3] = True  # two windows ahead
+    late[onsets // WINDOW] = True  # the incident's own window, after its onset
+    assert nab_score(labels, WINDOW, 1, silent) == 0.0
+    assert 0 < nab_score(labels, WINDOW, 1, late) < nab_score(labels, WINDOW, 1, early) <= 100.0
+    noisy = early.copy()
+    noisy[np.arange(0, n - 1, 7)] = True
+    assert nab_score(labels, WINDOW, 1, noisy) < nab_score(labels, WINDOW, 1, early)
+    assert np.isnan(nab_score(np.zeros(100, dtype=np.uint8), WINDOW, 1, silent[:9]))
+
+
+def test_the_time_step_of_a_time_column():
+    stamps = np.arange("2026-01-01T00:00", "2026-01-01T05:00", np.timedelta64(1, "m"), dtype="datetime64[m]")
+    assert step_seconds(stamps) == 60.0
+    assert step_seconds(np.arange(10.0)) is None and step_seconds(None) is None
