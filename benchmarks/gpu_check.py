@@ -78,8 +78,9 @@ def sync(device: torch.device) -> None:
 
 # -- the environment ------------------------------------------------------------------------------
 def environment() -> dict:
-    import onnxruntime as ort
+    from jepawatch.onnx_runtime import installed
 
+    ort = __import__("onnxruntime") if installed() else None
     gpus = [{"name": torch.cuda.get_device_name(i),
              "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1),
              "capability": ".".join(map(str, torch.cuda.get_device_capability(i)))}
@@ -94,8 +95,8 @@ def environment() -> dict:
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
             "torch": torch.__version__, "torch_cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
-            "gpus": gpus, "onnxruntime": ort.__version__, "onnxruntime_packages": packages,
-            "onnxruntime_providers": ort.get_available_providers(), "jepawatch": jepawatch.__version__}
+            "gpus": gpus, "onnxruntime": ort.__version__ if ort else None, "onnxruntime_packages": packages,
+            "onnxruntime_providers": ort.get_available_providers() if ort else [], "jepawatch": jepawatch.__version__}
 
 
 # -- the data --------------------------------------------------------------------------------------
@@ -231,7 +232,10 @@ def scoring(data: dict, root: Path, presets: list[str], gpu: torch.device | None
                                   device="cuda" if gpu is not None else "cpu", warn=quiet)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        monitor.export_onnx()
+        try:
+            monitor.export_onnx()
+        except Exception as exc:  # no ONNX Runtime, or an exporter failure: the PyTorch rows still run
+            print(f"  export failed ({type(exc).__name__}: {exc}); the onnx rows will say so", flush=True)
         export_seconds = time.perf_counter() - start
         results.append({"preset": preset, "train_one_epoch_s": train_seconds, "export_s": export_seconds,
                         **score_bundle(monitor.path, data["test"], gpu, repeats, test_windows)})
@@ -351,8 +355,8 @@ def full_run(data: dict, root: Path, gpu: torch.device | None) -> dict:
 def markdown(results: dict) -> str:
     env = results["environment"]
     gpu = env["gpus"][0]["name"] if env["gpus"] else "no GPU"
-    lines = [f"`python benchmarks/gpu_check.py{results['arguments']}` — {env['date']}, {gpu}, CPU {env['cpu']}"
-             f"{' (%.0f GiB)' % env['gpus'][0]['memory_gib'] if env['gpus'] else ''}, {env['cpu_count']} CPUs, "
+    lines = [f"`python benchmarks/gpu_check.py{results['arguments']}` — {env['date']}, {gpu}"
+             f"{' (%.0f GiB)' % env['gpus'][0]['memory_gib'] if env['gpus'] else ''}, CPU {env['cpu']}, {env['cpu_count']} CPUs, "
              f"torch {env['torch']} (CUDA {env['torch_cuda']}), onnxruntime {env['onnxruntime']} "
              f"({', '.join(env['onnxruntime_providers'])}); data: {results.get('data', '?')}", ""]
     if results.get("training"):

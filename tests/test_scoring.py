@@ -699,6 +699,10 @@ def test_the_alert_level_is_decided_in_one_place_and_range_checked(trained, tmp_
     for bad in ("-0.2", "nan", "inf"):
         assert_one_line_error(runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--alert-at", bad]),
                               f"--alert-at {float(bad):g}", "a risk level of 0 or more")
+    before = sorted(p.name for p in path.parent.iterdir())
+    assert_one_line_error(runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--alert-at", "-1",
+                                              "--adapt", str(root / "train.csv")]), "--alert-at -1")
+    assert sorted(p.name for p in path.parent.iterdir()) == before  # refused before --adapt wrote anything
     bundle = load_bundle(path)
     scorer = Scorer(bundle, torch.device("cpu"))
     monitor = jepawatch.Monitor(path)
@@ -706,3 +710,5 @@ def test_the_alert_level_is_decided_in_one_place_and_range_checked(trained, tmp_
     bundle.risk = {k: v for k, v in bundle.risk.items() if k != "alert_at"}  # as an older bundle's risk.json
     assert alert_rule(bundle).alert_at == Scorer(bundle, torch.device("cpu")).alert_at == DEFAULT_ALERT_AT
     assert Scorer(bundle, torch.device("cpu"), ScoreSettings(alert_at=0.5)).alert_at == 0.5
+    bundle.risk = None  # neither a head nor a calibration: no alert level (such a bundle cannot be scored)
+    assert np.isnan(alert_rule(bundle).alert_at)

@@ -40,6 +40,11 @@ class ScoringOptions:
     adapt: AdaptOption = None
     adapt_rows: AdaptRowsOption = None
 
+    def __post_init__(self) -> None:
+        from jepawatch.scoring.alert_rule import check_alert_at
+
+        check_alert_at(self.alert_at)  # before anything runs (an --adapt writes a bundle first)
+
     def read_options(self) -> ReadOptions:
         return read_options(self.label_col, self.timestamp_col, self.adapter_option, self.series_col)
 

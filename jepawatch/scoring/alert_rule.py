@@ -32,10 +32,13 @@ def check_alert_at(alert_at: float | None) -> None:
 
 
 def alert_rule(bundle: Bundle, alert_at: float | None = None) -> AlertRule:
-    """The risk source of `bundle` and its alert level (`alert_at` when given, else the bundle's)."""
+    """The risk source of `bundle` and its alert level (`alert_at` when given, else the bundle's; NaN
+    for a bundle with neither a head nor a label-free calibration, which cannot be scored)."""
     check_alert_at(alert_at)
     if bundle.head:
         source, default = SUPERVISED, float(bundle.head["threshold"])
+    elif bundle.risk:
+        source, default = LABEL_FREE, float(bundle.risk.get("alert_at", DEFAULT_ALERT_AT))
     else:
-        source, default = LABEL_FREE, float((bundle.risk or {}).get("alert_at", DEFAULT_ALERT_AT))
+        source, default = LABEL_FREE, math.nan
     return AlertRule(source, default if alert_at is None else float(alert_at))
