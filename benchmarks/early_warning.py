@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -36,6 +35,8 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+
+from jepawatch.devices import cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -187,7 +188,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = {name: measure(name, args, args.out) for name in args.datasets.split(",") if name}
     text = table(results) + "\n\n" + event_table(results)
-    header = (f"Measured {date.today()} on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    header = (f"Measured {date.today()} on {cpu_name()}, {os.cpu_count()} cores, "
               f"epochs {args.epochs or 'of the default preset'}, `python benchmarks/early_warning.py {' '.join(sys.argv[1:])}`")
     (args.out / "table.md").write_text(header + "\n\n" + text + "\n")
     (args.out / "results.json").write_text(json.dumps({k: v["early_warning"] for k, v in results.items()}, indent=1) + "\n")
