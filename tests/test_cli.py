@@ -78,15 +78,19 @@ def test_parquet_input(tmp_path, monkeypatch):
         (lambda p: p.write_text("a,b,c\n"), ["no data rows"]),
         (lambda p: pd.DataFrame({"name": ["x"] * 50, "host": ["y"] * 50}).to_csv(p, index=False), ["no numeric column"]),
         (lambda p: make_frame(rows=30).to_csv(p, index=False), ["fewer than two windows"]),
+        # 3 windows of 20 train, but leave no held-out window to calibrate the risk on (was an internal error)
+        (lambda p: make_frame(rows=70).to_csv(p, index=False), ["too few for the label-free risk's calibration",
+                                                                 "at least 80 rows"]),
         (lambda p: p.write_bytes(bytes(range(256)) * 20), ["not a text file"]),
     ],
-    ids=["missing", "empty", "header-only", "no-numeric", "too-short", "binary"],
+    ids=["missing", "empty", "header-only", "no-numeric", "too-short", "too-short-to-calibrate", "binary"],
 )
 def test_bad_data_gets_one_line(tmp_path, monkeypatch, setup, fragments):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "bad.csv"
     setup(path)
     assert_one_line_error(run("train", str(path), "--epochs", "1", *tiny_args()), *fragments)
+    assert not (tmp_path / "models" / "bad").exists()  # nothing trained, nothing written
 
 
 def test_unknown_set_key(csv_file, tmp_path, monkeypatch):

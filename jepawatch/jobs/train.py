@@ -20,7 +20,7 @@ from jepawatch.devices import resolve_device
 from jepawatch.errors import ConfigError, DataError, TrainingDiverged
 from jepawatch.run_config import RunConfig
 from jepawatch.scoring.fleet import split_series
-from jepawatch.scoring.label_free_calibration import scoring_state
+from jepawatch.scoring.label_free_calibration import calibration_windows, scoring_state
 from jepawatch.training.checkpoint import load_checkpoint
 from jepawatch.training.distributed import init_distributed, shutdown_distributed
 from jepawatch.training.loop import NullReporter, Reporter, Trainer
@@ -156,9 +156,15 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         segments = split_segments(parts, window, run.train.val_fraction, warn if dist_ctx.is_main else (lambda m: None))
         train_pairs = segment_pairs(segments, window, run.train.stride or window)
         val_pairs = segment_pairs(segments, window, part="val")
+        kind = run.kind
+        home = [s.split for s in segments if s.source == 0]  # what the bundle scores like (its first source)
+        if not home:
+            raise DataError(f"{source_name(sources[0].data)} (the first source, the one the bundle scores) is shorter "
+                            f"than two windows of {window} rows; put a longer source first")
+        if kind.scorable and run.model.use_codebook and run.model.use_prediction:  # what scoring_state calibrates
+            calibration_windows(home, window, run.model.n_patches)
         if not val_pairs and dist_ctx.is_main:
             warn("too little data for a validation split: validating on the training pairs")
-        kind = run.kind
 
         torch.manual_seed(run.train.seed)
         model = kind.build(run.model)
@@ -193,10 +199,6 @@ def train(request: TrainRequest, reporter: Reporter | None = None, warn=print, a
         result = trainer.fit(resume)
         if dist_ctx.is_main:
             _refuse_divergence(result, checkpoint_path, run.train.lr)
-            home = [s.split for s in segments if s.source == 0]
-            if not home:
-                raise DataError(f"{data_info['source']} (the first source, the one the bundle scores) is shorter "
-                                f"than two windows of {window} rows; put a longer source first")
             codes, risk = scoring_state(kind, result.model, run, home, device, warn)
             history = {
                 "epochs": result.state.history,

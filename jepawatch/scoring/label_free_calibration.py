@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from jepawatch.data.windows import SplitSeries, WindowPairs
-from jepawatch.errors import ConfigError
+from jepawatch.errors import ConfigError, DataError
 from jepawatch.run_config import RunConfig
 from jepawatch.scoring.backends import TorchBackend
 from jepawatch.scoring.features import WindowSignals, window_statistics
@@ -34,14 +34,11 @@ def scoring_state(kind, model, run: RunConfig, splits: list[SplitSeries], device
     return codes, risk
 
 
-def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window: int, codes: dict, device, warn,
-                         components: tuple[str, ...] | None = None) -> dict:
-    """The label-free risk's calibration (scoring.label_free): the statistics reference from the
-    training windows, every component's distribution on the held-out validation windows (a window
-    at every patch offset; at every row when that leaves fewer than MIN_CALIBRATION_WINDOWS).
-    `splits`: one per segment (a series of a long-format table), each with the same channels;
-    no window spans two segments."""
-    splits = [splits] if isinstance(splits, SplitSeries) else list(splits)
+def calibration_windows(splits: list[SplitSeries], window: int, n_patches: int):
+    """Where the calibration reads: per segment (reference rows, held-out rows), the starts of the
+    held-out windows it scores (every patch offset; every row when that leaves fewer than
+    MIN_CALIBRATION_WINDOWS), and which parts they are. A DataError when no window can be scored:
+    the data is too short (`jepawatch train` checks this before training)."""
     pieces, parts = [], set()
     for split in splits:
         reference_rows, held_out, part = split.train, split.val, "validation"
@@ -52,10 +49,27 @@ def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window:
             reference_rows, held_out, part = split.train[:half], split.train[half:], "second half of the training data"
         pieces.append((reference_rows, held_out))
         parts.add(part)
-    stride = max(1, window // model.cfg.n_patches)
+    stride = max(1, window // n_patches)
     starts = [scorable_starts(len(held_out), window, stride) for _, held_out in pieces]
     if sum(len(s) for s in starts) < MIN_CALIBRATION_WINDOWS:
         starts = [scorable_starts(len(held_out), window, 1) for _, held_out in pieces]  # finer, though neighbours overlap
+    if sum(len(s) for s in starts) == 0:
+        rows = sum(len(split.train) + (0 if split.val is None else len(split.val)) for split in splits)
+        raise DataError(f"{rows} rows of whole windows are too few for the label-free risk's calibration, which "
+                        f"scores held-out windows of {window} rows after a window of context; give at least "
+                        f"{4 * window} rows (4 windows), or a shorter model.window (--set model.window=...)")
+    return pieces, starts, parts
+
+
+def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window: int, codes: dict, device, warn,
+                         components: tuple[str, ...] | None = None) -> dict:
+    """The label-free risk's calibration (scoring.label_free): the statistics reference from the
+    training windows, every component's distribution on the held-out validation windows (a window
+    at every patch offset; at every row when that leaves fewer than MIN_CALIBRATION_WINDOWS).
+    `splits`: one per segment (a series of a long-format table), each with the same channels;
+    no window spans two segments."""
+    splits = [splits] if isinstance(splits, SplitSeries) else list(splits)
+    pieces, starts, parts = calibration_windows(splits, window, model.cfg.n_patches)
     n_windows = sum(len(s) for s in starts)
     if n_windows < MIN_CALIBRATION_WINDOWS:
         warn(f"the label-free risk is calibrated on only {n_windows} windows (fewer than {MIN_CALIBRATION_WINDOWS}): "
