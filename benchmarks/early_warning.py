@@ -5,6 +5,10 @@ Data sets (each trained and evaluated with the user-facing commands, `jepawatch 
 - `demo-seed101`, `demo-seed102`, `demo-seed103`: the demo's generator with other seeds than the
   shipped demo files (which are never used here), 10,000 normal training rows and a live part with 80
   anomalies, 40 spikes and 40 drifts, each after its weak precursor;
+- `precursor-seed201`, `-seed202`, `-seed203`: `jepawatch.evaluation.precursor_family`, incidents
+  (level jumps) announced 120-150 rows ahead by a change of dynamics within the normal range (a new
+  frequency, a decoupled follower, variance collapse or growth, a slow creep), 40 incidents, 8 of
+  each kind, 10,000 normal training rows;
 - `msl`: ../shared/data/msl (NASA, concatenated layout), trained on its train part, evaluated on
   its whole test part;
 - `skab`: ../shared/data/skab, trained on `anomaly-free`, evaluated on the `valve1` experiments
@@ -40,10 +44,12 @@ from jepawatch.devices import cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
-DATASETS = ("demo-seed101", "demo-seed102", "demo-seed103", "msl", "skab")
+DATASETS = ("demo-seed101", "demo-seed102", "demo-seed103", "precursor-seed201", "precursor-seed202",
+            "precursor-seed203", "msl", "skab")
 # Every data set is trained with the default preset (`jepawatch train` as a user runs it); only
 # the window follows the data set (the demo's 40 rows for the one-a-minute and one-a-second data).
-WINDOWS = {"demo": ["model.window=40", "model.n_patches=4"], "msl": [], "skab": ["model.window=40", "model.n_patches=4"]}
+WINDOWS = {"demo": ["model.window=40", "model.n_patches=4"], "precursor": ["model.window=40", "model.n_patches=4"],
+           "msl": [], "skab": ["model.window=40", "model.n_patches=4"]}
 ANOMALIES = 80  # 40 of each kind
 ROWS_PER_ANOMALY = 430  # the generator spreads anomalies over slots; a drift with its precursor needs ~400 rows
 
@@ -60,6 +66,17 @@ def prepare(name: str, out: Path) -> tuple[Path, Path, list[str]]:
         if not live.exists():
             data = make_demo_data(train_rows=10000, live_rows=300 + ANOMALIES * ROWS_PER_ANOMALY, seed=seed,
                                   n_anomalies=ANOMALIES)
+            data.train.to_csv(train, index=False)
+            data.live.to_csv(live, index=False)
+        return train, live, ["--label-col", "label"]
+    if name.startswith("precursor-seed"):
+        from jepawatch.evaluation.precursor_family import make_precursor_data
+
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        train, live = folder / "train.csv", folder / "live.csv"
+        if not live.exists():
+            data = make_precursor_data(train_rows=10000, n_incidents=40, seed=int(name.removeprefix("precursor-seed")))
             data.train.to_csv(train, index=False)
             data.live.to_csv(live, index=False)
         return train, live, ["--label-col", "label"]

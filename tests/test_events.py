@@ -69,3 +69,27 @@ def test_the_time_step_of_a_time_column():
     stamps = np.arange("2026-01-01T00:00", "2026-01-01T05:00", np.timedelta64(1, "m"), dtype="datetime64[m]")
     assert step_seconds(stamps) == 60.0
     assert step_seconds(np.arange(10.0)) is None and step_seconds(None) is None
+
+
+def test_the_precursor_family_announces_level_incidents_by_dynamics_within_the_normal_range():
+    from jepawatch.evaluation.precursor_family import KINDS, make_precursor_data
+
+    data = make_precursor_data(train_rows=3000, n_incidents=10, seed=7)
+    again = make_precursor_data(train_rows=3000, n_incidents=10, seed=7)
+    assert data.live.equals(again.live) and data.train.equals(again.train)
+    assert [i.kind for i in data.incidents] == list(KINDS) * 2
+    label = data.live["label"].to_numpy()
+    from jepawatch.evaluation.events import segments
+
+    assert [(int(a), int(b)) for a, b in segments(label)] == [(i.onset, i.onset + i.length - 1) for i in data.incidents]
+    for earlier, later in zip(data.incidents, data.incidents[1:]):
+        assert earlier.onset + earlier.length <= later.precursor_start  # no precursor over an earlier incident
+        assert 120 <= later.onset - later.precursor_start <= 150
+    train = data.train.drop(columns="timestamp").to_numpy()
+    live = data.live.drop(columns=["timestamp", "label"]).to_numpy()
+    before = np.zeros(len(live), dtype=bool)
+    for incident in data.incidents:
+        before[incident.precursor_start:incident.onset] = True
+    outside = (live[before] < train.min(axis=0)) | (live[before] > train.max(axis=0))
+    assert outside.mean() < 0.02  # the precursors change dynamics, not levels
+    assert "label" not in data.train.columns and list(data.live.columns)[0] == "timestamp"
