@@ -8,6 +8,7 @@ stale lock behind. The lock file itself stays (removing it would let two runs lo
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -24,10 +25,17 @@ def lock_path(state: Path) -> Path:
     return state.with_name(state.name + ".lock")
 
 
+def check_lock_wait(wait_seconds: float) -> None:
+    """A ConfigError unless `wait_seconds` (--lock-wait) is a finite number of seconds, 0 or more."""
+    if not (math.isfinite(wait_seconds) and wait_seconds >= 0):
+        raise ConfigError(f"--lock-wait {wait_seconds:g}: give the seconds to wait for the state's lock, 0 or more")
+
+
 @contextmanager
 def state_lock(state: Path | None, wait_seconds: float) -> Iterator[None]:
     """Hold the lock of `state` (nothing when None); wait up to `wait_seconds` for another run to
     release it, then raise StateBusy."""
+    check_lock_wait(wait_seconds)
     if state is None:
         yield
         return

@@ -143,6 +143,11 @@ def test_export_and_onnx_backend_bad_inputs(exported, tmp_path):
     del config["files"]["onnx.json"], config["files"]["model.onnx"]
     (plain / "config.json").write_text(json.dumps(config))
     one_line_error(["score", str(root / "test.csv"), "--model", str(plain), "--backend", "onnx"], "has no ONNX export")
+    # an opset the exporter does not write (it used to say "opset 3" and write 18)
+    for opset in ("3", "17", "24"):
+        one_line_error(["export", "--onnx", "--model", str(path), "--opset", opset, "--out", str(tmp_path / "o.onnx")],
+                       f"--opset {opset}", "opsets 18 to 23")
+    assert not (tmp_path / "o.onnx").exists()
     # an ONNX file for other channels: the metadata does not match the bundle
     other = tmp_path / "other"
     shutil.copytree(path, other)

@@ -21,6 +21,7 @@ from jepawatch.evaluation.protocol import run_protocol, split_points
 from jepawatch.scoring.features import WindowSignals
 from jepawatch.scoring.head import HeadConfig, best_f1_threshold
 from jepawatch.scoring.label_free import COMPONENTS, FusedRisk, LegacyCalibration, risk_from_dict
+from jepawatch.errors import ConfigError
 from jepawatch.scoring.scorer import Scorer, ScoreSettings
 from jepawatch.scoring.scored_windows import scorable_starts
 from jepawatch.jobs.train import TrainRequest, train
@@ -712,3 +713,17 @@ def test_the_alert_level_is_decided_in_one_place_and_range_checked(trained, tmp_
     assert Scorer(bundle, torch.device("cpu"), ScoreSettings(alert_at=0.5)).alert_at == 0.5
     bundle.risk = None  # neither a head nor a calibration: no alert level (such a bundle cannot be scored)
     assert np.isnan(alert_rule(bundle).alert_at)
+
+
+def test_stride_and_lock_wait_out_of_range_are_refused_before_anything_runs(trained, tmp_path):
+    """--stride 0 used to mean the window length in silence; a negative --lock-wait was taken as 0."""
+    root, path = trained
+    data = str(root / "test.csv")
+    for args, fragment in ((["--stride", "0"], "--stride 0"), (["--stride", "-3"], "--stride -3"),
+                           (["--lock-wait", "-1"], "--lock-wait -1")):
+        for command in (["score", data], ["watch", data, "--replay"]):
+            assert_one_line_error(runner.invoke(app, [*command, "--model", str(path), *args, "--state",
+                                                      str(tmp_path / "s.json")]), fragment)
+    assert not (tmp_path / "s.json").exists()
+    with pytest.raises(ConfigError, match="--stride 0"):
+        Scorer(load_bundle(path), torch.device("cpu"), ScoreSettings(stride=0))  # the API's path too

@@ -11,8 +11,8 @@ import pandas as pd
 from jepawatch.adapters import ReadOptions, read_dataset, source_name
 from jepawatch.app.common import DataSource, Warn, as_data, warn_python
 from jepawatch.bundle import ONNX_RECORD, Bundle, update_bundle
-from jepawatch.errors import JepawatchError
-from jepawatch.export.onnx_export import CHECK_WINDOWS, DEFAULT_OPSET, ONNX_FILE, TOLERANCE, export_onnx
+from jepawatch.errors import ConfigError, JepawatchError
+from jepawatch.export.onnx_export import CHECK_WINDOWS, DEFAULT_OPSET, MIN_OPSET, ONNX_FILE, TOLERANCE, export_onnx
 
 
 @dataclass
@@ -37,7 +37,10 @@ def export(bundle: Bundle, out: str | Path | None = None, opset: int | None = No
     on windows of `check_data` (default: the bundle's training data, when it is still there). An
     export that differs from torch by more than the tolerance is an error and nothing is kept."""
     bundle.run.kind.check_scorable(bundle.name, bundle.model, "export")
-    opset = opset or DEFAULT_OPSET
+    opset = DEFAULT_OPSET if opset is None else opset
+    if not MIN_OPSET <= opset <= DEFAULT_OPSET:
+        raise ConfigError(f"--opset {opset}: jepawatch exports opsets {MIN_OPSET} to {DEFAULT_OPSET} ({DEFAULT_OPSET}, the "
+                          f"default, has the fused attention; {MIN_OPSET} suits older runtimes)")
     out = Path(out) if out is not None else None
     explicit = check_data is not None
     windows, source = None, None

@@ -41,9 +41,14 @@ class ScoringOptions:
     adapt_rows: AdaptRowsOption = None
 
     def __post_init__(self) -> None:
+        from jepawatch.locking import check_lock_wait
         from jepawatch.scoring.alert_rule import check_alert_at
+        from jepawatch.scoring.settings import check_stride
 
-        check_alert_at(self.alert_at)  # before anything runs (an --adapt writes a bundle first)
+        # before anything runs (an --adapt writes a bundle first)
+        check_alert_at(self.alert_at)
+        check_lock_wait(self.lock_wait)
+        check_stride(self.stride)
 
     def read_options(self) -> ReadOptions:
         return read_options(self.label_col, self.timestamp_col, self.adapter_option, self.series_col)

@@ -45,6 +45,7 @@ ONNX_FILE = "model.onnx"
 # Transpose (BENCHMARKS.md). onnxruntime-gpu builds before the CUDA Attention kernel run those nodes
 # on the CPU; `--opset 18` avoids that.
 DEFAULT_OPSET = 23
+MIN_OPSET = 18  # the lowest PyTorch's exporter writes (it silently raised a lower one to 18)
 TOLERANCE = 1e-4
 # 2: the forms of export/onnx_layers.py (faster than PyTorch at every batch size on CPU); 1: as
 # PyTorch exports its modules (earlier exports, and below opset 23). `auto` reads it.

@@ -28,7 +28,7 @@ from jepawatch.scoring.backends import make_backend
 from jepawatch.scoring.features import WindowSignals
 from jepawatch.scoring.head import head_from_bundle, predict
 from jepawatch.scoring.label_free import risk_from_dict
-from jepawatch.scoring.settings import TOP_CHANNELS, ScoreSettings
+from jepawatch.scoring.settings import TOP_CHANNELS, ScoreSettings, check_stride
 from jepawatch.scoring.scored_windows import PredictionCache, signals_at
 
 __all__ = ["Scorer", "ScoreSettings", "ScoringCursor", "StreamContext", "TOP_CHANNELS", "display_times"]
@@ -42,9 +42,8 @@ class Scorer:
         self.device = device
         self.settings = settings or ScoreSettings()
         self.window = bundle.run.model.window
+        check_stride(self.settings.stride)
         self.stride = self.settings.stride or self.window
-        if self.stride < 1:
-            raise ConfigError("--stride must be at least 1")
         if self.settings.batch_size < 1:
             raise ConfigError("--batch-size must be at least 1")
         if self.settings.top_channels < 0:
