@@ -172,6 +172,8 @@ def _check_fused_risk(risk: dict, n_channels: int) -> None:
         raise ValueError(f"risk.json's validation values are not those of the components {', '.join(known)}")
     if not isinstance(components, list) or not components or not all(isinstance(c, str) and c in known for c in components):
         raise ValueError("risk.json's components are not a non-empty list of the components it calibrates")
+    if risk.get("fusion", "sum") not in ("sum", "max"):  # scoring.label_free.FUSIONS
+        raise ValueError("risk.json's fusion is neither sum nor max")
     lengths = set()
     for name, values in validation.items():
         finite_numbers(values, f"risk.json's validation values of {name}")

@@ -107,6 +107,7 @@ HOSTILE = {  # name: (edit, re-checksum, what the error says)
     "risk reference for other channels": (_edit_json("risk.json", lambda d: d["reference"].__setitem__("n_channels", 99)), True, "reference is for 99 channels"),
     "risk without a component's calibration": (_edit_json("risk.json", lambda d: d["validation"].pop("stats_deviation")), True, "validation values are not those"),
     "unknown risk component": (_edit_json("risk.json", lambda d: d.__setitem__("components", ["magic"])), True, "components are not"),
+    "unknown risk fusion": (_edit_json("risk.json", lambda d: d.__setitem__("fusion", "product")), True, "fusion is neither"),
     "channel list of the wrong length": (_edit_json("preprocess.json", lambda d: d["channels"].pop()), True, "kept flags"),
     "state dict of another shape": (_edit_json("config.json", lambda d: d["model"].__setitem__("d_model", 32)), False, "does not fit config.json"),
     "config.json an array": (lambda copy: (copy / "config.json").write_text("[]"), False, "not an object"),

@@ -20,7 +20,7 @@ from jepawatch.evaluation.metrics import lead_times
 from jepawatch.evaluation.protocol import run_protocol, split_points
 from jepawatch.scoring.features import WindowSignals
 from jepawatch.scoring.head import HeadConfig, best_f1_threshold
-from jepawatch.scoring.label_free import COMPONENTS, FusedRisk, LegacyCalibration, risk_from_dict
+from jepawatch.scoring.label_free import COMPONENTS, FusedRisk, LegacyCalibration, component_values, risk_from_dict
 from jepawatch.errors import ConfigError
 from jepawatch.scoring.scorer import Scorer, ScoreSettings
 from jepawatch.scoring.scored_windows import scorable_starts
@@ -111,6 +111,24 @@ def test_fused_risk_ranks_an_unusual_window_higher_and_names_its_channel():
     again = risk_from_dict(json.loads(json.dumps(calibration.to_dict())))
     np.testing.assert_allclose(again.risk(odd), risk)
     assert again.without("stats_neighbours").components == [c for c in COMPONENTS if c != "stats_neighbours"]
+
+
+def test_the_max_fusion_keeps_the_strongest_evidence_and_round_trips():
+    rng = np.random.default_rng(3)
+    v = 3
+    summed = FusedRisk.fit(*_training_stats(rng, 400, v), _signals(300, v, rng), components=["stats_deviation", "stats_neighbours"])
+    strongest = summed.only(summed.components, fusion="max")
+    odd = _signals(4, v, rng)
+    values = component_values(odd, summed.reference)
+    tails = np.stack([summed.tails[c].tail_score(values[c]) for c in summed.components])
+    np.testing.assert_allclose(strongest.score(odd), tails.max(axis=0))
+    np.testing.assert_allclose(summed.score(odd), tails.sum(axis=0))
+    again = risk_from_dict(json.loads(json.dumps(strongest.to_dict())))
+    assert again.fusion == "max" and np.allclose(again.risk(odd), strongest.risk(odd))
+    older = {k: v for k, v in summed.to_dict().items() if k != "fusion"}  # a risk.json written before fusion existed
+    assert risk_from_dict(older).fusion == "sum"
+    with pytest.raises(ValueError, match="fusion"):
+        summed.only(summed.components, fusion="product")
 
 
 def test_fused_risk_alerts_on_about_the_share_of_validation_windows_its_level_says():

@@ -34,9 +34,9 @@ def compare(pairs: LabelledPairs, baseline_scores: dict[str, np.ndarray], calibr
     parts = {"whole": np.arange(1, n), "test": np.arange(max(1, val_end), n)}
     # AUC of the risk's score: the same order as the risk, and it still ranks windows whose risk rounds to 1
     scores = {"label_free_risk": pairs.label_free_score, **baseline_scores}
-    ablation = {}
+    ablation, ablation_risks = {}, {}
     if ablate and isinstance(calibration, FusedRisk):
-        ablation = _ablated_risks(calibration, pairs.risk_components)
+        ablation, ablation_risks = _ablated_risks(calibration, pairs.risk_components)
     table = {part: {name: _aucs(pairs, s, index) for name, s in {**scores, **ablation}.items()}
              for part, index in parts.items()}
     best = {part: _best_baseline(table[part], baseline_scores) for part in parts}
@@ -45,14 +45,19 @@ def compare(pairs: LabelledPairs, baseline_scores: dict[str, np.ndarray], calibr
     events = event_summary(pairs.step_labels, pairs.window, 1, alerts, step_seconds).to_dict()
     # every score of W_1 .. W_{N-2} (W_0 has no predecessor, so no risk), at the same false-alarm budgets
     budgets = {name: events_at_budgets(pairs.step_labels, pairs.window, 1, np.asarray(s, dtype=float)[1:],
-                                       step_seconds=step_seconds) for name, s in scores.items()}
+                                       step_seconds=step_seconds) for name, s in {**scores, **ablation}.items()}
+    # each recalibrated variant at its own alert level, as it would alert if it were the product's risk
+    ablation_events = {name: event_summary(pairs.step_labels, pairs.window, 1,
+                                           np.nan_to_num(r[1:], nan=0.0) >= alert_at, step_seconds).to_dict()
+                       for name, r in ablation_risks.items()}
     components = list(getattr(calibration, "components", []))
     return {"scores": table, "best_baseline": best, "events": {"alert_at": alert_at, **events}, "budgets": budgets,
+            "ablation_events": ablation_events,
             "risk_components": components, "ablation": sorted(ablation), "baselines": sorted(baseline_scores)}
 
 
-def _ablated_risks(calibration: FusedRisk, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """label -> (N-1,) fused score of each recalibrated variant (NaN for t = 0)."""
+def _ablated_risks(calibration: FusedRisk, values: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """label -> (N-1,) fused score, and label -> (N-1,) risk, of each recalibrated variant (NaN for t = 0)."""
     variants = {}
     for name in calibration.components:
         if len(calibration.components) > 1:
@@ -62,13 +67,17 @@ def _ablated_risks(calibration: FusedRisk, values: dict[str, np.ndarray]) -> dic
     variants["risk, all components"] = calibration.only(COMPONENTS)
     for name in COMPONENTS:
         variants[f"component {name} alone"] = calibration.only([name])
+    # the strongest evidence instead of the sum (a channel far out is not diluted by the others)
+    variants["risk, statistics components, max"] = calibration.only(STATS_COMPONENTS, fusion="max")
+    variants["risk, all components, max"] = calibration.only(COMPONENTS, fusion="max")
     finite = np.isfinite(values[COMPONENTS[0]])  # every pair but the first (no predecessor)
     scored = {k: v[finite] for k, v in values.items()}
-    out = {}
+    out, risks = {}, {}
     for label, variant in variants.items():
-        out[label] = np.full(len(finite), np.nan)
+        out[label], risks[label] = np.full(len(finite), np.nan), np.full(len(finite), np.nan)
         out[label][finite] = variant.score_of_values(scored)
-    return out
+        risks[label][finite] = variant.risk_of_score(out[label][finite])
+    return out, risks
 
 
 def _aucs(pairs: LabelledPairs, scores: np.ndarray, index: np.ndarray) -> dict:
