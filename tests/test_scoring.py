@@ -74,7 +74,9 @@ def test_label_free_risk_of_the_validation_windows_is_uniform(trained):
     expected = (np.arange(n) + 0.5) / n
     body = (expected > 0.1) & (expected < 0.9)
     assert np.abs(np.sort(risk)[body] - expected[body]).max() <= 0.02
-    assert (risk >= 0.99).mean() <= 0.02
+    # in the upper tail, about 1% at 0.99: with n ~ 120 windows a calibrated 1% puts 5 or more there in
+    # under 1% of cases (binomial), a tail three times too liberal (3%) in 30%, five times (5%) in 73%
+    assert (risk >= 0.99).sum() <= max(4, 0.02 * n)
 
 
 def _signals(n: int, v: int, rng, stats=None) -> WindowSignals:
