@@ -78,9 +78,9 @@ def sync(device: torch.device) -> None:
 
 # -- the environment ------------------------------------------------------------------------------
 def environment() -> dict:
-    from jepawatch.onnx_runtime import installed
+    from jepawatch.onnx_runtime import import_onnxruntime, installed
 
-    ort = __import__("onnxruntime") if installed() else None
+    ort = import_onnxruntime() if installed() else None
     gpus = [{"name": torch.cuda.get_device_name(i),
              "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1),
              "capability": ".".join(map(str, torch.cuda.get_device_capability(i)))}

@@ -15,8 +15,8 @@ def show_info(info: dict) -> None:
     """Render what `app.info.bundle_info` computed: the bundle's panel, configuration, training curve
     and code usage."""
     console = output.stdout
-    data, config = info["data"], info["configuration"]
-    console.print(Panel(_info_panel(info, data), title=f"jepawatch bundle [bold]{info['name']}[/]"))
+    config = info["configuration"]
+    console.print(Panel(_info_panel(info), title=f"jepawatch bundle [bold]{info['name']}[/]"))
 
     cfg = Table(title="configuration", show_header=True)
     cfg.add_column("setting")
@@ -49,7 +49,8 @@ def show_info(info: dict) -> None:
         console.print(usage)
 
 
-def _info_panel(info: dict, data: dict) -> Table:
+def _info_panel(info: dict) -> Table:
+    data = info["data"]
     head = Table.grid(padding=(0, 2))
     head.add_row("bundle", info["bundle"])
     head.add_row("model", info["model_kind"])

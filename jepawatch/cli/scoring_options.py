@@ -15,6 +15,7 @@ from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, 
                                    ModelOption, ModelsDirOption, SeriesColOption, SeriesOption, StrideOption,
                                    TimestampColOption, TopChannelsOption, WebhookHeaderOption, WebhookOption,
                                    alert_settings, read_options)
+from jepawatch.scoring.settings import TOP_CHANNELS, ScoreSettings, check_stride
 
 
 @dataclass
@@ -23,7 +24,7 @@ class ScoringOptions:
     models_dir: ModelsDirOption = Path("models")
     stride: StrideOption = None
     alert_at: AlertAtOption = None
-    top_channels: TopChannelsOption = 3
+    top_channels: TopChannelsOption = TOP_CHANNELS
     lock_wait: LockWaitOption = 10.0
     for_windows: ForOption = 1
     clear_windows: ClearOption = 1
@@ -43,7 +44,6 @@ class ScoringOptions:
     def __post_init__(self) -> None:
         from jepawatch.locking import check_lock_wait
         from jepawatch.scoring.alert_rule import check_alert_at
-        from jepawatch.scoring.settings import check_stride
 
         # before anything runs (an --adapt writes a bundle first)
         check_alert_at(self.alert_at)
@@ -55,8 +55,6 @@ class ScoringOptions:
 
     def score_settings(self, **more):
         """The scorer's settings from these options (`more`: the command's own, e.g. batch_size)."""
-        from jepawatch.scoring.scorer import ScoreSettings
-
         return ScoreSettings(stride=self.stride, alert_at=self.alert_at, top_channels=self.top_channels,
                              backend=self.backend, **more)
 

@@ -59,8 +59,8 @@ def event_summary(step_labels: np.ndarray, window: int, first_window: int, alert
     """step_labels (T,) 0/1; alerts[i]: the alert raised at the end of window `first_window + i`;
     step_seconds: the data's time step, for false alarms per day."""
     alerts = np.asarray(alerts, dtype=bool)
-    n_windows = len(step_labels) // window
-    window_labels = step_labels[: n_windows * window].reshape(n_windows, window).max(axis=1).astype(bool)
+    window_labels = labels_of_windows(step_labels, window)
+    n_windows = len(window_labels)
     first_target = first_window + 1
     usable = (first_target + np.arange(len(alerts))) < n_windows
     alerts_usable = alerts[usable]
@@ -92,10 +92,9 @@ def events_at_budgets(step_labels: np.ndarray, window: int, first_window: int, s
     alerts) thresholded at each false-alarm budget, the threshold set on the normal windows (normal
     and followed by a normal one). Each: budget, threshold and `event_summary`'s figures."""
     scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf)
-    n_windows = len(step_labels) // window
-    window_labels = step_labels[: n_windows * window].reshape(n_windows, window).max(axis=1).astype(bool)
+    window_labels = labels_of_windows(step_labels, window)
     own = np.arange(first_window, first_window + len(scores))
-    usable = own + 1 < n_windows
+    usable = own + 1 < len(window_labels)
     quiet = ~window_labels[own[usable]] & ~window_labels[own[usable] + 1]
     normal = scores[usable][quiet]
     normal = normal[np.isfinite(normal)]
@@ -146,6 +145,12 @@ def nab_score(step_labels: np.ndarray, window: int, first_window: int, alerts: n
     raw -= NAB_A_FP * int((~inside).sum())
     null, perfect = -NAB_A_FN * len(spans), NAB_A_TP * _nab_sigmoid(-1.0) * len(spans)
     return float(100.0 * (raw - null) / (perfect - null))
+
+
+def labels_of_windows(step_labels: np.ndarray, window: int) -> np.ndarray:
+    """(N,) bool: which whole windows of `window` rows hold a labelled row."""
+    n_windows = len(step_labels) // window
+    return step_labels[: n_windows * window].reshape(n_windows, window).max(axis=1).astype(bool)
 
 
 def segments(labels: np.ndarray) -> list[tuple[int, int]]:

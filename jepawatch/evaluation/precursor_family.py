@@ -64,7 +64,7 @@ def make_precursor_data(train_rows: int = 10000, n_incidents: int = 40, seed: in
     live_rows = row
     normal = _normal(train_rows + live_rows, rng)
     train, live = normal.values[:train_rows], normal.values[train_rows:].copy()
-    components = {name: part[train_rows:].copy() for name, part in normal.parts.items()}
+    components = {name: part[train_rows:] for name, part in normal.parts.items()}  # read only
     label = np.zeros(live_rows, dtype=np.int8)
     std = train.std(axis=0)
     for incident in plan:

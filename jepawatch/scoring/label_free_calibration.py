@@ -92,7 +92,7 @@ def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window:
         train_starts = np.arange(0, len(reference_rows) - window + 1, reference_stride or model.cfg.patch_len)
         if len(train_starts):
             references.append(torch.from_numpy(reference_rows[train_starts[:, None] + np.arange(window)]))  # (N, T, V)
-    if not references or n_windows == 0:
+    if not references:
         raise ConfigError(f"the training data is too short for the label-free risk's reference (fewer than "
                           f"{2 * window} rows for windows of {window}); give more data or a shorter model.window")
     train_windows = torch.cat(references)
