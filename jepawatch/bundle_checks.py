@@ -153,7 +153,7 @@ def check_risk(risk: object, n_channels: int) -> None:
         raise ValueError("risk.json is not an object")
     if not isinstance(risk.get("alert_at", 0.0), (int, float)):
         raise ValueError("risk.json's alert_at is not a number")
-    if risk.get("format") == "fused-tails/1":
+    if risk.get("format") in ("fused-tails/1", "fused-tails/2"):  # scoring.label_free.FORMATS
         _check_fused_risk(risk, n_channels)
         return
     finite_numbers(risk.get("center"), "risk.json's center")
@@ -180,6 +180,13 @@ def _check_fused_risk(risk: dict, n_channels: int) -> None:
         lengths.add(len(values))
     if len(lengths) != 1 or 0 in lengths:
         raise ValueError("risk.json's calibration is empty or its components have different numbers of windows")
+    training = risk.get("training", {})
+    if not isinstance(training, dict) or not set(training) <= {"stats_deviation", "stats_neighbours"}:
+        raise ValueError("risk.json's training values are not an object of the statistics components")
+    for name, values in training.items():
+        finite_numbers(values, f"risk.json's training values of {name}")
+    if len({len(values) for values in training.values()}) > 1:
+        raise ValueError("risk.json's training values have different numbers of windows")
     if reference.get("n_channels") != n_channels:
         raise ValueError(f"risk.json's reference is for {reference.get('n_channels')} channels, the model has {n_channels}")
     for key, size in (("median", 5 * n_channels), ("iqr", 5 * n_channels), ("mean", 10 * n_channels), ("std", 10 * n_channels)):

@@ -348,6 +348,7 @@ def test_cron_runs_of_score_page_once_per_alert_and_resolve_it_across_runs(score
                for s in f.samples}
     assert samples["jepawatch_windows_total"] == len(rows)
     assert samples["jepawatch_next_window_risk"] == rows[-1]["next_window_risk"]
+    assert samples["jepawatch_one_in"] == rows[-1]["one_in"] >= 1.0  # how far out, beside the risk
 
 
 def test_watch_posts_its_events_and_prints_them(scored, tmp_path):

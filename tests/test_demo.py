@@ -33,17 +33,18 @@ def test_generated_series_is_seasonal_correlated_and_labels_only_the_anomalies()
 
 def test_summary_counts_early_warnings_lead_times_and_false_alarms():
     window = 10
-    labels = np.zeros(100, dtype=int)
+    labels = np.zeros(200, dtype=int)
     labels[45:50] = 1  # starts in window 40..49
-    labels[82:90] = 1  # starts in window 80..89
-    rows = [{"window_start": s, "alert": s in (20, 30, 80)} for s in range(10, 91, 10)]
+    labels[182:190] = 1  # starts in window 180..189
+    rows = [{"window_start": s, "alert": s in (20, 30, 60, 180)} for s in range(10, 191, 10)]
     summary = summarise(rows, labels, window)
     # the alerts on windows 20 and 30 announce window 40: warned, 15 rows ahead (from the end of window 20)
     assert (summary.anomalies, summary.warned, summary.mean_lead_minutes) == (2, 1, 15.0)
-    # false alarm: the alert on window 20 (20 and 30 normal); the one on window 80 is raised while an anomaly
-    # is under way (80 holds labelled rows), although window 90 is normal
+    # the alert on window 20 (20 and 30 normal) is part of that warning, not a false alarm; the one on
+    # window 60 is (60 and 70 normal, no incident within 4 windows); the one on window 180 is raised
+    # while an anomaly is under way (it holds labelled rows), although window 190 is normal
     assert summary.alerted_during == 1 and summary.false_alarms == 1
-    assert summary.alerts == 3 and summary.detected == 2
+    assert summary.alerts == 4 and summary.detected == 2
 
 
 def test_demo_runs_end_to_end(tmp_path):

@@ -24,7 +24,7 @@ WINDOW = 40
 def window_row(i: int, risk: float, alert: bool) -> dict:
     return {"window_start": WINDOW * i, "window_end": WINDOW * i + WINDOW - 1, "start_time": None,
             "end_time": f"2026-11-23T10:{i % 60:02d}:00", "next_window_risk": risk, "alert": alert,
-            "risk_source": "label-free", "regime": "12 12 12 40", "coarse_regime": 3, "next_regime": "40 40 40 40",
+            "risk_source": "label-free", "one_in": 1.0 / max(1e-9, 1.0 - risk), "regime": "12 12 12 40", "coarse_regime": 3, "next_regime": "40 40 40 40",
             "drivers": ", ".join(NAMES[i % 2:] + NAMES[: i % 2])}
 
 
@@ -109,9 +109,10 @@ def test_score_table_is_one_line_per_window_at_80_columns():
     lines = shown(score_table(rows, 0.99, "label-free", 80), 80)
     assert max(len(line) for line in lines) <= 80
     assert len([line for line in lines if re.match(r"^\d\d-\d\d \d\d:\d\d:\d\d", line)]) == 30
-    assert len(lines) == 30 + 4  # heading, rule, rows, two legend lines
-    assert "percentile of normal" in lines[-2] and "--out" in lines[-1]
-    for line in lines[2:-2]:
+    assert len(lines) == 30 + 5  # heading, rule, rows, three legend lines
+    assert "percentile of normal" in lines[-3] and "1 in N normal windows" in lines[-2] and "--out" in lines[-1]
+    assert "1.0e9 " not in lines[2] and " 1  " in lines[2] and " 5  " in lines[2 + 8]  # 1 in N: 1 / (1 - risk)
+    for line in lines[2:-3]:
         assert all(name in NAMES for name in drivers_cell(line)), line
 
 

@@ -45,8 +45,9 @@ def test_an_alert_while_an_incident_is_under_way_is_not_a_false_alarm():
     alerts[7] = True  # raised at the end of window 8 (rows 80..89), about window 9 (normal)
     summary = event_summary(labels, WINDOW, 1, alerts)
     assert (summary.detected, summary.alerted_during, summary.false_alarms) == (1, 1, 0)
-    alerts[2] = True  # window 3 and window 4 are normal: a false alarm
-    assert event_summary(labels, WINDOW, 1, alerts).false_alarms == 1
+    alerts[2] = True  # window 3 and window 4 are normal: a false alarm, window 4 being 4 windows before the incident's
+    assert event_summary(labels, WINDOW, 1, alerts, lead_horizon=3).false_alarms == 1
+    assert event_summary(labels, WINDOW, 1, alerts, lead_horizon=4).false_alarms == 0  # an early alert
 
 
 def test_nab_score_rewards_early_detection_and_charges_false_alarms():
@@ -93,3 +94,20 @@ def test_the_precursor_family_announces_level_incidents_by_dynamics_within_the_n
     outside = (live[before] < train.min(axis=0)) | (live[before] > train.max(axis=0))
     assert outside.mean() < 0.02  # the precursors change dynamics, not levels
     assert "label" not in data.train.columns and list(data.live.columns)[0] == "timestamp"
+
+
+def test_an_early_alert_within_the_lead_horizon_announces_the_incident_and_is_not_a_false_alarm():
+    labels = np.zeros(200, dtype=np.uint8)
+    labels[150:160] = 1  # window 15
+    alerts = np.zeros(19, dtype=bool)  # raised at the end of windows 1 .. 19; alerts[i] is about window i + 2
+    alerts[7:14] = True  # windows 8 .. 14: a run reaching the alert about window 15
+    summary = event_summary(labels, WINDOW, 1, alerts, lead_horizon=4)
+    assert summary.warned == 1 and summary.false_alarms_strict == 6  # windows 8 .. 13 are normal before normal
+    assert summary.false_alarms == 2  # alerts about windows 10 and 11, more than 4 windows before window 15
+    assert event_summary(labels, WINDOW, 1, alerts, lead_horizon=10).false_alarms == 0
+    alerts[13] = False  # the run stops before the onset's window: not warned, but its alerts still announced it
+    stopped = event_summary(labels, WINDOW, 1, alerts, lead_horizon=4)
+    assert stopped.warned == 0 and stopped.false_alarms == 2 and stopped.false_alarms_strict == 6
+    alerts[:] = False
+    alerts[2] = True  # about window 4, far from any incident: a false alarm whatever the horizon
+    assert event_summary(labels, WINDOW, 1, alerts, lead_horizon=4).false_alarms == 1

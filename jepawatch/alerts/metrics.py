@@ -2,6 +2,8 @@
 endpoint (`watch --metrics-port`), both from one registry (prometheus-client).
 
     jepawatch_next_window_risk{series, model}             the last scored window's risk
+    jepawatch_one_in{series, model}                       how far out it is: as unusual as 1 in N normal windows
+                                                          (keeps growing where the risk nears 1)
     jepawatch_alert{series, model}                        1 while an alert is open (with --for/--clear), else 0
     jepawatch_windows_total{series, model}                windows scored (carried across runs with --state)
     jepawatch_last_window_timestamp_seconds{series, model}  end time of the last scored window (Unix
@@ -26,8 +28,10 @@ class RiskMetrics:
         self.registry = CollectorRegistry()
         labels = ("series", "model")
         self.risk = Gauge(f"{PREFIX}_next_window_risk", "Next-window risk of the last scored window "
-                          "(percentile of normal validation windows, or the supervised head's probability)",
+                          "(percentile of held-out normal windows, or the supervised head's probability)",
                           labels, registry=self.registry)
+        self.one_in = Gauge(f"{PREFIX}_one_in", "How far out the last scored window is: as unusual as 1 in this "
+                            "many normal windows (1 / (1 - label-free risk))", labels, registry=self.registry)
         self.alert = Gauge(f"{PREFIX}_alert", "1 while an alert is open, else 0", labels, registry=self.registry)
         self.windows = Counter(f"{PREFIX}_windows", "Windows scored", labels, registry=self.registry)
         self.last_time = Gauge(f"{PREFIX}_last_window_timestamp_seconds", "End time of the last scored window",
@@ -37,6 +41,8 @@ class RiskMetrics:
 
     def observe(self, series: str, model: str, row: dict, alert_open: bool) -> None:
         self.risk.labels(series, model).set(float(row["next_window_risk"]))
+        if row.get("one_in") is not None:
+            self.one_in.labels(series, model).set(float(row["one_in"]))
         self.alert.labels(series, model).set(1.0 if alert_open else 0.0)
         self.windows.labels(series, model).inc()
         self.last_time.labels(series, model).set(_seconds(row.get("end_time")))

@@ -22,7 +22,7 @@ from jepawatch.scoring.scorer import Scorer, ScoreSettings
 # The columns of a scored row, in order, with the type a DataFrame of them has.
 COLUMNS: dict[str, str] = {
     "series": "string", "window_start": "int64", "window_end": "int64", "start_time": "object", "end_time": "object",
-    "next_window_risk": "float64", "alert": "bool", "risk_source": "string", "label_free_risk": "float64",
+    "next_window_risk": "float64", "alert": "bool", "risk_source": "string", "label_free_risk": "float64", "one_in": "float64",
     "label_free_score": "float64", "surprise_fine": "float64", "surprise_coarse": "float64",
     "next_code_rarity": "float64", "regime": "string", "coarse_regime": "int64", "next_regime": "string",
     "drivers": "string",

@@ -154,7 +154,14 @@ def _print_early_warning(ew: dict) -> None:
         f"alerts at risk >= {e['alert_at']} on the whole data: detected {e['detected']} of {e['anomalies']} anomalies, "
         f"warned of {e['warned']} before they began (mean lead {lead}), alerted while under way on {e['alerted_during']}; "
         f"{e['alerts']} alerts, {e['false_alarms']} of them false alarms ({_rate(e['false_alarms_per_1000'])} per 1,000 "
-        f"normal windows{per_day}); NAB-style score {_rate(e['nab'])}", highlight=False)
+        f"normal windows{per_day}; {e['false_alarms_strict']} counting the early alerts of the 4 windows before an "
+        f"incident); NAB-style score {_rate(e['nab'])}", highlight=False)
+    if ew.get("at_alert_rate"):
+        at = ew["at_alert_rate"]
+        best = max(ew["baselines"], key=lambda b: (at[b]["detected"], at[b]["warned"]))
+        output.stdout.print(
+            f"at the same false-alarm rate (thresholds on the scored normal windows, a comparison): best baseline "
+            f"{best} detected {at[best]['detected']}, warned of {at[best]['warned']}", highlight=False)
     if ew.get("budgets"):
         _print_budgets(ew["budgets"])
 

@@ -10,15 +10,16 @@ On two sets of pairs: `whole`, every pair of the labelled data with a predecesso
 nothing is fitted on it: baselines and risk come from the training data), and `test`, the
 protocol's last 20%. Event-level figures (`events.py`) on the whole data, where an operator acts:
 the label-free risk's alerts at the product's alert level, and every score (the risk and each
-baseline) at the false-alarm budgets of `events.BUDGETS`, the thresholds set on the scored normal
-windows (for comparison only: detectors side by side at the same false-alarm rate).
+baseline) at the false-alarm budgets of `events.BUDGETS` and at the risk's own false-alarm rate
+(`at_alert_rate`), the thresholds set on the scored normal windows (for comparison only:
+detectors side by side at the same false-alarm rate).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from jepawatch.evaluation.events import event_summary, events_at_budgets
+from jepawatch.evaluation.events import event_summary, events_at_budgets, false_alarm_windows
 from jepawatch.evaluation.labelled import LabelledPairs
 from jepawatch.evaluation.metrics import auc
 from jepawatch.evaluation.protocol import split_points
@@ -46,13 +47,19 @@ def compare(pairs: LabelledPairs, baseline_scores: dict[str, np.ndarray], calibr
     # every score of W_1 .. W_{N-2} (W_0 has no predecessor, so no risk), at the same false-alarm budgets
     budgets = {name: events_at_budgets(pairs.step_labels, pairs.window, 1, np.asarray(s, dtype=float)[1:],
                                        step_seconds=step_seconds) for name, s in {**scores, **ablation}.items()}
+    # every score at the risk's own false-alarm rate at its alert level: what each detector catches
+    # for the false alarms the product costs
+    eligible = int(false_alarm_windows(pairs.step_labels, pairs.window, 1, len(alerts)).sum())
+    rate = events["false_alarms"] / eligible if eligible else 0.0
+    at_alert_rate = {name: events_at_budgets(pairs.step_labels, pairs.window, 1, np.asarray(s, dtype=float)[1:], (rate,),
+                                             step_seconds)[0] for name, s in {**scores, **ablation}.items()}
     # each recalibrated variant at its own alert level, as it would alert if it were the product's risk
     ablation_events = {name: event_summary(pairs.step_labels, pairs.window, 1,
                                            np.nan_to_num(r[1:], nan=0.0) >= alert_at, step_seconds).to_dict()
                        for name, r in ablation_risks.items()}
     components = list(getattr(calibration, "components", []))
     return {"scores": table, "best_baseline": best, "events": {"alert_at": alert_at, **events}, "budgets": budgets,
-            "ablation_events": ablation_events,
+            "at_alert_rate": at_alert_rate, "ablation_events": ablation_events,
             "risk_components": components, "ablation": sorted(ablation), "baselines": sorted(baseline_scores)}
 
 

@@ -11,7 +11,11 @@ whose onset lies in a scored target window:
 Normal windows: a normal window followed by a normal one. False alarms: alerts raised on normal
 windows, also per 1,000 normal windows and, when the data's time step is known, per day of data
 (an alert on a window that holds labelled rows is an alert while an anomaly is under way, whatever
-follows it, not a false alarm).
+follows it, not a false alarm), except early alerts: an alert about one of the LEAD_HORIZON
+windows before an incident's window announces that incident, as a detection in the part of a NAB
+anomaly window before the onset does, and is not charged as a false alarm (an alert from a
+precursor is what an operator wants); `warned` still asks the alert run to reach the incident.
+`false_alarms_strict` counts every alert on a normal window (the figure before this rule).
 
 `events_at_budgets` judges any score at several false-alarm budgets: the threshold of each is set
 on the scored normal windows (the share `budget` of them alerts), which only
@@ -27,6 +31,7 @@ import numpy as np
 
 from jepawatch.evaluation.metrics import lead_times
 
+LEAD_HORIZON = 4  # windows before an incident's window about which an alert announces it (not a false alarm)
 
 @dataclass
 class EventSummary:
@@ -40,6 +45,7 @@ class EventSummary:
     detected: int = 0  # warned or alerted while under way
     days: float = float("nan")  # the scored stretch in days, when the time step is known
     nab: float = float("nan")  # `nab_score` of the alerts
+    false_alarms_strict: int = 0  # every alert on a normal window, early alerts included
 
     @property
     def false_alarms_per_1000(self) -> float:
@@ -55,9 +61,10 @@ class EventSummary:
 
 
 def event_summary(step_labels: np.ndarray, window: int, first_window: int, alerts: np.ndarray,
-                  step_seconds: float | None = None) -> EventSummary:
+                  step_seconds: float | None = None, lead_horizon: int = LEAD_HORIZON) -> EventSummary:
     """step_labels (T,) 0/1; alerts[i]: the alert raised at the end of window `first_window + i`;
-    step_seconds: the data's time step, for false alarms per day."""
+    step_seconds: the data's time step, for false alarms per day; lead_horizon: windows before an
+    incident's window about which an alert is an early alert of it, not a false alarm."""
     alerts = np.asarray(alerts, dtype=bool)
     window_labels = labels_of_windows(step_labels, window)
     n_windows = len(window_labels)
@@ -67,6 +74,7 @@ def event_summary(step_labels: np.ndarray, window: int, first_window: int, alert
     targets = window_labels[first_target: first_target + len(alerts_usable)]
     quiet = ~targets & ~window_labels[first_window: first_window + len(alerts_usable)]  # normal windows
     leads = lead_times(step_labels, window, first_target, alerts_usable, targets)
+    early = before_onsets(step_labels, window, lead_horizon)[first_target: first_target + len(alerts_usable)]
     starts = (first_window + np.arange(len(alerts))) * window
     alerted_during = detected = 0
     for first, last in segments(step_labels):
@@ -79,8 +87,30 @@ def event_summary(step_labels: np.ndarray, window: int, first_window: int, alert
     days = len(alerts_usable) * window * step_seconds / 86400.0 if step_seconds else float("nan")
     return EventSummary(anomalies=leads["segments"], warned=leads["warned"], mean_lead_steps=leads["mean_lead_steps"],
                         alerted_during=alerted_during, alerts=int(alerts.sum()),
-                        false_alarms=int((alerts_usable & quiet).sum()), normal_targets=int(quiet.sum()),
-                        detected=detected, days=days, nab=nab_score(step_labels, window, first_window, alerts))
+                        false_alarms=int((alerts_usable & quiet & ~early).sum()), normal_targets=int(quiet.sum()),
+                        detected=detected, days=days, nab=nab_score(step_labels, window, first_window, alerts),
+                        false_alarms_strict=int((alerts_usable & quiet).sum()))
+
+
+def before_onsets(step_labels: np.ndarray, window: int, lead_horizon: int = LEAD_HORIZON) -> np.ndarray:
+    """(windows + 1,) bool: the windows within `lead_horizon` windows before an incident's window, where
+    an alert announces it (indexed by window; the last entry, past the data, is False)."""
+    mask = np.zeros(len(step_labels) // window + 1, dtype=bool)
+    for first, _ in segments(step_labels):
+        mask[max(0, first // window - lead_horizon): first // window] = True
+    return mask
+
+
+def false_alarm_windows(step_labels: np.ndarray, window: int, first_window: int, n: int) -> np.ndarray:
+    """(n,) bool over windows first_window .. first_window + n - 1: where an alert could only be a false
+    alarm (a normal window followed by a normal one outside every incident's lead horizon)."""
+    window_labels = labels_of_windows(step_labels, window)
+    own = np.arange(first_window, first_window + n)
+    usable = own + 1 < len(window_labels)
+    out = np.zeros(n, dtype=bool)
+    target = own[usable] + 1
+    out[usable] = ~window_labels[own[usable]] & ~window_labels[target] & ~before_onsets(step_labels, window)[target]
+    return out
 
 
 BUDGETS = (0.001, 0.005, 0.01, 0.02, 0.05)  # false alarms per normal window
@@ -90,13 +120,10 @@ def events_at_budgets(step_labels: np.ndarray, window: int, first_window: int, s
                       budgets=BUDGETS, step_seconds: float | None = None) -> list[dict]:
     """The events of `scores` (one per window from `first_window`, larger = more unusual; NaN never
     alerts) thresholded at each false-alarm budget, the threshold set on the normal windows (normal
-    and followed by a normal one). Each: budget, threshold and `event_summary`'s figures."""
+    and followed by a normal one) outside every incident's lead horizon, where an alert could only be
+    a false alarm. Each: budget, threshold and `event_summary`'s figures."""
     scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf)
-    window_labels = labels_of_windows(step_labels, window)
-    own = np.arange(first_window, first_window + len(scores))
-    usable = own + 1 < len(window_labels)
-    quiet = ~window_labels[own[usable]] & ~window_labels[own[usable] + 1]
-    normal = scores[usable][quiet]
+    normal = scores[false_alarm_windows(step_labels, window, first_window, len(scores))]
     normal = normal[np.isfinite(normal)]
     out = []
     for budget in budgets:

@@ -23,7 +23,8 @@ from rich.table import Table
 from rich.text import Text
 
 from jepawatch.live.layout import fit_names, sparkline, split_names
-from jepawatch.scoring.risk_text import alert_text, digits_for, risk_name, shown_risk, truncated, warn_level
+from jepawatch.scoring.risk_text import (alert_text, digits_for, one_in_text, risk_name, shown_risk, truncated,
+                                         warn_level)
 
 RECENT_WINDOWS = 200  # kept for the table; a terminal shows as many as its height allows
 TREND_WINDOWS = 40  # the header's sparkline
@@ -32,6 +33,7 @@ NARROW_BAR_CELLS = 4  # below NEXT_CODES_FROM_WIDTH: two more columns for the dr
 GAP = 2  # right pad + divider of each column but the last
 NEXT_CODES_FROM_WIDTH = 100  # narrower terminals give the next codes' column to the drivers
 SHORT_NAMES = {"label-free": "risk pctl", "supervised": "risk prob"}
+ONE_IN_WIDTH = 4  # "1 in" N: 99, 1.2k, 4.1M, 2e9 (risk_text.one_in_text)
 
 
 @dataclass
@@ -146,7 +148,7 @@ def header(stats: WatchStats, width: int = 80) -> Table:
     grid.add_column(style="bold", no_wrap=True, min_width=6)
     grid.add_column(overflow="ellipsis", no_wrap=True)
     grid.add_row("model", Text(f"{stats.model} ({stats.risk_source} risk, alert at ≥ {stats.alert_at:.3g})"))
-    meaning = ("percentile of normal validation windows, not a probability" if stats.risk_source == "label-free"
+    meaning = ("percentile of normal (held-out) windows, not a probability" if stats.risk_source == "label-free"
                else "the calibrated head's probability of an anomalous next window")
     grid.add_row("risk", Text(meaning, style="dim"))
     grid.add_row("file", Text(f"{stats.source} [{stats.mode}]"))
@@ -188,7 +190,7 @@ def window_table(stats: WatchStats, width: int = 80, rows: int | None = None) ->
     next_width = _fitted(shown, lambda r: compact_codes(r["next_regime"]), 8, 16)
     bar = BAR_CELLS if show_next else NARROW_BAR_CELLS
     risk_width = bar + 1 + 2 + _digits(stats)
-    fixed = (14 + GAP) + (risk_width + GAP) + (1 + GAP) + (regime_width + GAP) + 1  # the last pad
+    fixed = (14 + GAP) + (risk_width + GAP) + (1 + GAP) + (ONE_IN_WIDTH + GAP) + (regime_width + GAP) + 1  # the last pad
     fixed += (5 + GAP) * stats.has_labels + (next_width + GAP) * show_next + (series_width + GAP) * fleet
     drivers_width = max(8, width - fixed)
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False, expand=False)  # gaps: pad + divider
@@ -197,6 +199,7 @@ def window_table(stats: WatchStats, width: int = 80, rows: int | None = None) ->
     table.add_column("window end", no_wrap=True, min_width=14)
     table.add_column(SHORT_NAMES.get(stats.risk_source, "risk"), no_wrap=True, min_width=risk_width)
     table.add_column("", no_wrap=True, width=1)
+    table.add_column("1 in", no_wrap=True, justify="right", width=ONE_IN_WIDTH)
     if stats.has_labels:
         table.add_column("label", no_wrap=True, width=5)
     table.add_column("regime | coarse", no_wrap=True, overflow="ellipsis", width=regime_width)
@@ -207,7 +210,7 @@ def window_table(stats: WatchStats, width: int = 80, rows: int | None = None) ->
         alert = row["alert"]
         cells = [Text(str(row["series"]))] if fleet else []
         cells += [Text(short_time(row)), risk_bar(row["next_window_risk"], alert, stats.alert_at, stats.risk_source, bar),
-                 Text("!", style="bold white on red") if alert else Text("")]
+                 Text("!", style="bold white on red") if alert else Text(""), _one_in(row)]
         if stats.has_labels:
             label = stats.window_labels.get(row["window_start"])
             cells.append(Text("anom", style="bold magenta") if label else Text("·" if label == 0 else "?", style="dim"))
@@ -266,7 +269,7 @@ def score_table(rows: list[dict], alert_at: float, risk_source: str, width: int 
     regime_width = _fitted(rows, _regime, 15, 24)
     fleet = any("series" in row for row in rows)  # a long-format table: which series each window is of
     series_width = _fitted(rows, lambda r: str(r.get("series", "")), 6, 16) if fleet else 0
-    drivers_width = max(8, width - (14 + GAP) - (risk_width + GAP) - (1 + GAP) - (regime_width + GAP) - 1
+    drivers_width = max(8, width - (14 + GAP) - (risk_width + GAP) - (1 + GAP) - (ONE_IN_WIDTH + GAP) - (regime_width + GAP) - 1
                         - (series_width + GAP if fleet else 0))
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False, expand=False)
     if fleet:
@@ -274,6 +277,7 @@ def score_table(rows: list[dict], alert_at: float, risk_source: str, width: int 
     table.add_column("window end", no_wrap=True, min_width=14)
     table.add_column(name, no_wrap=True, justify="right", width=risk_width)
     table.add_column("", no_wrap=True, width=1)
+    table.add_column("1 in", no_wrap=True, justify="right", width=ONE_IN_WIDTH)
     table.add_column("regime | coarse", no_wrap=True, overflow="ellipsis", width=regime_width)
     table.add_column("drivers", no_wrap=True, overflow="ellipsis", max_width=drivers_width)
     for row in rows:
@@ -281,12 +285,18 @@ def score_table(rows: list[dict], alert_at: float, risk_source: str, width: int 
         colour = risk_colour(row["next_window_risk"], alert, alert_at, risk_source)
         table.add_row(*([Text(str(row.get("series", "")))] if fleet else []),
                       Text(short_time(row)), Text(shown_risk(row["next_window_risk"], alert, alert_at), style=colour),
-                      Text("!", style="bold white on red") if alert else Text(""), Text(_regime(row)),
+                      Text("!", style="bold white on red") if alert else Text(""), _one_in(row), Text(_regime(row)),
                       Text(fit_names(split_names(row["drivers"]), drivers_width)), style="bold" if alert else None)
-    what = f"{risk_name(risk_source)}{' validation windows (not a probability)' if risk_source == 'label-free' else ''}"
-    legend = Text(f"{name}: {what}\n! alert at ≥ {alert_text(alert_at)} · every field: --out FILE, or pipe for JSON lines",
+    what = f"{risk_name(risk_source)}{' windows (not a probability)' if risk_source == 'label-free' else ''}"
+    legend = Text(f"{name}: {what}\n1 in: as unusual as 1 in N normal windows (still growing where the risk nears 1)"
+                  f"\n! alert at ≥ {alert_text(alert_at)} · every field: --out FILE, or pipe for JSON lines",
                   style="dim")
     return Group(table, legend)
+
+
+def _one_in(row: dict) -> Text:
+    """How far out the window is (`one_in`: 1 / (1 - label-free risk)); blank for rows without it."""
+    return Text(one_in_text(row["one_in"]) if row.get("one_in") is not None else "")
 
 
 def _regime(row: dict) -> str:
@@ -301,6 +311,7 @@ def plain_line(row: dict, alert_at: float | None = None) -> str:
         where = f"{row['series']} {where}"
     risk = (truncated(row["next_window_risk"], 3) if alert_at is None
             else shown_risk(row["next_window_risk"], bool(row["alert"]), alert_at))
-    return (f"{where} risk={risk}{' ALERT' if row['alert'] else ''} "
+    one_in = f" 1in={one_in_text(row['one_in'])}" if row.get("one_in") is not None else ""
+    return (f"{where} risk={risk}{one_in}{' ALERT' if row['alert'] else ''} "
             f"regime={compact_codes(row['regime']).replace(' ', ',')}|{row['coarse_regime']} "
             f"next={compact_codes(row['next_regime']).replace(' ', ',')} drivers={row['drivers'].replace(' ', '')}")

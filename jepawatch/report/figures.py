@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from jepawatch.errors import MissingExtra
-from jepawatch.scoring.risk_text import alert_text, risk_name
+from jepawatch.scoring.risk_text import alert_text, one_in_text, risk_name
 
 if TYPE_CHECKING:
     from jepawatch.report.gather import ReportData
@@ -87,35 +87,30 @@ def _step(x: np.ndarray) -> float:
 
 
 def risk_figure(data: "ReportData"):
-    """The risk over time (logit axis) with the alert level, alerts marked, labelled anomalies
-    shaded, and the chosen channels beneath it on the same time axis."""
+    """The risk over time with the alert level, alerts marked, labelled anomalies shaded, and the
+    chosen channels beneath it on the same time axis. The label-free risk is drawn as how far out
+    each window is, "1 in N normal windows" on a log axis (its percentile would pin every window far
+    out at the top); the supervised probability on a logit axis."""
     matplotlib = require_matplotlib()
-    from matplotlib.ticker import NullFormatter
 
     n = len(data.channels)
     with matplotlib.rc_context({"path.simplify": False}):  # every window a vertex: the SVG holds the data
         fig, axes = _figure(3.2 + 1.3 * n, 1 + n, [2.4] + [1.0] * n)
     x = x_of(data)
     ends = np.asarray([r["window_end"] for r in data.rows])
-    risk = np.clip([r["next_window_risk"] for r in data.rows], RISK_FLOOR, RISK_CEILING)
     alerts = np.asarray([bool(r["alert"]) for r in data.rows])
     ax = axes[0]
-    ax.set_yscale("logit")
-    line, = ax.plot(x[ends], risk, color=RISK_COLOUR, lw=1.2, label="next-window risk (at each window's end)")
+    far_out = data.risk_source == "label-free" and all(r.get("one_in") is not None for r in data.rows)
+    values, level_value = (_one_in_axis if far_out else _risk_axis)(ax, data)
+    line, = ax.plot(x[ends], values, color=RISK_COLOUR, lw=1.2, label="next-window risk (at each window's end)")
     line.set_gid("risk-line")
-    level = ax.axhline(data.alert_at, color=ALERT_COLOUR, ls="--", lw=1, label=f"alert level {alert_text(data.alert_at)}")
+    level = ax.axhline(level_value, color=ALERT_COLOUR, ls="--", lw=1, label=f"alert level {alert_text(data.alert_at)}")
     level.set_gid("alert-level")
-    marks = ax.scatter(x[ends][alerts], risk[alerts], color=ALERT_COLOUR, s=28, zorder=3,
+    marks = ax.scatter(x[ends][alerts], values[alerts], color=ALERT_COLOUR, s=28, zorder=3,
                        label=f"alert ({int(alerts.sum())})")
     marks.set_gid("alert-marks")
     _shade_labels(ax, data, x, 0, legend=True)
-    low = max(RISK_FLOOR, min(0.05, float(risk.min())))
-    ax.set_ylim(low, RISK_CEILING)
-    ticks = [t for t in RISK_TICKS if low <= t <= RISK_CEILING]
-    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel(f"risk ({risk_name(data.risk_source)})")
-    ax.legend(loc="lower left", fontsize=8, ncol=4, framealpha=0.85)
+    ax.legend(loc="upper left" if far_out else "lower left", fontsize=8, ncol=4, framealpha=0.85)
     ax.set_title(f"Next-window risk of {data.model} on {Path(data.source).name}", loc="left", fontsize=11)
     for k, name in enumerate(data.channels):
         cax = axes[1 + k]
@@ -131,6 +126,35 @@ def risk_figure(data: "ReportData"):
     axes[0].set_xlim(x[0], x[-1] + _step(x))
     _time_axis(axes[-1], data)
     return fig
+
+
+def _risk_axis(ax, data: "ReportData") -> tuple[np.ndarray, float]:
+    """A logit axis of the risk: its values (clipped to what the axis shows) and the alert level."""
+    from matplotlib.ticker import NullFormatter
+
+    risk = np.clip([r["next_window_risk"] for r in data.rows], RISK_FLOOR, RISK_CEILING)
+    ax.set_yscale("logit")
+    low = max(RISK_FLOOR, min(0.05, float(risk.min())))
+    ax.set_ylim(low, RISK_CEILING)
+    ticks = [t for t in RISK_TICKS if low <= t <= RISK_CEILING]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel(f"risk ({risk_name(data.risk_source)})")
+    return risk, data.alert_at
+
+
+def _one_in_axis(ax, data: "ReportData") -> tuple[np.ndarray, float]:
+    """A log axis of "1 in N normal windows" (1 / (1 - label-free risk)): its values and the alert level's N."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    one_in = np.asarray([float(r["one_in"]) for r in data.rows])
+    level = 1.0 / max(1.0 - data.alert_at, 1e-300)
+    ax.set_yscale("log")
+    ax.set_ylim(1.0, max(10.0 * level, 3.0 * float(one_in.max())))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: one_in_text(v)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("as unusual as 1 in N\nnormal windows")
+    return one_in, level
 
 
 def envelope(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:

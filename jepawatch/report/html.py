@@ -11,7 +11,7 @@ import numpy as np
 
 from jepawatch._version import __version__
 from jepawatch.report.gather import ReportData
-from jepawatch.scoring.risk_text import alert_text, risk_meaning, shown_risk
+from jepawatch.scoring.risk_text import alert_text, one_in_text, risk_meaning, shown_risk
 
 FIGURES = (  # id, caption
     ("risk-timeline", "Next-window risk per window, with the alert level and the alerts; labelled anomalies shaded. "
@@ -81,14 +81,20 @@ def _cards(data: ReportData) -> str:
         cards += [(f"{ev.anomalies}", "labelled anomalies"), (f"{ev.detected} of {ev.anomalies}", "detected"),
                   (f"{ev.warned} of {ev.anomalies}", "warned before they began"),
                   (lead, "mean lead time"), (f"{ev.alerted_during} of {ev.anomalies}", "alerted while under way"),
-                  (f"{ev.false_alarms}", "false alarms (alerts on a normal window before a normal one)")]
+                  (f"{ev.false_alarms}", "false alarms (alerts on a normal window before a normal one, warnings aside)")]
     return '<div class="cards" id="summary">' + "".join(
         f"<div class=\"card\"><b>{html.escape(value)}</b><span>{html.escape(what)}</span></div>" for value, what in cards) + "</div>"
 
 
+def _one_in(row: dict) -> str:
+    """' (1 in N)': how far out the window is, when the row says."""
+    return f" (1 in {one_in_text(row['one_in'])})" if row.get("one_in") is not None else ""
+
+
 def _alert_table(data: ReportData) -> str:
     e = html.escape
-    head = ["#", "time (end of the first alerted window)", "windows", "peak risk", "outcome", "lead time", "top channels"]
+    head = ["#", "time (end of the first alerted window)", "windows", "peak risk (1 in N normal windows)", "outcome",
+            "lead time", "top channels"]
     if data.labels is None:
         head.remove("outcome")
         head.remove("lead time")
@@ -97,7 +103,7 @@ def _alert_table(data: ReportData) -> str:
         first, peak = data.rows[run.first], data.rows[run.peak]
         cells = [f'<td class="num">{n}</td>', f"<td>{e(_when(data, first))}</td>",
                  f'<td class="num">{run.last - run.first + 1}</td>',
-                 f'<td class="num">{shown_risk(peak["next_window_risk"], True, data.alert_at)}</td>']
+                 f'<td class="num">{shown_risk(peak["next_window_risk"], True, data.alert_at)}{_one_in(peak)}</td>']
         if data.labels is not None:
             css = "false" if run.outcome.startswith("false") else {"warned": "warned", "during anomaly": "during"}.get(run.outcome, "")
             cells.append(f'<td class="{css}">{e(run.outcome)}</td>')

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from jepawatch.scoring.features import WindowSignals
-from jepawatch.scoring.stats_reference import StatsReference
+from jepawatch.scoring.stats_reference import Exclusion, StatsReference, kept_points
 from jepawatch.scoring.tails import TailCDF
 from jepawatch.training.config import DEFAULT_RISK_COMPONENTS, RISK_COMPONENTS
 
@@ -54,7 +54,8 @@ COMPONENTS = RISK_COMPONENTS
 STATS_COMPONENTS = tuple(c for c in COMPONENTS if c.startswith("stats_"))  # of the window statistics
 MODEL_COMPONENTS = tuple(c for c in COMPONENTS if c not in STATS_COMPONENTS)  # of the network's outputs
 DEFAULT_ALERT_AT = 0.99
-FORMAT = "fused-tails/1"
+FORMAT = "fused-tails/2"  # with the statistics' values on the training windows (`training`)
+FORMATS = ("fused-tails/1", FORMAT)  # /1: calibrated on the validation windows only
 FUSIONS = ("sum", "max")
 
 
@@ -64,6 +65,14 @@ def component_values(signals: WindowSignals, reference: StatsReference) -> dict[
     values["stats_deviation"] = reference.deviation(signals.stats).amax(dim=-1).numpy()
     values["stats_neighbours"] = reference.neighbours(signals.stats, signals.recent_stats).numpy()
     return values
+
+
+def stats_values(stats: torch.Tensor, recent: torch.Tensor, reference: StatsReference,
+                 exclusion: Exclusion | None = None) -> dict[str, np.ndarray]:
+    """The statistics components of windows given by their statistics, (N,) each; `exclusion` when
+    they are the reference's own training windows (see `StatsReference.neighbours`)."""
+    return {"stats_deviation": reference.deviation(stats).amax(dim=-1).numpy(),
+            "stats_neighbours": reference.neighbours(stats, recent, exclusion).numpy()}
 
 
 def channel_values(signals: WindowSignals, reference: StatsReference) -> dict[str, np.ndarray]:
@@ -80,8 +89,10 @@ class FusedRisk:
     validation: dict[str, list[float]]  # every component's values on the validation windows
     alert_at: float = DEFAULT_ALERT_AT
     fusion: str = "sum"  # how the components' tail scores combine: "sum" (Fisher) or "max" (the strongest)
+    training: dict[str, list[float]] = field(default_factory=dict)  # statistics components on the training windows
     tails: dict[str, TailCDF] = field(init=False, repr=False)
     fused_tail: TailCDF = field(init=False, repr=False)
+    calibration_windows: int = field(init=False, repr=False)
 
     def __post_init__(self):
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -89,25 +100,41 @@ class FusedRisk:
             raise ValueError(f"risk components must be a non-empty subset of {', '.join(COMPONENTS)}, not {self.components}")
         if self.fusion not in FUSIONS:
             raise ValueError(f"risk fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
-        self.tails = {name: TailCDF.fit(np.asarray(v)) for name, v in self.validation.items()}
+        self.tails = {name: TailCDF.fit(np.asarray(v + self.training.get(name, []))) for name, v in self.validation.items()}
         validation = {name: np.asarray(v, dtype=np.float64) for name, v in self.validation.items()}
-        self.fused_tail = TailCDF.fit(self._fused(validation))
+        fused = self._fused(validation)
+        if self.training and all(name in self.training for name in self.components):
+            fused = np.concatenate([fused, self._fused({k: np.asarray(v, dtype=np.float64) for k, v in self.training.items()})])
+        self.fused_tail = TailCDF.fit(fused)
+        self.calibration_windows = len(fused)
 
     @classmethod
     def fit(cls, training_stats: torch.Tensor, training_recent: torch.Tensor, validation_signals: WindowSignals,
-            components: list[str] | tuple[str, ...] = DEFAULT_RISK_COMPONENTS, alert_at: float = DEFAULT_ALERT_AT) -> "FusedRisk":
-        """training_stats, training_recent: (N, V, 5) statistics of training windows, whole and of their last patch."""
+            components: list[str] | tuple[str, ...] = DEFAULT_RISK_COMPONENTS, alert_at: float = DEFAULT_ALERT_AT,
+            training_rows: np.ndarray | None = None, exclusion_zone: int = 0) -> "FusedRisk":
+        """training_stats, training_recent: (N, V, 5) statistics of training windows, whole and of their
+        last patch; training_rows (N,): where each starts (segments far apart), to calibrate the
+        statistics components on the training windows too, each against the reference windows at least
+        `exclusion_zone` rows away (leave-neighbourhood-out); None: on the validation windows only."""
         reference = StatsReference.fit(training_stats, training_recent)
         values = component_values(validation_signals, reference)
-        return cls(list(components), reference, {k: v.tolist() for k, v in values.items()}, alert_at)
+        training = {}
+        if training_rows is not None:
+            kept = kept_points(len(training_rows))
+            exclusion = Exclusion(training_rows, training_rows[kept], exclusion_zone)
+            values_on_training = stats_values(training_stats, training_recent, reference, exclusion)
+            far_enough = np.isfinite(values_on_training["stats_neighbours"])  # else too few points outside its zone
+            training = {k: np.round(v[far_enough], 6).tolist() for k, v in values_on_training.items()}
+        return cls(list(components), reference, {k: v.tolist() for k, v in values.items()}, alert_at,
+                   training=training)
 
     def without(self, name: str) -> "FusedRisk":
         """The same calibration with one component left out (the risk's ablation)."""
-        return FusedRisk([c for c in self.components if c != name], self.reference, self.validation, self.alert_at,
-                         self.fusion)
+        return self.only([c for c in self.components if c != name])
 
     def only(self, names, fusion: str | None = None) -> "FusedRisk":
-        return FusedRisk(list(names), self.reference, self.validation, self.alert_at, fusion or self.fusion)
+        return FusedRisk(list(names), self.reference, self.validation, self.alert_at, fusion or self.fusion,
+                         self.training)
 
     def _fused(self, values: dict[str, np.ndarray]) -> np.ndarray:
         scores = [self.tails[name].tail_score(values[name]) for name in self.components]
@@ -118,9 +145,14 @@ class FusedRisk:
         return self._fused(values)
 
     def risk_of_score(self, score: np.ndarray) -> np.ndarray:
-        """(N,) in [0, 1]: the fused score's CDF on the validation windows. Far beyond every
-        validation window it rounds to 1.0; the score keeps ranking such windows."""
+        """(N,) in [0, 1]: the fused score's CDF on the calibration windows; beyond one in a million
+        it keeps its order (`tails`: no ties at 1.0 until a billion scales further out)."""
         return self.fused_tail.cdf(score)
+
+    def one_in(self, score: np.ndarray) -> np.ndarray:
+        """(N,) how far out each window is: as unusual as 1 in this many normal windows (1 / (1 - risk),
+        computed without rounding the risk to 1)."""
+        return 1.0 / np.maximum(self.fused_tail.survival(score), 1e-300)
 
     def score(self, signals: WindowSignals) -> np.ndarray:
         return self.score_of_values(component_values(signals, self.reference))
@@ -138,19 +170,24 @@ class FusedRisk:
 
     @property
     def n_windows(self) -> int:
-        return len(next(iter(self.validation.values())))
+        """Windows the fused score's distribution is calibrated on."""
+        return self.calibration_windows
+
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "formula": "CDF of sum_c -log(1 - F_c(x_c)) over validation windows, "
-                "F_c continuous with an exponential tail", "components": list(self.components),
-                "alert_at": self.alert_at, "fusion": self.fusion, "reference": self.reference.to_dict(),
-                "validation": self.validation}
+        d = {"format": FORMAT if self.training else FORMATS[0],
+             "formula": "CDF of sum_c -log(1 - F_c(x_c)) over validation windows (and, for the statistics "
+             "components, training windows each against reference windows far from it in time), "
+             "F_c continuous with an exponential tail", "components": list(self.components),
+             "alert_at": self.alert_at, "fusion": self.fusion, "reference": self.reference.to_dict(),
+             "validation": self.validation}
+        return {**d, "training": self.training} if self.training else d
 
     @classmethod
     def from_dict(cls, d: dict) -> "FusedRisk":
         return cls(list(d["components"]), StatsReference.from_dict(d["reference"]),
                    {k: [float(x) for x in v] for k, v in d["validation"].items()}, float(d.get("alert_at", DEFAULT_ALERT_AT)),
-                   str(d.get("fusion", "sum")))
+                   str(d.get("fusion", "sum")), {k: [float(x) for x in v] for k, v in d.get("training", {}).items()})
 
 
 @dataclass
@@ -180,6 +217,11 @@ class LegacyCalibration:
     def risk(self, signals: WindowSignals) -> np.ndarray:
         return self.risk_of_score(self.score(signals))
 
+    def one_in(self, scores: np.ndarray) -> np.ndarray:
+        """1 / (1 - risk), this formula's risk being a mid-rank ECDF of n windows: beyond all of them
+        (risk 1) it says 1 in 2 n, the most its n windows can tell."""
+        return 1.0 / np.maximum(1.0 - self.risk_of_score(scores), 0.5 / len(self.reference))
+
     def channel_scores(self, signals: WindowSignals) -> np.ndarray:
         stacked = torch.stack([getattr(signals, c) for c in MODEL_COMPONENTS], dim=-1).cpu()  # (N, V, 3)
         return self._standardised(stacked).sum(-1).numpy()
@@ -191,7 +233,7 @@ class LegacyCalibration:
 
 def risk_from_dict(d: dict):
     """The calibration a bundle's risk.json describes: the fusion, or the earlier formula."""
-    if d.get("format") == FORMAT:
+    if d.get("format") in FORMATS:
         return FusedRisk.from_dict(d)
     return LegacyCalibration(center=d["center"], scale=d["scale"], reference=d["reference"],
                              alert_at=d.get("alert_at", DEFAULT_ALERT_AT))

@@ -18,7 +18,8 @@ from jepawatch.scoring.scored_windows import scorable_starts, signals_at
 from jepawatch.training.code_stats import code_frequencies
 from jepawatch.training.config import DEFAULT_RISK_COMPONENTS
 
-MIN_CALIBRATION_WINDOWS = 50  # fewer validation windows than this: the alert level is rough (said, and shown by info)
+MIN_CALIBRATION_WINDOWS = 50  # fewer calibration windows than this: the alert level is rough (said, and shown by info)
+EXCLUSION_WINDOWS = 2  # a training window is calibrated against reference windows at least this many windows away
 
 
 def scoring_state(kind, model, run: RunConfig, splits: list[SplitSeries], device, warn) -> tuple[dict | None, dict | None]:
@@ -71,9 +72,6 @@ def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window:
     splits = [splits] if isinstance(splits, SplitSeries) else list(splits)
     pieces, starts, parts = calibration_windows(splits, window, model.cfg.n_patches)
     n_windows = sum(len(s) for s in starts)
-    if n_windows < MIN_CALIBRATION_WINDOWS:
-        warn(f"the label-free risk is calibrated on only {n_windows} windows (fewer than {MIN_CALIBRATION_WINDOWS}): "
-             "expect more alerts on normal data than its alert level says; more training data gives a truer calibration")
     backend = TorchBackend(model, device)
     signals = WindowSignals.concat([signals_at(backend, held_out, s, window, codes, model.cfg.patch_len)
                                     for (_, held_out), s in zip(pieces, starts) if len(s)])
@@ -87,16 +85,31 @@ def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window:
     # of 80 and warns of 11-20, at 0 to 10.3 false alarms per 1,000 normal windows, and on MSL the
     # false alarms fall from 54.6 to 29.0 per 1,000 (detected 12 of 36 against 13). The AUC falls
     # (demo 79.1 -> 75.8 next-window), which is why the earlier choice, made on AUC, was the other.
-    references = []
+    #
+    # The statistics components are also calibrated on the training windows themselves, each against
+    # the reference windows at least EXCLUSION_WINDOWS windows away in time (leave-neighbourhood-out,
+    # the matrix profile's exclusion zone, widened): ten times the windows of the validation tail alone,
+    # whose ~100 windows left the 99th percentile to one or two of them, and a stretch of the whole
+    # training period instead of its last 10% (issue 28, measured 2026-12-04, BENCHMARKS.md "A
+    # calibration on every training window": false alarms per 1,000 normal windows at 0.99 on the
+    # precursor family 2.8 / 8.5 / 31.2 -> 0 / 5.7 / 5.7, on MSL 15.4 -> 3.4).
+    references, rows, offset = [], [], 0
     for reference_rows, _ in pieces:
         train_starts = np.arange(0, len(reference_rows) - window + 1, reference_stride or model.cfg.patch_len)
         if len(train_starts):
             references.append(torch.from_numpy(reference_rows[train_starts[:, None] + np.arange(window)]))  # (N, T, V)
+            rows.append(offset + train_starts)
+        offset += len(reference_rows) + 2 * EXCLUSION_WINDOWS * window  # segments never exclude each other
     if not references:
         raise ConfigError(f"the training data is too short for the label-free risk's reference (fewer than "
                           f"{2 * window} rows for windows of {window}); give more data or a shorter model.window")
     train_windows = torch.cat(references)
     calibration = FusedRisk.fit(window_statistics(train_windows), window_statistics(train_windows[:, -model.cfg.patch_len:]),
-                                signals, components or DEFAULT_RISK_COMPONENTS)
-    return {**calibration.to_dict(), "windows": n_windows, "reference_windows": len(train_windows),
-            "part": " and ".join(sorted(parts))}
+                                signals, components or DEFAULT_RISK_COMPONENTS, training_rows=np.concatenate(rows),
+                                exclusion_zone=EXCLUSION_WINDOWS * window)
+    if calibration.n_windows < MIN_CALIBRATION_WINDOWS:
+        warn(f"the label-free risk is calibrated on only {calibration.n_windows} windows (fewer than "
+             f"{MIN_CALIBRATION_WINDOWS}): expect more alerts on normal data than its alert level says; more "
+             "training data gives a truer calibration")
+    return {**calibration.to_dict(), "windows": calibration.n_windows, "validation_windows": n_windows,
+            "reference_windows": len(train_windows), "part": " and ".join(sorted(parts))}

@@ -1,8 +1,14 @@
 """How a risk is written for people: what it is called, and digits that agree with the alert mark.
 
-The label-free risk is a percentile: the share of normal validation windows whose score is below
+The label-free risk is a percentile: the share of held-out normal windows (the validation windows,
+and the training windows each scored against reference windows far from it) whose score is below
 this window's (0.99 = rarer than 99% of them), not a probability of an anomaly. The supervised
 risk is the calibrated head's probability. Wherever a risk is shown it carries one of these names.
+
+How far out a window is: `one_in`, 1 / (1 - label-free risk), "as unusual as 1 in N normal
+windows", which keeps growing where the percentile reads 0.9999... (`one_in_text` writes it short).
+A stored risk keeps six decimals, and near 1 three significant digits of 1 - risk, so that rows far
+out keep their order (`stored_risk`).
 
 The alert is decided on the unrounded risk (`risk >= alert_at`), so rounding for display could
 make an alerting row read below the alert level or a quiet one read at it (0.98996 -> "0.99").
@@ -12,16 +18,47 @@ alert mark never reads below the level and one without never reads at or above i
 
 from __future__ import annotations
 
+import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 MAX_DIGITS = 6  # a scored row's risk carries 6 decimals
 
 NAMES = {"label-free": "percentile of normal", "supervised": "probability"}
 LONG_NAMES = {
-    "label-free": "the share of normal validation windows this window is more unusual than (a percentile, "
+    "label-free": "the share of held-out normal windows this window is more unusual than (a percentile, "
                   "not a probability)",
     "supervised": "the calibrated head's probability that the next window is anomalous",
 }
+
+
+def stored_risk(risk: float) -> float:
+    """The risk as a row stores it: 6 decimals, or 3 significant digits of 1 - risk from 0.999 on
+    (0.99999999765 stays below 0.9999999998), so that no two rows tie at the top unless their scores do."""
+    risk = float(risk)
+    if risk < 0.999:
+        return round(risk, 6)
+    return 1.0 - significant(1.0 - risk, 3)
+
+
+def significant(value: float, digits: int) -> float:
+    """`value` rounded to `digits` significant digits."""
+    return float(f"{float(value):.{digits}g}")
+
+
+def one_in_text(one_in: float) -> str:
+    """N of '1 in N' in at most 4 characters, cut (not rounded) to two significant digits (one from a
+    billion on), so that it never reads at an alert level's N (100 for 0.99) when the window is below
+    it: 99, 1.2k, 35k, 4.1M, 2e9."""
+    if not math.isfinite(one_in) or one_in >= 1e100:
+        return ">e99"
+    if one_in < 1000:
+        return str(math.floor(one_in))
+    exponent = math.floor(math.log10(one_in))
+    cut = math.floor(one_in / 10 ** (exponent - 1))  # two digits
+    if exponent < 9:
+        scale, suffix = (1e3, "k") if exponent < 6 else (1e6, "M")
+        return f"{cut * 10 ** (exponent - 1) / scale:g}{suffix}"
+    return f"{cut // 10}e{exponent}"
 
 
 def risk_name(risk_source: str) -> str:

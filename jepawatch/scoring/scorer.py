@@ -28,6 +28,7 @@ from jepawatch.scoring.backends import make_backend
 from jepawatch.scoring.features import WindowSignals
 from jepawatch.scoring.head import head_from_bundle, predict
 from jepawatch.scoring.label_free import risk_from_dict
+from jepawatch.scoring.risk_text import significant, stored_risk
 from jepawatch.scoring.settings import TOP_CHANNELS, ScoreSettings, check_stride
 from jepawatch.scoring.scored_windows import PredictionCache, signals_at
 
@@ -70,8 +71,8 @@ class Scorer:
 
     def risks(self, signals: WindowSignals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(next_window_risk, label_free_risk, label_free_score), each (N,). The score is the
-        label-free risk before its calibration (unbounded, same order), which still ranks windows
-        where the risk rounds to 1. A `codes+stats` head reads the windows' statistics."""
+        label-free risk before its calibration (unbounded, same order). A `codes+stats` head reads
+        the windows' statistics."""
         label_free_score = self.calibration.score(signals)
         label_free = self.calibration.risk_of_score(label_free_score)
         if self.head is None:
@@ -87,6 +88,7 @@ class Scorer:
             return []
         signals = self.signals(series, starts, kept, row_offset)
         risk, label_free, label_free_score = self.risks(signals)
+        one_in = self.calibration.one_in(label_free_score)
         drivers = np.argsort(-self.calibration.channel_scores(signals), axis=1)[:, : self.settings.top_channels]
         out = []
         for i, start in enumerate(starts):
@@ -96,10 +98,11 @@ class Scorer:
                 "window_end": int(end + row_offset),
                 "start_time": _stamp(timestamps, start),
                 "end_time": _stamp(timestamps, end),
-                "next_window_risk": round(float(risk[i]), 6),
+                "next_window_risk": stored_risk(risk[i]),
                 "alert": bool(risk[i] >= self.alert_at),
                 "risk_source": self.risk_source,
-                "label_free_risk": round(float(label_free[i]), 6),
+                "label_free_risk": stored_risk(label_free[i]),
+                "one_in": significant(one_in[i], 3),
                 "label_free_score": round(float(label_free_score[i]), 4),
                 "surprise_fine": round(float(signals.surprise_fine[i].max()), 6),
                 "surprise_coarse": round(float(signals.surprise_coarse[i].max()), 6),

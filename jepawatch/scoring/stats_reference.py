@@ -49,7 +49,7 @@ class StatsReference:
         median, iqr = robust_center_scale(stats.double().flatten(1).numpy())  # (V*5,) each
         x = _joint(stats, recent).numpy()  # (N, 2*V*5)
         mean, std = center_scale(x)
-        keep = np.linspace(0, len(x) - 1, min(len(x), MAX_POINTS)).round().astype(int)
+        keep = kept_points(len(x))
         points = np.round((x[keep] - mean) / std, 4)  # 4 decimals keep risk.json small
         return cls(median.tolist(), iqr.tolist(), mean.tolist(), std.tolist(), points.tolist(), int(stats.shape[1]))
 
@@ -59,12 +59,19 @@ class StatsReference:
         z = ((x - self._tensors["median"]) / self._tensors["iqr"]).abs()
         return z.reshape(len(x), self.n_channels, -1).amax(-1)
 
-    def neighbours(self, stats: torch.Tensor, recent: torch.Tensor) -> torch.Tensor:
-        """(N, V, 5) whole-window and last-patch statistics -> (N,): mean distance to the k nearest training windows."""
+    def neighbours(self, stats: torch.Tensor, recent: torch.Tensor, exclusion: "Exclusion | None" = None) -> torch.Tensor:
+        """(N, V, 5) whole-window and last-patch statistics -> (N,): mean distance to the k nearest training windows.
+        `exclusion`: the windows scored are training windows themselves, and each is compared only with
+        the reference windows far enough from it in time (a leave-neighbourhood-out estimate)."""
         x = (_joint(stats, recent) - self._tensors["mean"]) / self._tensors["std"]
         reference = self._tensors["points"]
         k = min(NEIGHBOURS, len(reference))
-        out = [torch.cdist(part, reference).topk(k, largest=False).values.mean(-1) for part in x.split(1024)]
+        out = []
+        for offset in range(0, len(x), 1024):
+            distances = torch.cdist(x[offset: offset + 1024], reference)
+            if exclusion is not None:
+                distances = distances.masked_fill(exclusion.near(offset, len(distances)), float("inf"))
+            out.append(distances.topk(k, largest=False).values.mean(-1))
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
     def to_dict(self) -> dict:
@@ -74,6 +81,27 @@ class StatsReference:
     @classmethod
     def from_dict(cls, d: dict) -> "StatsReference":
         return cls(d["median"], d["iqr"], d["mean"], d["std"], d["points"], int(d["n_channels"]))
+
+
+@dataclass
+class Exclusion:
+    """Where scored windows and reference points lie in time (rows; different segments far apart) and
+    how close a reference point may not be (its window starts fewer than `zone` rows away)."""
+
+    positions: np.ndarray  # (N,) of the scored windows
+    point_positions: np.ndarray  # (M,) of the reference points, as `StatsReference.fit` kept them
+    zone: int
+
+    def near(self, offset: int, n: int) -> torch.Tensor:
+        """(n, M) bool: which reference points are too close to scored windows offset .. offset + n - 1."""
+        rows = torch.from_numpy(np.asarray(self.positions[offset: offset + n], dtype=np.int64))
+        points = torch.from_numpy(np.asarray(self.point_positions, dtype=np.int64))
+        return (rows[:, None] - points[None, :]).abs() < self.zone
+
+
+def kept_points(n: int) -> np.ndarray:
+    """Which of n training windows `StatsReference.fit` keeps as reference points (evenly thinned)."""
+    return np.linspace(0, n - 1, min(n, MAX_POINTS)).round().astype(int)
 
 
 def _joint(stats: torch.Tensor, recent: torch.Tensor) -> torch.Tensor:

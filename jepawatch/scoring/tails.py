@@ -12,6 +12,14 @@ so a value beyond anything seen on the reference still gets a finite, growing ta
 image, F(x) = F(l) * exp(-(l - x) / beta_low), so that values below every reference value are
 still ordered (no ties there either). A reference of one repeated value gets a tiny scale:
 anything above it is very surprising, anything at or below it is not.
+
+Far out, beyond one in a million (1 - F = FAR), the exponential would round F to exactly 1.0 in
+floating point some 30 scales further on, and windows there would tie at the top. There `cdf`
+decays hyperbolically instead, 1 - F(x) = FAR / (1 + (x - x_far) / beta), joined to the exponential
+with the same value and slope at x_far: it keeps its order up to absurd distances (1 - F stays
+above 1e-15 up to a billion scales beyond x_far). That far out no calibration measures the rarity
+anyway (it rests on some hundreds of windows); the hyperbola says "beyond one in a million" and
+keeps the order. `tail_score` keeps growing linearly (it is the score the components add up).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import numpy as np
 TAIL_QUANTILE = 0.9
 MAX_REFERENCE = 2048  # quantiles kept of a larger reference: the CDF is then exact to 1/2048
 MIN_SCALE = 1e-6
+FAR = 1e-6  # beyond this upper-tail probability the CDF decays hyperbolically (see the module doc)
 
 
 @dataclass
@@ -71,10 +80,24 @@ class TailCDF:
     def cdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         body = np.interp(x, self.values, self.positions)
-        with np.errstate(over="ignore"):  # each branch overflows only where np.where discards it
-            tail = 1.0 - (1.0 - self.threshold_cdf) * np.exp(-(x - self.threshold) / self.scale)
+        with np.errstate(over="ignore"):  # the branch overflows only where np.where discards it
             low = self.low_threshold_cdf * np.exp(-(self.low_threshold - x) / self.low_scale)
-        return np.where(x > self.threshold, tail, np.where(x < self.low_threshold, low, body))
+        return np.where(x > self.threshold, 1.0 - self._upper_tail(x), np.where(x < self.low_threshold, low, body))
+
+    def survival(self, x: np.ndarray) -> np.ndarray:
+        """1 - F(x), computed without cancellation in the upper tail: how rare a value at least this
+        large is (1 in 1 / survival(x) reference values), down to about 1e-15 however far out."""
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(x > self.threshold, self._upper_tail(x), 1.0 - self.cdf(np.minimum(x, self.threshold)))
+
+    def _upper_tail(self, x: np.ndarray) -> np.ndarray:
+        x = np.maximum(np.asarray(x, dtype=np.float64), self.threshold)
+        above = 1.0 - self.threshold_cdf
+        far = self.threshold + self.scale * np.log(max(above, FAR) / FAR)  # where the exponential reaches FAR
+        with np.errstate(over="ignore"):  # each branch overflows only where np.where discards it
+            tail = above * np.exp(-(x - self.threshold) / self.scale)
+            hyperbola = min(above, FAR) / (1.0 + (x - far) / self.scale)
+        return np.where(x > far, hyperbola, tail)
 
     def tail_score(self, x: np.ndarray) -> np.ndarray:
         """-log(1 - F(x)): about 2.3 at the 90th percentile, 4.6 at the 99th, linear beyond u."""
