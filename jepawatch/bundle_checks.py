@@ -189,12 +189,18 @@ def _check_fused_risk(risk: dict, n_channels: int) -> None:
         raise ValueError("risk.json's training values have different numbers of windows")
     if reference.get("n_channels") != n_channels:
         raise ValueError(f"risk.json's reference is for {reference.get('n_channels')} channels, the model has {n_channels}")
-    for key, size in (("median", 5 * n_channels), ("iqr", 5 * n_channels), ("mean", 10 * n_channels), ("std", 10 * n_channels)):
+    finite_numbers(reference.get("median"), "risk.json's reference median")
+    per_channel = len(reference["median"]) // max(n_channels, 1)  # statistics per channel: 6, or 5 in older bundles
+    if per_channel not in (5, 6):  # scoring.features: window_statistics, reference_statistics
+        raise ValueError(f"risk.json's reference median has {len(reference['median'])} values, not 5 or 6 per channel")
+    for key, size in (("median", per_channel * n_channels), ("iqr", per_channel * n_channels),
+                      ("mean", 2 * per_channel * n_channels), ("std", 2 * per_channel * n_channels)):
         finite_numbers(reference.get(key), f"risk.json's reference {key}", positive=key in ("iqr", "std"))
         if len(reference[key]) != size:
             raise ValueError(f"risk.json's reference {key} has {len(reference[key])} values, not {size}")
     points = reference.get("points")
-    if not isinstance(points, list) or not points or not all(isinstance(p, list) and len(p) == 10 * n_channels for p in points):
+    width = 2 * per_channel * n_channels
+    if not isinstance(points, list) or not points or not all(isinstance(p, list) and len(p) == width for p in points):
         raise ValueError("risk.json's reference points are empty or not rows of the statistics")
     for row in points:
         finite_numbers(row, "risk.json's reference points")

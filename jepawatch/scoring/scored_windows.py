@@ -11,7 +11,7 @@ import numpy as np
 
 import torch
 
-from jepawatch.scoring.features import WindowOutputs, WindowSignals, signals_from_outputs, window_statistics
+from jepawatch.scoring.features import WindowOutputs, WindowSignals, reference_statistics, signals_from_outputs
 
 
 def scorable_starts(n_rows: int, window: int, stride: int, first: int | None = None) -> np.ndarray:
@@ -54,7 +54,7 @@ def signals_at(backend, series: np.ndarray, starts: np.ndarray, window: int, cod
         if len(missing):
             kept.add(missing + first_row, backend.outputs(series[missing[:, None] + offsets], targets=False))
         next_fine, next_coarse = kept.predictions(batch - window + first_row)
-        stats, recent = window_statistics(windows), window_statistics(windows[:, -patch_len:])  # (B, V, 5) each
+        stats, recent = reference_statistics(windows), reference_statistics(windows[:, -patch_len:])  # (B, V, 6) each
         signals = signals_from_outputs(next_fine, next_coarse, current, code_frequencies, stats, recent)
         parts.append(_to_cpu(signals))
         following = starts[begin + batch_size] if begin + batch_size < len(starts) else None

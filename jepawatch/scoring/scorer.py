@@ -77,7 +77,7 @@ class Scorer:
         label_free = self.calibration.risk_of_score(label_free_score)
         if self.head is None:
             return label_free, label_free, label_free_score
-        return predict(self.head, self.head.inputs(signals.pooled, signals.stats)), label_free, label_free_score
+        return predict(self.head, self.head.inputs(signals.pooled, signals.window_stats)), label_free, label_free_score
 
     def rows(self, series: np.ndarray, starts: np.ndarray, row_offset: int = 0,
              timestamps: np.ndarray | None = None, kept: PredictionCache | None = None) -> list[dict]:

@@ -1,9 +1,10 @@
 """How unusual a window's per-channel statistics are, against the training windows.
 
-The statistics (`window_statistics`: mean, std, min, max and last value of each channel, in the
-training-standardised units of the preprocessing) keep what per-window RevIN removes from the
-encoder's view: each channel's level and scale. Two measures, both fitted on the training
-windows only:
+The statistics (`reference_statistics`: mean, std, min, max, last value and roughness of each
+channel, in the training-standardised units of the preprocessing) keep what per-window RevIN
+removes from the encoder's view: each channel's level and scale, and how rough it is. Bundles made
+before roughness joined (2026-12-04) hold five statistics per channel and read only those. Two
+measures, both fitted on the training windows only:
 
 - `deviation` (N, V): per channel, the largest robust z-score |s - median| / IQR over the five
   statistics (an IQR of 0, a statistic constant on training, counts as 1);
@@ -30,11 +31,11 @@ MAX_POINTS = 2000  # training windows kept as the neighbours' reference (evenly 
 
 @dataclass
 class StatsReference:
-    median: list[float]  # (V*5,) of the whole windows' statistics
-    iqr: list[float]  # (V*5,)
-    mean: list[float]  # (2*V*5,) of the joint statistics
-    std: list[float]  # (2*V*5,)
-    points: list[list[float]]  # (M, 2*V*5) standardised statistics (whole window, last patch) of training windows
+    median: list[float]  # (V*S,) of the whole windows' statistics, S per channel (6; 5 in older bundles)
+    iqr: list[float]  # (V*S,)
+    mean: list[float]  # (2*V*S,) of the joint statistics
+    std: list[float]  # (2*V*S,)
+    points: list[list[float]]  # (M, 2*V*S) standardised statistics (whole window, last patch) of training windows
     n_channels: int
     _tensors: dict = field(init=False, repr=False, compare=False)
 
@@ -43,9 +44,14 @@ class StatsReference:
         self._tensors = {name: torch.tensor(getattr(self, name), dtype=torch.float64)
                          for name in ("median", "iqr", "mean", "std", "points")}
 
+    @property
+    def n_statistics(self) -> int:
+        """Statistics per channel it was fitted on (what it reads of the scored windows' statistics)."""
+        return len(self.median) // self.n_channels
+
     @classmethod
     def fit(cls, stats: torch.Tensor, recent: torch.Tensor) -> "StatsReference":
-        """stats, recent: (N, V, 5) of training windows, whole and of their last patch."""
+        """stats, recent: (N, V, S) of training windows, whole and of their last patch."""
         median, iqr = robust_center_scale(stats.double().flatten(1).numpy())  # (V*5,) each
         x = _joint(stats, recent).numpy()  # (N, 2*V*5)
         mean, std = center_scale(x)
@@ -54,16 +60,17 @@ class StatsReference:
         return cls(median.tolist(), iqr.tolist(), mean.tolist(), std.tolist(), points.tolist(), int(stats.shape[1]))
 
     def deviation(self, stats: torch.Tensor) -> torch.Tensor:
-        """(N, V, 5) -> (N, V): the largest robust z-score of each channel's statistics."""
-        x = stats.double().flatten(1)
+        """(N, V, S) -> (N, V): the largest robust z-score of each channel's statistics."""
+        x = stats[..., : self.n_statistics].double().flatten(1)
         z = ((x - self._tensors["median"]) / self._tensors["iqr"]).abs()
         return z.reshape(len(x), self.n_channels, -1).amax(-1)
 
     def neighbours(self, stats: torch.Tensor, recent: torch.Tensor, exclusion: "Exclusion | None" = None) -> torch.Tensor:
-        """(N, V, 5) whole-window and last-patch statistics -> (N,): mean distance to the k nearest training windows.
+        """(N, V, S) whole-window and last-patch statistics -> (N,): mean distance to the k nearest training windows.
         `exclusion`: the windows scored are training windows themselves, and each is compared only with
         the reference windows far enough from it in time (a leave-neighbourhood-out estimate)."""
-        x = (_joint(stats, recent) - self._tensors["mean"]) / self._tensors["std"]
+        n = self.n_statistics
+        x = (_joint(stats[..., :n], recent[..., :n]) - self._tensors["mean"]) / self._tensors["std"]
         reference = self._tensors["points"]
         k = min(NEIGHBOURS, len(reference))
         out = []
@@ -105,7 +112,7 @@ def kept_points(n: int) -> np.ndarray:
 
 
 def _joint(stats: torch.Tensor, recent: torch.Tensor) -> torch.Tensor:
-    """(N, V, 5) twice -> (N, 2*V*5) float64."""
+    """(N, V, S) twice -> (N, 2*V*S) float64."""
     return torch.cat([stats.double().flatten(1), recent.double().flatten(1)], dim=1)
 
 
