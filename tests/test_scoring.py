@@ -197,7 +197,7 @@ def test_fail_on_alert_exit_code(trained, tmp_path):
     data = str(root / "test.csv")
     loud = runner.invoke(app, ["score", data, "--model", str(path), "--alert-at", "0", "--fail-on-alert", "--out", str(tmp_path / "a.csv")])
     assert loud.exit_code == 3, loud.output
-    quiet = runner.invoke(app, ["score", data, "--model", str(path), "--alert-at", "1.01", "--fail-on-alert", "--out", str(tmp_path / "b.csv")])
+    quiet = runner.invoke(app, ["score", data, "--model", str(path), "--alert-at", "1", "--fail-on-alert", "--out", str(tmp_path / "b.csv")])
     assert quiet.exit_code == 0, quiet.output
     rows = pd.read_csv(tmp_path / "a.csv")
     assert rows["alert"].all() and rows["drivers"].str.count(",").eq(2).all()
@@ -719,15 +719,15 @@ def test_the_pca_baseline_survives_an_svd_that_does_not_converge(monkeypatch):
 
 def test_the_alert_level_is_decided_in_one_place_and_range_checked(trained, tmp_path):
     """`score`, the API and the scorer read one rule (`scoring.alert_rule`); --alert-at is a one-line
-    error unless a finite level of 0 or more; a bundle whose calibration records no level
+    error unless a level from 0 to 1 (issue 30: 2 and 1.01 too); a bundle whose calibration records no level
     alerts at the default 0.99 everywhere."""
     import jepawatch
     from jepawatch.scoring.alert_rule import DEFAULT_ALERT_AT, alert_rule
 
     root, path = trained
-    for bad in ("-0.2", "nan", "inf"):
+    for bad in ("-0.2", "nan", "inf", "2", "1.01"):
         assert_one_line_error(runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--alert-at", bad]),
-                              f"--alert-at {float(bad):g}", "a risk level of 0 or more")
+                              f"--alert-at {float(bad):g}", "a risk level from 0 to 1")
     before = sorted(p.name for p in path.parent.iterdir())
     assert_one_line_error(runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--alert-at", "-1",
                                               "--adapt", str(root / "train.csv")]), "--alert-at -1")

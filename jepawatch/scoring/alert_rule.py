@@ -26,9 +26,11 @@ class AlertRule:
 
 
 def check_alert_at(alert_at: float | None) -> None:
-    """A ConfigError unless `alert_at` is None or a finite risk level of 0 or more."""
-    if alert_at is not None and not (math.isfinite(alert_at) and alert_at >= 0.0):
-        raise ConfigError(f"--alert-at {alert_at:g}: give a risk level of 0 or more, e.g. 0.99 (risks run from 0 to 1)")
+    """A ConfigError unless `alert_at` is None or a risk level from 0 to 1 (1: the label-free risk, which
+    stays below 1 however far out a window is, never alerts)."""
+    if alert_at is not None and not (math.isfinite(alert_at) and 0.0 <= alert_at <= 1.0):
+        raise ConfigError(f"--alert-at {alert_at:g}: give a risk level from 0 to 1, e.g. 0.99 (risks run from 0 to 1; "
+                          "1 never alerts on the label-free risk)")
 
 
 def alert_rule(bundle: Bundle, alert_at: float | None = None) -> AlertRule:
