@@ -36,7 +36,7 @@ def test_summary_counts_early_warnings_lead_times_and_false_alarms():
     labels = np.zeros(200, dtype=int)
     labels[45:50] = 1  # starts in window 40..49
     labels[182:190] = 1  # starts in window 180..189
-    rows = [{"window_start": s, "alert": s in (20, 30, 60, 180)} for s in range(10, 191, 10)]
+    rows = [{"window_start": s, "window_end": s + window - 1, "alert": s in (20, 30, 60, 180)} for s in range(10, 191, 10)]
     summary = summarise(rows, labels, window)
     # the alerts on windows 20 and 30 announce window 40: warned, 15 rows ahead (from the end of window 20)
     assert (summary.anomalies, summary.warned, summary.mean_lead_minutes) == (2, 1, 15.0)

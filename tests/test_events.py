@@ -111,3 +111,37 @@ def test_an_early_alert_within_the_lead_horizon_announces_the_incident_and_is_no
     alerts[:] = False
     alerts[2] = True  # about window 4, far from any incident: a false alarm whatever the horizon
     assert event_summary(labels, WINDOW, 1, alerts, lead_horizon=4).false_alarms == 1
+
+
+def test_events_of_windows_at_any_stride_follow_the_window_rules_at_the_window_stride():
+    """`scored_events` (any stride, by window end) at stride = window, on random labels and alerts:
+    warned and lead time as the protocol's `metrics.lead_times`, normal windows and false alarms as
+    the window rules (a normal window before a normal one; early alerts are the `before_onsets`
+    windows); at a stride of 2 rows the last window before an onset ends nearer it."""
+    from jepawatch.evaluation.events import before_onsets, labels_of_windows, scored_events
+    from jepawatch.evaluation.metrics import lead_times
+
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        labels = np.zeros(600, dtype=np.uint8)
+        for onset in rng.choice(np.arange(30, 580), size=rng.integers(1, 6), replace=False):
+            labels[onset: onset + rng.integers(1, 40)] = 1
+        first_window = int(rng.integers(1, 3))
+        alerts = rng.random(600 // WINDOW - 1 - first_window) < rng.uniform(0.05, 0.6)  # each with its target
+        ends = (first_window + np.arange(len(alerts)) + 1) * WINDOW - 1
+        summary = scored_events(labels, WINDOW, ends, alerts, 60.0)
+        windows = labels_of_windows(labels, WINDOW)
+        own, target = windows[first_window: first_window + len(alerts)], windows[first_window + 1: first_window + 1 + len(alerts)]
+        leads = lead_times(labels, WINDOW, first_window + 1, alerts, target)
+        early = before_onsets(labels, WINDOW)[first_window + 1: first_window + 1 + len(alerts)]
+        assert (summary.anomalies, summary.warned) == (leads["segments"], leads["warned"]), trial
+        assert summary.mean_lead_steps == leads["mean_lead_steps"] or np.isnan(leads["mean_lead_steps"]), trial
+        assert summary.normal_targets == int((~own & ~target).sum()), trial
+        assert summary.false_alarms_strict == int((alerts & ~own & ~target).sum()), trial
+        assert summary.false_alarms == int((alerts & ~own & ~target & ~early).sum()), trial
+    labels = np.zeros(200, dtype=np.uint8)
+    labels[125:140] = 1
+    ends = np.arange(2 * WINDOW - 1, 200, 2)  # a window every 2 rows; the last before the onset ends at row 123
+    alerts = (ends >= 115) & (ends < 125)  # alerts raised at rows 115 .. 123 only
+    stride_2 = scored_events(labels, WINDOW, ends, alerts)
+    assert (stride_2.warned, stride_2.false_alarms, stride_2.mean_lead_steps) == (1, 0, 9.0)  # from row 115 to 125

@@ -759,13 +759,13 @@ def test_stride_and_lock_wait_out_of_range_are_refused_before_anything_runs(trai
 
 def test_far_out_the_risk_keeps_its_order_and_says_how_far_in_one_in_n():
     """No two windows share the top risk unless their scores tie: beyond one in a million the tail decays
-    hyperbolically (risk < 1 up to a billion scales out), rows keep 1 - risk's significant digits, and
+    hyperbolically (risk < 1 up to a billion scales out), rows keep every digit of the risk near 1, and
     `one_in` (1 / (1 - risk)) keeps growing; nearer in, the exponential tail is unchanged."""
     from jepawatch.scoring.risk_text import stored_risk
     from jepawatch.scoring.tails import FAR, TailCDF
 
     tail = TailCDF.fit(np.random.default_rng(0).exponential(size=500))
-    far = np.array([20.0, 30.0, 40.0, 60.0, 100.0, 1e3, 1e5, 1e7])
+    far = np.array([20.0, 30.0, 40.0, 60.0, 98.3240, 98.3321, 100.0, 1e3, 1e5, 1e7])  # two 0.008 apart
     risk = tail.cdf(far)
     assert np.all(np.diff(risk) > 0) and np.all(risk < 1.0)
     stored = [stored_risk(r) for r in risk]

@@ -13,12 +13,12 @@ from jepawatch.adapters import ReadOptions
 from jepawatch.app.common import Warn, warn_python
 from jepawatch.app.train import train
 from jepawatch.bundle import load_bundle
-from jepawatch.demo.run import DEMO_CONFIG, DEMO_EPOCHS, DemoFiles, summarise, write_demo_files
+from jepawatch.demo.run import DEMO_CONFIG, DEMO_EPOCHS, DemoFiles, demo_stride, summarise, write_demo_files
 from jepawatch.devices import resolve_device
 from jepawatch.live.display import WatchStats
 from jepawatch.live.sources import ReplaySource, parse_speed
 from jepawatch.live.watch import Sink, StateKeeper, StopFlag, run_watch
-from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext
+from jepawatch.scoring.scorer import Scorer, ScoreSettings, ScoringCursor, StreamContext
 from jepawatch.training.loop import Reporter
 
 
@@ -28,6 +28,7 @@ class DemoOutcome:
     bundle: Path
     reason: str  # why the replay ended ("finished" unless stopped)
     summary: object  # demo.run's summary: anomalies, warned, lead time (`.lines()`)
+    stride: int  # rows between the replay's scored windows
 
 
 def write_files(out: Path, seed: int = 0) -> DemoFiles:
@@ -46,7 +47,8 @@ def replay_demo(files: DemoFiles, bundle: Path, *, speed: str = "300", device: s
                 sink_for: Callable[[WatchStats], Sink] | None = None, stop: StopFlag | None = None) -> DemoOutcome:
     """Replay the live part through `sink_for(stats)` (nothing shown without one) and sum up."""
     pace = parse_speed(speed)
-    scorer = Scorer(load_bundle(bundle), resolve_device(device))
+    loaded = load_bundle(bundle)
+    scorer = Scorer(loaded, resolve_device(device), ScoreSettings(stride=demo_stride(loaded)))
     options = replace(ReadOptions(), columns=tuple(scorer.bundle.preprocess.channels))
     stats = WatchStats(scorer.bundle.name, str(files.live), f"replay, {pace}", scorer.alert_at, scorer.risk_source)
     sink = _Collecting(sink_for(stats) if sink_for is not None else None)
@@ -54,7 +56,7 @@ def replay_demo(files: DemoFiles, bundle: Path, *, speed: str = "300", device: s
     reason = run_watch(ReplaySource(files.live, None, options, pace), cursor, stats, sink, StateKeeper(None, None),
                        stop or StopFlag())  # the CLI passes one that Ctrl-C sets
     labels = pd.read_csv(files.live, usecols=["label"])["label"].to_numpy()[: stats.rows_read]
-    return DemoOutcome(files, bundle, reason, summarise(sink.rows, labels, scorer.window))
+    return DemoOutcome(files, bundle, reason, summarise(sink.rows, labels, scorer.window), scorer.stride)
 
 
 class _Collecting:

@@ -50,8 +50,8 @@ def demo(
     output.stdout.print("[bold]demo summary[/]" + (f" ({outcome.reason})" if outcome.reason != "finished" else ""))
     for line in outcome.summary.lines():
         output.stdout.print(f"  {line}", highlight=False)
-    output.stdout.print(f"  try it by hand: jepawatch watch {files.live} --models-dir {out / 'models'} --speed 300",
-                        highlight=False, soft_wrap=True)
-    report = write_demo_report(files.live, path, out / "report.html", output.warn)
+    output.stdout.print(f"  try it by hand: jepawatch watch {files.live} --models-dir {out / 'models'} --speed 300 "
+                        f"--stride {outcome.stride}", highlight=False, soft_wrap=True)
+    report = write_demo_report(files.live, path, out / "report.html", output.warn, outcome.stride)
     if report is not None:
         output.stdout.print(f"  report: {report} (open it in a browser)", highlight=False, soft_wrap=True)

@@ -16,6 +16,7 @@ from jepawatch.cli.options import (
     LabelColOption,
     ModelOption,
     ModelsDirOption,
+    StrideOption,
     TimestampColOption,
     read_options,
 )
@@ -28,6 +29,7 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (self-contained: opens offline).")] = Path("report.html"),
     png: Annotated[Optional[Path], typer.Option("--png", help="Also write the figures as PNG files into this directory (for mail and tickets).")] = None,
     alert_at: AlertAtOption = None,
+    stride: StrideOption = None,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
     label_col: LabelColOption = None,
@@ -45,7 +47,8 @@ def report(
     from jepawatch.report import ReportRequest, write_report
 
     files = write_report(ReportRequest(data, model, models_dir, out, png, adapter,
-                                       read_options(label_col, timestamp_col, adapter_option), device, alert_at))
+                                       read_options(label_col, timestamp_col, adapter_option), device, alert_at,
+                                       stride))
     output.stderr.print(f"scored {files.windows} window(s), {files.alerts} alerted", highlight=False)
     for path in files.pngs:
         output.stdout.print(f"wrote {path}", highlight=False, soft_wrap=True)

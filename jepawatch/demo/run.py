@@ -6,10 +6,13 @@ Every other setting is the paper's, except the batch-level entropy weight (1.0, 
 with the paper's weight the codes of this small model collapse to one or two (docs/method.md: "Known problem
 of --preset paper"; issue 7), and the regime column would say nothing.
 
-The summary counts an anomaly as warned when an alert was raised on a window that ended before
-the anomaly began and whose alert run reaches the window that contains the onset (the evaluation
-protocol's rule, `evaluation.metrics.lead_times`); the lead time runs from the end of the first
-window of that run to the onset.
+The replay scores a window every patch (10 rows), as a live monitor that wants early warning
+should: the last window scored before an incident then ends at most a patch before it, where a
+precursor is strongest (scored a window at a time, the demo warned of 3 of its 8 anomalies,
+every patch 8 of 8, no false alarm; 2026-12-04, BENCHMARKS.md "The demo, a window every patch").
+The summary counts an anomaly as warned when the last window that ended before it began alerted
+(`evaluation.events.scored_events`, the evaluation's rule at any stride); the lead time runs from
+the end of the first window of that alert run to the onset.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from jepawatch.demo.generator import make_demo_data
-from jepawatch.evaluation.events import event_summary
+from jepawatch.evaluation.events import scored_events
 
 DEMO_CONFIG = [
     "model.window=40", "model.n_patches=4", "model.d_model=64", "model.codebook_size=32",
@@ -71,11 +74,16 @@ class DemoSummary:
         ]
 
 
+def demo_stride(bundle) -> int:
+    """Rows between the replay's scored windows: a patch."""
+    return int(bundle.run.model.patch_len)
+
+
 def summarise(rows: list[dict], labels: np.ndarray, window: int) -> DemoSummary:
-    """rows: the scored windows (stride = window) of the live part; labels: its (T,) 0/1 labels."""
+    """rows: the scored windows (any stride) of the live part; labels: its (T,) 0/1 labels."""
     if not rows:
         return DemoSummary(0, 0, float("nan"), 0, 0, 0)
-    first_window = int(rows[0]["window_start"]) // window
-    events = event_summary(labels, window, first_window, np.asarray([bool(r["alert"]) for r in rows]))
+    events = scored_events(labels, window, np.asarray([int(r["window_end"]) for r in rows]),
+                           np.asarray([bool(r["alert"]) for r in rows]))
     return DemoSummary(events.anomalies, events.warned, events.mean_lead_steps * MINUTES_PER_ROW, events.alerts,
                        events.false_alarms, events.alerted_during, events.detected)

@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from jepawatch.evaluation.metrics import lead_times
 
 LEAD_HORIZON = 4  # windows before an incident's window about which an alert announces it (not a false alarm)
 
@@ -62,34 +61,65 @@ class EventSummary:
 
 def event_summary(step_labels: np.ndarray, window: int, first_window: int, alerts: np.ndarray,
                   step_seconds: float | None = None, lead_horizon: int = LEAD_HORIZON) -> EventSummary:
-    """step_labels (T,) 0/1; alerts[i]: the alert raised at the end of window `first_window + i`;
-    step_seconds: the data's time step, for false alarms per day; lead_horizon: windows before an
-    incident's window about which an alert is an early alert of it, not a false alarm."""
+    """step_labels (T,) 0/1; alerts[i]: the alert raised at the end of window `first_window + i`
+    (windows at stride `window`); step_seconds: the data's time step, for false alarms per day;
+    lead_horizon: windows before an incident's window about which an alert is an early alert of it,
+    not a false alarm. `scored_events` with those windows' last rows."""
     alerts = np.asarray(alerts, dtype=bool)
-    window_labels = labels_of_windows(step_labels, window)
-    n_windows = len(window_labels)
-    first_target = first_window + 1
-    usable = (first_target + np.arange(len(alerts))) < n_windows
-    alerts_usable = alerts[usable]
-    targets = window_labels[first_target: first_target + len(alerts_usable)]
-    quiet = ~targets & ~window_labels[first_window: first_window + len(alerts_usable)]  # normal windows
-    leads = lead_times(step_labels, window, first_target, alerts_usable, targets)
-    early = before_onsets(step_labels, window, lead_horizon)[first_target: first_target + len(alerts_usable)]
-    starts = (first_window + np.arange(len(alerts))) * window
-    alerted_during = detected = 0
-    for first, last in segments(step_labels):
-        if not first_target * window <= first < (first_target + len(alerts_usable)) * window:
-            continue
-        overlapping = (starts <= last) & (starts + window - 1 >= first)
-        during = bool(alerts[overlapping].any())
+    ends = (first_window + np.arange(len(alerts)) + 1) * window - 1
+    return scored_events(step_labels, window, ends, alerts, step_seconds, lead_horizon)
+
+
+def scored_events(step_labels: np.ndarray, window: int, ends: np.ndarray, alerts: np.ndarray,
+                  step_seconds: float | None = None, lead_horizon: int = LEAD_HORIZON) -> EventSummary:
+    """`event_summary` for windows scored at any stride: ends[i] is the last row of the i-th scored
+    window (increasing), alerts[i] the alert raised there, about the next `window` rows. For windows
+    at stride `window` these are the window rules of the module doc (tested against
+    `metrics.lead_times`, the protocol's rule); at a finer stride (every patch) the last window
+    before an onset ends closer to it, as a live monitor that scores every patch sees.
+
+    Per incident (a run of labelled rows) whose onset o has a scored window ending in [o - window, o):
+    warned when the last window ending before o alerts, its lead running from the end of the first
+    window of the alert run that reaches it (followed back while each earlier window alerts and the
+    rows it is about, up to the onset, hold no label, as `metrics.lead_times` does); alerted while under
+    way when an alerted window overlaps it. A normal window: its rows and the `window` rows after it
+    hold no label. An early alert, not a false alarm: an alert raised at most lead_horizon + 1
+    windows' rows before an onset."""
+    ends, alerts = np.asarray(ends, dtype=np.int64), np.asarray(alerts, dtype=bool)
+    labels = np.asarray(step_labels).astype(bool)
+    n_rows = len(labels)
+    usable = ends + window < n_rows
+    covered = np.r_[0, np.cumsum(labels)]  # labelled rows before each row
+
+    def labelled(first: np.ndarray, last: np.ndarray) -> np.ndarray:  # any label in rows [first, last]
+        first, last = np.clip(first, 0, n_rows), np.clip(last + 1, 0, n_rows)
+        return covered[np.maximum(last, first)] - covered[first] > 0
+
+    quiet = usable & ~labelled(ends - window + 1, ends + window)  # the window and the rows it is about
+    early = np.zeros(len(ends), dtype=bool)
+    incidents, warned, leads, alerted_during, detected = 0, 0, [], 0, 0
+    for first, last in segments(labels):
+        early |= (first - ends > 0) & (first - ends <= (lead_horizon + 1) * window)
+        before = np.flatnonzero(usable & (ends < first))
+        if not len(before) or ends[before[-1]] < first - window:
+            continue  # no scored window ends within a window before the onset
+        incidents += 1
+        k = before[-1]
+        during = bool(alerts[(ends - window + 1 <= last) & (ends >= first)].any())
         alerted_during += during
-        detected += during or bool(alerts_usable[first // window - first_target])  # the alert before its window
-    days = len(alerts_usable) * window * step_seconds / 86400.0 if step_seconds else float("nan")
-    return EventSummary(anomalies=leads["segments"], warned=leads["warned"], mean_lead_steps=leads["mean_lead_steps"],
+        if alerts[k]:
+            warned += 1
+            while k > 0 and alerts[k - 1] and not labelled(ends[k - 1:k] + 1,
+                                                           np.minimum(ends[k - 1:k] + window, first - 1))[0]:
+                k -= 1
+            leads.append(int(first - (ends[k] + 1)))
+        detected += during or bool(alerts[before[-1]])
+    days = usable.sum() * window * step_seconds / 86400.0 if step_seconds else float("nan")
+    return EventSummary(anomalies=incidents, warned=warned, mean_lead_steps=float(np.mean(leads)) if leads else float("nan"),
                         alerted_during=alerted_during, alerts=int(alerts.sum()),
-                        false_alarms=int((alerts_usable & quiet & ~early).sum()), normal_targets=int(quiet.sum()),
-                        detected=detected, days=days, nab=nab_score(step_labels, window, first_window, alerts),
-                        false_alarms_strict=int((alerts_usable & quiet).sum()))
+                        false_alarms=int((alerts & quiet & ~early).sum()), normal_targets=int(quiet.sum()),
+                        detected=detected, days=days, nab=nab_of_rows(step_labels, window, ends[alerts]),
+                        false_alarms_strict=int((alerts & quiet).sum()))
 
 
 def before_onsets(step_labels: np.ndarray, window: int, lead_horizon: int = LEAD_HORIZON) -> np.ndarray:
@@ -154,12 +184,17 @@ def nab_score(step_labels: np.ndarray, window: int, first_window: int, alerts: n
     every alert outside all windows costs A_FP (NAB's far-from-any-window limit); a window without an
     alert costs A_FN. NaN when there is no incident."""
     alerts = np.asarray(alerts, dtype=bool)
+    return nab_of_rows(step_labels, window, (first_window + np.flatnonzero(alerts) + 1) * window - 1)
+
+
+def nab_of_rows(step_labels: np.ndarray, window: int, alert_rows: np.ndarray) -> float:
+    """`nab_score` of alerts given by the last row of each alerting window (any stride)."""
+    alert_rows = np.asarray(alert_rows, dtype=np.int64)
     incidents = segments(step_labels)
     if not incidents:
         return float("nan")
     lead = max(window, int(0.1 * len(step_labels) / len(incidents) / 2))
     spans = [(max(0, first - lead), last) for first, last in incidents]
-    alert_rows = (first_window + np.flatnonzero(alerts) + 1) * window - 1  # the last row of each alerting window
     raw, inside = 0.0, np.zeros(len(alert_rows), dtype=bool)
     for start, end in spans:
         hits = (alert_rows >= start) & (alert_rows <= end)

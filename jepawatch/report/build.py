@@ -32,6 +32,7 @@ class ReportRequest:
     options: ReadOptions = field(default_factory=ReadOptions)
     device: str | None = None  # None: auto
     alert_at: float | None = None  # None: the bundle's threshold
+    stride: int | None = None  # rows between scored windows; None: the window length
 
 
 @dataclass
@@ -63,7 +64,8 @@ def write_report(request: ReportRequest) -> ReportFiles:
 
     check_request(request)
     figures.require_matplotlib()  # before the scoring, which takes a while
-    scorer = Scorer.load(request.model, request.models_dir, request.device, ScoreSettings(alert_at=request.alert_at))
+    scorer = Scorer.load(request.model, request.models_dir, request.device, ScoreSettings(alert_at=request.alert_at,
+                                                                                          stride=request.stride))
     data = gather(scorer, request.data, request.adapter, request.options)
     drawn = {"risk-timeline": figures.risk_figure(data), "regime-strip": figures.regime_figure(data),
              "code-histogram": figures.code_histogram_figure(data), "training-curves": figures.training_figure(data)}
@@ -90,13 +92,13 @@ def _metadata(fmt: str) -> dict:
     return {"Date": None} if fmt == "svg" else {"Software": "jepawatch"}
 
 
-def write_demo_report(live: Path, bundle: Path, out: Path, warn) -> Path | None:
-    """The demo's report of its live part; without the report extra, a warning that says how to get
-    it and None (the demo itself needs no plotting)."""
+def write_demo_report(live: Path, bundle: Path, out: Path, warn, stride: int | None = None) -> Path | None:
+    """The demo's report of its live part, scored at `stride` as the replay was; without the report
+    extra, a warning that says how to get it and None (the demo itself needs no plotting)."""
     from jepawatch.errors import MissingExtra
 
     try:
-        return write_report(ReportRequest(data=live, model=str(bundle), out=out, device="cpu")).html
+        return write_report(ReportRequest(data=live, model=str(bundle), out=out, device="cpu", stride=stride)).html
     except MissingExtra as exc:
         warn(f"no report written: {exc}")
         return None

@@ -14,7 +14,7 @@ import numpy as np
 
 from jepawatch.adapters import ReadOptions, Series, iter_batches
 from jepawatch.errors import DataError
-from jepawatch.evaluation.events import EventSummary, event_summary
+from jepawatch.evaluation.events import EventSummary, scored_events
 from jepawatch.live.layout import split_names
 from jepawatch.report.alerts import AlertRun, alert_runs
 
@@ -80,8 +80,8 @@ def gather(scorer, data: Path, adapter: str | None, options: ReadOptions) -> Rep
         counts = np.asarray(bundle.code_frequencies["fine_pooled"], dtype=np.float64)
         training = counts / counts.sum() if counts.sum() > 0 else None
     events = None
-    if labels is not None and labels.any() and scorer.stride == scorer.window:
-        events = event_summary(labels, scorer.window, rows[0]["window_start"] // scorer.window,
+    if labels is not None and labels.any():
+        events = scored_events(labels, scorer.window, np.asarray([r["window_end"] for r in rows]),
                                np.asarray([r["alert"] for r in rows]))
     return ReportData(
         model=bundle.name, source=str(data), risk_source=scorer.risk_source, alert_at=float(scorer.alert_at),

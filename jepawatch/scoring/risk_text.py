@@ -7,8 +7,8 @@ risk is the calibrated head's probability. Wherever a risk is shown it carries o
 
 How far out a window is: `one_in`, 1 / (1 - label-free risk), "as unusual as 1 in N normal
 windows", which keeps growing where the percentile reads 0.9999... (`one_in_text` writes it short).
-A stored risk keeps six decimals, and near 1 three significant digits of 1 - risk, so that rows far
-out keep their order (`stored_risk`).
+A stored risk keeps six decimals, and near 1 all its digits, so that rows far out keep their order
+(`stored_risk`).
 
 The alert is decided on the unrounded risk (`risk >= alert_at`), so rounding for display could
 make an alerting row read below the alert level or a quiet one read at it (0.98996 -> "0.99").
@@ -32,12 +32,11 @@ LONG_NAMES = {
 
 
 def stored_risk(risk: float) -> float:
-    """The risk as a row stores it: 6 decimals, or 3 significant digits of 1 - risk from 0.999 on
-    (0.99999999765 stays below 0.9999999998), so that no two rows tie at the top unless their scores do."""
+    """The risk as a row stores it: 6 decimals, and from 0.999 on every digit it has (0.9999999884372,
+    not 1.0), so that no two rows tie at the top unless their scores do (three significant digits of
+    1 - risk still tied 44 of the 50 riskiest windows of SKAB's valve1 experiments)."""
     risk = float(risk)
-    if risk < 0.999:
-        return round(risk, 6)
-    return 1.0 - significant(1.0 - risk, 3)
+    return round(risk, 6) if risk < 0.999 else risk
 
 
 def significant(value: float, digits: int) -> float:
