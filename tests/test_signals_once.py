@@ -8,7 +8,7 @@ import torch
 
 from jepawatch.bundle import load_bundle
 from jepawatch.scoring.backends import TorchBackend
-from jepawatch.scoring.features import WindowSignals, signals_from_outputs, window_outputs, window_statistics
+from jepawatch.scoring.features import WindowSignals, reference_statistics, signals_from_outputs, window_outputs
 from jepawatch.scoring.scored_windows import scorable_starts, signals_at
 
 from conftest import make_frame, train_tiny
@@ -44,8 +44,8 @@ def two_pass(bundle, series, starts) -> WindowSignals:
     model = bundle.model.eval()
     before = window_outputs(model, previous, targets=False)
     return signals_from_outputs(before.next_fine, before.next_coarse, window_outputs(model, current),
-                                bundle.code_frequencies, window_statistics(current),
-                                window_statistics(current[:, -bundle.run.model.patch_len:]))
+                                bundle.code_frequencies, reference_statistics(current),
+                                reference_statistics(current[:, -bundle.run.model.patch_len:]))
 
 
 @pytest.mark.parametrize("stride, batch_size", [(None, 64), (None, 3), (10, 4), (7, 5), (1, 16)])
