@@ -159,3 +159,14 @@ def test_plain_lines_print_the_risk_so_that_it_agrees_with_the_alert_mark():
     assert "risk=0.98 " in plain_line(row, alert_at=0.99) and "ALERT" not in plain_line(row, alert_at=0.99)
     alerting = {**row, "next_window_risk": 0.995, "alert": True}
     assert "risk=0.99 ALERT" in plain_line(alerting, alert_at=0.99)
+
+
+def test_a_fleet_table_at_80_columns_keeps_the_alert_mark_with_long_series_names():
+    """With labels and series names of 16 characters the '1 in' column gives way, not the alert mark."""
+    stats = WatchStats("web[1]", "/var/log/metrics.csv", "replay, 300 rows/s", 0.99, "label-free")
+    label = np.zeros(WINDOW * 5, dtype=np.uint8)
+    stats.add_rows(Series(np.zeros((len(label), 1), np.float32), ["a"], labels=label))
+    stats.add_windows([{**window_row(i, 0.995, True), "series": "s" * 15 + str(i)} for i in range(4)])
+    lines = shown(render(stats), 80, 24)
+    rows = [line for line in lines if line.startswith("s" * 15)]
+    assert rows and all("!" in line for line in rows) and max(len(line) for line in lines) <= 80, lines

@@ -145,3 +145,17 @@ def test_events_of_windows_at_any_stride_follow_the_window_rules_at_the_window_s
     alerts = (ends >= 115) & (ends < 125)  # alerts raised at rows 115 .. 123 only
     stride_2 = scored_events(labels, WINDOW, ends, alerts)
     assert (stride_2.warned, stride_2.false_alarms, stride_2.mean_lead_steps) == (1, 0, 9.0)  # from row 115 to 125
+
+
+def test_events_at_a_fine_stride_count_each_row_once_and_warn_up_to_the_end_of_the_data():
+    from jepawatch.evaluation.events import scored_events
+
+    labels = np.zeros(1000, dtype=np.uint8)
+    every_row = scored_events(labels, WINDOW, np.arange(WINDOW - 1, 1000), np.zeros(1000 - WINDOW + 1, bool), 60.0)
+    every_window = scored_events(labels, WINDOW, np.arange(WINDOW - 1, 1000, WINDOW), np.zeros(100, bool), 60.0)
+    assert every_row.days == pytest.approx(every_window.days, rel=0.02)  # the same data, however often scored
+    labels = np.zeros(100, dtype=np.uint8)
+    labels[93:] = 1
+    ends = np.arange(WINDOW - 1, 100)
+    late = scored_events(labels, WINDOW, ends, (ends >= 90) & (ends < 93))  # their next rows run past the data
+    assert (late.anomalies, late.warned) == (1, 1)

@@ -193,16 +193,17 @@ def test_alert_runs_say_what_followed_them():
     labels[55:75] = 1  # onset in window 5, on into window 7
     labels[150:160] = 1  # onset in window 15
     labels[175:182] = 1  # within window 17
-    alerts = {3, 4, 6, 9, 14, 15, 16, 18}
+    alerts = {3, 4, 6, 9, 11, 14, 15, 16, 18}
     rows = [window(i, i in alerts, 0.995 if i == 4 else 0.99) for i in range(1, 20)]
     runs = alert_runs(rows, labels, 10)
     got = [(rows[r.first]["window_start"], rows[r.last]["window_start"], r.outcome, r.lead_rows) for r in runs]
     assert got == [
         (30, 40, "warned", 55 - 40),  # alerts on windows 3 and 4 (normal) announce the onset at row 55
         (60, 60, "during anomaly", None),
-        (90, 90, "false alarm", None),
+        (90, 90, "false alarm", None),  # raised at row 99, 51 rows before the onset at 150: more than 5 windows
+        (110, 110, "early alert", None),  # raised at row 119, within 5 windows of it, but the run stops short
         (140, 160, "warned", 150 - 150),  # the alert on window 14 is about window 15, where it begins
         (180, 180, "during anomaly", None),  # window 18 overlaps the anomaly (19 is normal): not a false alarm
     ]
     assert rows[runs[0].peak]["next_window_risk"] == 0.995
-    assert [r.outcome for r in alert_runs(rows, None, 10)] == [""] * 5
+    assert [r.outcome for r in alert_runs(rows, None, 10)] == [""] * 6

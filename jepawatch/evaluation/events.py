@@ -40,7 +40,8 @@ class EventSummary:
     alerted_during: int
     alerts: int
     false_alarms: int
-    normal_targets: int  # normal windows (normal, and followed by a normal one), alerted or not
+    normal_targets: int  # normal windows (normal, and followed by a normal one), alerted or not, the
+    # windows of early alerts included (the rate is per normal window of the data, as per day is per day)
     detected: int = 0  # warned or alerted while under way
     days: float = float("nan")  # the scored stretch in days, when the time step is known
     nab: float = float("nan")  # `nab_score` of the alerts
@@ -100,7 +101,7 @@ def scored_events(step_labels: np.ndarray, window: int, ends: np.ndarray, alerts
     incidents, warned, leads, alerted_during, detected = 0, 0, [], 0, 0
     for first, last in segments(labels):
         early |= (first - ends > 0) & (first - ends <= (lead_horizon + 1) * window)
-        before = np.flatnonzero(usable & (ends < first))
+        before = np.flatnonzero(ends < first)  # its rows end before the onset: its alert is about the onset's rows
         if not len(before) or ends[before[-1]] < first - window:
             continue  # no scored window ends within a window before the onset
         incidents += 1
@@ -114,7 +115,9 @@ def scored_events(step_labels: np.ndarray, window: int, ends: np.ndarray, alerts
                 k -= 1
             leads.append(int(first - (ends[k] + 1)))
         detected += during or bool(alerts[before[-1]])
-    days = usable.sum() * window * step_seconds / 86400.0 if step_seconds else float("nan")
+    scored = ends[usable]  # the rows the usable windows cover, once each however they overlap
+    rows = window + int(np.minimum(np.diff(scored), window).sum()) if len(scored) else 0
+    days = rows * step_seconds / 86400.0 if step_seconds else float("nan")
     return EventSummary(anomalies=incidents, warned=warned, mean_lead_steps=float(np.mean(leads)) if leads else float("nan"),
                         alerted_during=alerted_during, alerts=int(alerts.sum()),
                         false_alarms=int((alerts & quiet & ~early).sum()), normal_targets=int(quiet.sum()),

@@ -190,16 +190,18 @@ def window_table(stats: WatchStats, width: int = 80, rows: int | None = None) ->
     next_width = _fitted(shown, lambda r: compact_codes(r["next_regime"]), 8, 16)
     bar = BAR_CELLS if show_next else NARROW_BAR_CELLS
     risk_width = bar + 1 + 2 + _digits(stats)
-    fixed = (14 + GAP) + (risk_width + GAP) + (1 + GAP) + (ONE_IN_WIDTH + GAP) + (regime_width + GAP) + 1  # the last pad
+    fixed = (14 + GAP) + (risk_width + GAP) + (1 + GAP) + (regime_width + GAP) + 1  # the last pad
     fixed += (5 + GAP) * stats.has_labels + (next_width + GAP) * show_next + (series_width + GAP) * fleet
-    drivers_width = max(8, width - fixed)
+    show_one_in = width - fixed - (ONE_IN_WIDTH + GAP) >= 8  # else the drivers keep their room (a fleet's long names)
+    drivers_width = max(8, width - fixed - (ONE_IN_WIDTH + GAP) * show_one_in)
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False, expand=False)  # gaps: pad + divider
     if fleet:
         table.add_column("series", no_wrap=True, overflow="ellipsis", width=series_width)
     table.add_column("window end", no_wrap=True, min_width=14)
     table.add_column(SHORT_NAMES.get(stats.risk_source, "risk"), no_wrap=True, min_width=risk_width)
     table.add_column("", no_wrap=True, width=1)
-    table.add_column("1 in", no_wrap=True, justify="right", width=ONE_IN_WIDTH)
+    if show_one_in:
+        table.add_column("1 in", no_wrap=True, justify="right", width=ONE_IN_WIDTH)
     if stats.has_labels:
         table.add_column("label", no_wrap=True, width=5)
     table.add_column("regime | coarse", no_wrap=True, overflow="ellipsis", width=regime_width)
@@ -210,7 +212,7 @@ def window_table(stats: WatchStats, width: int = 80, rows: int | None = None) ->
         alert = row["alert"]
         cells = [Text(str(row["series"]))] if fleet else []
         cells += [Text(short_time(row)), risk_bar(row["next_window_risk"], alert, stats.alert_at, stats.risk_source, bar),
-                 Text("!", style="bold white on red") if alert else Text(""), _one_in(row)]
+                 Text("!", style="bold white on red") if alert else Text("")] + ([_one_in(row)] if show_one_in else [])
         if stats.has_labels:
             label = stats.window_labels.get(row["window_start"])
             cells.append(Text("anom", style="bold magenta") if label else Text("·" if label == 0 else "?", style="dim"))

@@ -7,6 +7,9 @@ A run's outcome, when the data has labels:
   evaluation's rule);
 - during anomaly: the windows the alerts are about hold labelled rows, but no onset came after an
   alert on a normal window (an anomaly under way);
+- early alert: they are all normal, but every alert of the run was raised within LEAD_HORIZON + 1
+  windows before an anomaly began, which it announced without reaching it (not a false alarm in
+  `evaluation.events`);
 - false alarm: the alerted windows and the windows they are about are all normal, as
   `evaluation.events` counts false alarms (alerts on windows that hold labelled rows are alerts
   while an anomaly is under way).
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jepawatch.evaluation.events import segments
+from jepawatch.evaluation.events import LEAD_HORIZON, segments
 
 
 @dataclass
@@ -61,5 +64,10 @@ def _outcome(rows: list[dict], first: int, last: int, peak: int, labels: np.ndar
             if rows[k]["window_start"] > calm_after and rows[k]["window_end"] < onset:
                 return AlertRun(first, last, peak, "warned", int(onset), k, int(onset - rows[k]["window_end"] - 1))
     # the alerted windows and the windows they are about: any labelled row there is an anomaly under way
-    outcome = "during anomaly" if labels[begin: about_end].any() else "false alarm"
-    return AlertRun(first, last, peak, outcome)
+    if labels[begin: about_end].any():
+        return AlertRun(first, last, peak, "during anomaly")
+    ends = np.asarray([rows[k]["window_end"] for k in range(first, last + 1) if rows[k]["alert"]])
+    onsets = np.asarray([onset for onset, _ in segments(labels)])
+    ahead = onsets[:, None] - ends[None, :] if len(onsets) else np.zeros((0, len(ends)))
+    early = ((ahead > 0) & (ahead <= (LEAD_HORIZON + 1) * window)).any(axis=0)
+    return AlertRun(first, last, peak, "early alert" if len(ends) and early.all() else "false alarm")

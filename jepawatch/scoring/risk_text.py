@@ -40,8 +40,21 @@ def stored_risk(risk: float) -> float:
 
 
 def significant(value: float, digits: int) -> float:
-    """`value` rounded to `digits` significant digits."""
-    return float(f"{float(value):.{digits}g}")
+    """`value` (> 0) cut (not rounded) to `digits` significant digits: a window 1 in 99.996 is stored
+    as 99.9, never as the 100 that an alert at 0.99 means."""
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        return value
+    leading, exponent = _leading_digits(value, digits)
+    return float(f"{leading}e{exponent - digits + 1}")
+
+
+def _leading_digits(value: float, digits: int) -> tuple[int, int]:
+    """`value`'s first `digits` digits as an integer (cut) and the power of ten of its first digit,
+    read from its decimal expansion (log10 and division round 9.999999999999998e9 up to 1e10)."""
+    mantissa, exponent = f"{value:.16e}".split("e")
+    whole, fraction = mantissa.split(".")
+    return int((whole + fraction)[:digits]), int(exponent)
 
 
 def one_in_text(one_in: float) -> str:
@@ -52,8 +65,7 @@ def one_in_text(one_in: float) -> str:
         return ">e99"
     if one_in < 1000:
         return str(math.floor(one_in))
-    exponent = math.floor(math.log10(one_in))
-    cut = math.floor(one_in / 10 ** (exponent - 1))  # two digits
+    cut, exponent = _leading_digits(one_in, 2)
     if exponent < 9:
         scale, suffix = (1e3, "k") if exponent < 6 else (1e6, "M")
         return f"{cut * 10 ** (exponent - 1) / scale:g}{suffix}"
