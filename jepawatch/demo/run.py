@@ -70,7 +70,7 @@ class DemoSummary:
             f"detected (warned of, or alerted on while under way): {self.detected} of {self.anomalies}",
             f"warned before they began: {self.warned} of {self.anomalies} (mean lead time {lead})",
             f"alerted while under way (not early): {self.alerted_during} of {self.anomalies}",
-            f"alerts: {self.alerts}, of which {self.false_alarms} false alarms (on a normal window before a normal one, not part of a warning)",
+            f"alerts: {self.alerts}, of which {self.false_alarms} false alarms (on a normal window before a normal one; alerts within 5 windows before an anomaly announce it)",
         ]
 
 

@@ -81,7 +81,7 @@ def _cards(data: ReportData) -> str:
         cards += [(f"{ev.anomalies}", "labelled anomalies"), (f"{ev.detected} of {ev.anomalies}", "detected"),
                   (f"{ev.warned} of {ev.anomalies}", "warned before they began"),
                   (lead, "mean lead time"), (f"{ev.alerted_during} of {ev.anomalies}", "alerted while under way"),
-                  (f"{ev.false_alarms}", "false alarms (alerts on a normal window before a normal one, warnings aside)")]
+                  (f"{ev.false_alarms}", "false alarms (alerts on a normal window before a normal one, early alerts aside)")]
     return '<div class="cards" id="summary">' + "".join(
         f"<div class=\"card\"><b>{html.escape(value)}</b><span>{html.escape(what)}</span></div>" for value, what in cards) + "</div>"
 
