@@ -819,3 +819,13 @@ def test_the_statistics_reference_sees_a_new_fast_oscillation_inside_the_normal_
     assert older.n_statistics == 5
     torch.testing.assert_close(older.neighbours(reference_statistics(level), reference_statistics(level[:, -10:])),
                                older.neighbours(reference_statistics(level)[..., :5], reference_statistics(level[:, -10:])[..., :5]))
+
+
+def test_a_file_too_short_to_score_says_how_many_rows_are_needed(trained, tmp_path):
+    """Issue 30: fewer rows than a window and its predecessor scored nothing in silence."""
+    root, path = trained
+    pd.read_csv(root / "test.csv").iloc[:30].to_csv(tmp_path / "short.csv", index=False)
+    result = runner.invoke(app, ["score", str(tmp_path / "short.csv"), "--model", str(path), "--out", str(tmp_path / "s.jsonl")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "has 30 row(s): nothing to score" in text and "at least 40 rows" in text, text

@@ -71,6 +71,11 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
             for batch in batches:
                 rows.extend(cursor.push(batch))
             next_start = cursor.context.next_start
+            needed = max(scorer.settings.first_row or 0, scorer.window) + scorer.window  # a window and its predecessor
+            if not rows and previous is None and rows_seen < needed:
+                warn(f"{source_name(request.data)} has {rows_seen} row(s): nothing to score; a window is scored once it "
+                     f"and the window before it are complete, so give at least {needed} rows (windows of "
+                     f"{scorer.window})")
         if previous is not None and rows_seen < previous.rows_seen:
             raise DataError(f"{source_name(request.data)} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was "
                             f"replaced or truncated; delete {request.state} to score it from the beginning")
