@@ -262,6 +262,8 @@ def load_bundle(path: Path) -> Bundle:
             checks.check_risk(risk, preprocess.n_kept)
         if onnx is not None:
             checks.check_onnx_record(onnx, files)
+        if head is not None:
+            checks.check_head(head, HEAD_WEIGHTS in contents)
         head_state = safetensors_load(contents[HEAD_WEIGHTS]) if HEAD_WEIGHTS in contents else None
         if parent is None:
             # shapes from the header against the model built on the meta device: nothing allocated yet

@@ -206,6 +206,30 @@ def _check_fused_risk(risk: dict, n_channels: int) -> None:
         finite_numbers(row, "risk.json's reference points")
 
 
+def check_head(head: object, has_weights: bool) -> None:
+    """head.json: the supervised head's record (scoring.head.head_to_bundle), checked by type and range
+    before anything reads it; its weights must come with it."""
+    if not isinstance(head, dict):
+        raise ValueError("head.json is not an object")
+    if not has_weights:
+        raise ValueError("head.json has no head.safetensors beside it")
+    threshold = head.get("threshold")
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0.0 <= threshold <= 1.0:
+        raise ValueError("head.json's threshold is not a probability from 0 to 1")
+    n_features = head.get("n_features")
+    if not isinstance(n_features, int) or isinstance(n_features, bool) or not 0 < n_features <= 10_000_000:
+        raise ValueError("head.json's n_features is not a positive whole number")
+    if not isinstance(head.get("config"), dict):
+        raise ValueError("head.json's config is not an object")
+    if head.get("features", "codes") not in ("codes", "codes+stats"):  # scoring.head.HEAD_FEATURES
+        return  # an unknown kind of head: head_from_bundle says to upgrade
+    shape = head.get("stats_shape")
+    if head.get("features") == "codes+stats" and not (
+            isinstance(shape, list) and len(shape) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 1_000_000 for n in shape)):
+        raise ValueError("head.json's stats_shape is not two positive whole numbers")
+
+
 def check_onnx_record(onnx: object, files: dict) -> None:
     """The ONNX record names a checksummed file of the bundle, never one outside it."""
     if not isinstance(onnx, dict):

@@ -181,7 +181,28 @@ def _onnx_outside(file: str):
     return edit
 
 
+def _head(record: dict, weights: bool = True):
+    """A head.json (and a small head.safetensors) added with their checksums (issue 30: these were
+    internal errors in info and score)."""
+    def edit(copy):
+        from safetensors.torch import save as save_tensors
+
+        content = json.dumps(record).encode()
+        (copy / "head.json").write_bytes(content)
+        _add_file(copy, "head.json", content)
+        if weights:
+            tensors = save_tensors({"net.0.weight": torch.zeros(2, 2)})
+            (copy / "head.safetensors").write_bytes(tensors)
+            _add_file(copy, "head.safetensors", tensors)
+    return edit
+
+
 UNTRUSTED = {  # name: (edit, what the error says)
+    "head.json alone, a string threshold and a path": (_head({"threshold": "x", "file": "../../etc/passwd"}, weights=False),
+                                                       "no head.safetensors"),
+    "head.json with a string threshold": (_head({"threshold": "x", "n_features": 4, "config": {}}), "threshold"),
+    "head.json with a threshold of 2": (_head({"threshold": 2.0, "n_features": 4, "config": {}}), "threshold"),
+    "head.json without n_features": (_head({"threshold": 0.5, "config": {}}), "n_features"),
     "files entry /dev/zero": (lambda copy: _add_file(copy, "/dev/zero", digest="0" * 64), "not a file name inside the bundle"),
     "files entry outside the bundle": (_outside_file, "not a file name inside the bundle"),
     "preprocess.json a symlink to /dev/zero": (_symlinked("preprocess.json", "/dev/zero"), "is a symlink"),
@@ -318,3 +339,20 @@ def test_format_version_is_recorded_and_other_versions_are_refused_in_one_line(t
     config_path.write_text(json.dumps({**config, "format": "something-else/3"}))
     with pytest.raises(BundleError, match="corrupted: unknown format"):
         load_bundle(path)
+
+
+def test_a_head_whose_config_does_not_build_is_a_one_line_error_in_score(trained, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from jepawatch.cli.app import app
+
+    copy = tmp_path / "models" / "copy"
+    shutil.copytree(trained, copy)
+    _head({"threshold": 0.5, "n_features": 4, "config": {"no_such_setting": 1}})(copy)
+    data = tmp_path / "d.csv"
+    data.write_text("timestamp,ch0,ch1,ch2,flag\n")
+    result = CliRunner().invoke(app, ["score", str(data), "--model", str(copy)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and text.startswith("error:") and "supervised head is corrupted" in text, text

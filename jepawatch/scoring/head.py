@@ -130,7 +130,11 @@ def head_from_bundle(meta: dict, state: dict) -> tuple[RiskHead, float]:
     features = meta.get("features", "codes")
     if features not in HEAD_FEATURES:
         raise BundleError(f"the bundle's head reads {features!r}, which this jepawatch does not know; upgrade jepawatch")
-    stats_shape = tuple(meta["stats_shape"]) if features == "codes+stats" else None
-    head = RiskHead(meta["n_features"], HeadConfig(**meta["config"]), stats_shape)
-    head.load_state_dict(state)
+    try:
+        stats_shape = tuple(meta["stats_shape"]) if features == "codes+stats" else None
+        head = RiskHead(meta["n_features"], HeadConfig(**meta["config"]), stats_shape)
+        head.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise BundleError(f"the bundle's supervised head is corrupted ({str(exc).splitlines()[0]}); run "
+                          "`jepawatch calibrate` again, or remove head.json and head.safetensors") from None
     return head.eval(), float(meta["threshold"])
