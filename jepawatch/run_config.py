@@ -32,6 +32,11 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        for key, kind_of, what in (("model_kind", str, "a name"), ("model", dict, "an object"), ("train", dict, "an object")):
+            if key not in d:
+                raise ConfigError(f"the run configuration has no {key!r}")
+            if not isinstance(d[key], kind_of):
+                raise ConfigError(f"the run configuration's {key!r} is not {what}")
         kind = d["model_kind"]
         if kind not in KINDS:
             raise ConfigError(f"unknown model kind {kind!r}")
