@@ -205,3 +205,15 @@ def test_train_init_fine_tunes_from_the_parent_weights(pretrained, tmp_path):
     assert tuned.bundle.data["init"]["weights_sha256"] == monitor.bundle.meta["weights_sha256"]
     wrong = invoke("train", tmp_path / "pumps.csv", "--init", monitor.path, "--out", tmp_path / "models", "--epochs", 1)
     assert "fine-tuning keeps its architecture" in one_line_error(wrong)
+
+
+def test_an_adaptation_to_data_that_lacks_its_channels_is_refused_before_it_writes(pretrained, tmp_path):
+    """Issue 30 item 7: `score X --adapt OTHER` wrote models/NAME-on-OTHER, then failed on X's channels."""
+    root, monitor = pretrained
+    other_system(rows=3000, seed=11).to_csv(tmp_path / "normal.csv", index=False)
+    elsewhere = other_system(rows=600, seed=12).rename(columns={"pump_flow": "valve_flow"})
+    elsewhere.to_csv(tmp_path / "live.csv", index=False)
+    before = sorted(p.name for p in (root / "models").iterdir())
+    line = one_line_error(invoke("score", tmp_path / "live.csv", "--model", monitor.path, "--adapt", tmp_path / "normal.csv"))
+    assert "has no column 'pump_flow'" in line and "same columns" in line, line
+    assert sorted(p.name for p in (root / "models").iterdir()) == before  # nothing written

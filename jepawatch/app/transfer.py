@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jepawatch.jobs.transfer import adapt
-from jepawatch.adapters import ReadOptions
+from jepawatch.adapters import ReadOptions, iter_batches, source_name
 from jepawatch.app.common import DataSource, Warn, as_data, warn_python
 from jepawatch.bundle import load_bundle, resolve_bundle_path
-from jepawatch.errors import ConfigError
+from jepawatch.errors import ConfigError, JepawatchError
 
 
 @dataclass
@@ -34,8 +34,16 @@ def adapt_for(data: DataSource, model: str | None, models_dir: str | Path, adapt
                           "give the normal stretch as --adapt FILE (with --adapt-rows N for its first N rows)")
     parent = load_bundle(resolve_bundle_path(model, Path(models_dir)))
     source = as_data(adapt_data if adapt_data is not None else data)
+    scored = None
+    if adapt_data is not None:  # what DATA holds, checked before the adapted bundle is written
+        try:
+            first = next(iter_batches(as_data(data), adapter, options or ReadOptions()), None)
+        except JepawatchError:  # not readable yet (a file `watch --follow` waits for): the command says so
+            first = None
+        if first is not None:
+            scored = (source_name(as_data(data)), list(first.channels))
     path = adapt(parent, source, rows=adapt_rows, adapter=adapter if adapt_data is None else None,
-                 options=options, device=device, warn=warn)
+                 options=options, device=device, warn=warn, scored=scored)
     (notify or warn)(f"adapted {parent.name} to {source if not hasattr(source, 'shape') else 'the DataFrame'}"
          + (f" (first {adapt_rows} rows)" if adapt_rows else "") + f": {path} (`--model {path}` uses it again)")
     return Adapted(str(path), adapt_rows if adapt_data is None else None)

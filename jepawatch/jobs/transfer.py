@@ -43,10 +43,12 @@ def adapted_name(parent: Bundle, data: Path | pd.DataFrame, rows: int | None) ->
 
 def adapt(parent: Bundle, data: Path | pd.DataFrame, *, rows: int | None = None, adapter: str | None = None,
           options: ReadOptions | None = None, out: Path | None = None, device: str | None = None,
-          warn=lambda message: None) -> Path:
+          warn=lambda message: None, scored: tuple[str, list[str]] | None = None) -> Path:
     """Fit `parent`'s standardisation, channel mask, code frequencies and label-free calibration on
     normal `data` (its first `rows` rows when given; a benchmark folder's train part), and write the
-    adapted bundle to `out` (default: beside the parent, named PARENT-on-DATA); returns its path."""
+    adapted bundle to `out` (default: beside the parent, named PARENT-on-DATA); returns its path.
+    `scored`: (name, channels) of the data the adapted bundle will score next; a channel it lacks is
+    a DataError before anything is written."""
     kind = parent.run.kind
     if not kind.channel_independent:
         raise ConfigError(f"{parent.name} is a {kind.name} bundle, which mixes the channels it was trained on in its "
@@ -76,6 +78,12 @@ def adapt(parent: Bundle, data: Path | pd.DataFrame, *, rows: int | None = None,
                         f"({MIN_ADAPT_WINDOWS} windows of {window}) that --adapt needs; give a longer normal stretch "
                         f"(better {GOOD_ADAPT_WINDOWS * window}+ rows)")
     preprocess = Preprocessor.fit(table.values, table.channels, table.metadata.get("timestamp_column"))
+    if scored is not None:
+        missing = [c for c in preprocess.kept_channels if c not in scored[1]]
+        if missing:
+            raise DataError(f"{scored[0]} has no column {', '.join(repr(c) for c in missing[:5])}"
+                            f"{' and more' if len(missing) > 5 else ''} of the adaptation data {source_name(data)}; "
+                            "adapt on normal data of the same system as the data scored (same columns)")
     parts = TrainingSource(data, dataset, table, preprocess, channel_offset=0).parts(0)  # as training splits a source
     segments = split_segments(parts, window, parent.run.train.val_fraction, warn)
 
