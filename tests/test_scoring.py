@@ -829,3 +829,18 @@ def test_a_file_too_short_to_score_says_how_many_rows_are_needed(trained, tmp_pa
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "has 30 row(s): nothing to score" in text and "at least 40 rows" in text, text
+
+
+def test_a_symlink_loop_as_data_is_a_one_line_error_with_out_too(trained, tmp_path):
+    """Issue 30 item 1(a): with --out, checking that the output is not the input met the loop first
+    (`internal error: RuntimeError: Symlink loop`)."""
+    import os
+
+    root, path = trained
+    os.symlink(tmp_path / "b.csv", tmp_path / "a.csv")
+    os.symlink(tmp_path / "a.csv", tmp_path / "b.csv")
+    for extra in ([], ["--out", str(tmp_path / "o.jsonl")]):
+        assert_one_line_error(runner.invoke(app, ["score", str(tmp_path / "a.csv"), "--model", str(path), *extra]),
+                              "symlink loop")
+    assert_one_line_error(runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1",
+                                              "--train-data", str(tmp_path / "a.csv")]), "symlink loop")

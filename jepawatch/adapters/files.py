@@ -26,6 +26,15 @@ def missing_path_problem(path: Path) -> str | None:
         return f"{path}: {exc.strerror}"
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file; False when either cannot be resolved (a symlink loop: a
+    RuntimeError from Path.resolve before Python 3.13, an OSError after) - reading it says why."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except (OSError, RuntimeError):
+        return False
+
+
 def check_file(path: Path, what: str) -> None:
     """Raise DataError unless `path` is an existing, non-empty file."""
     problem = missing_path_problem(path)

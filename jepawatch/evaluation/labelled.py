@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from jepawatch.adapters import ReadOptions, read_dataset, source_name
+from jepawatch.adapters.files import same_file
 from jepawatch.errors import DataError
 from jepawatch.evaluation.representation import Representation
 from jepawatch.scoring.features import window_statistics
@@ -124,7 +125,7 @@ def read_training(data, adapter: str | None, options, bundle, train_data=None, w
                             "--train-data FILE (the label-free baselines are fitted on it)")
         adapter = bundle.data.get("adapter")
     if not isinstance(train_data, pd.DataFrame) and not isinstance(data, pd.DataFrame) and \
-            Path(train_data).resolve() == Path(data).resolve():
+            same_file(Path(train_data), Path(data)):
         warn(f"{data} is the data the baselines are fitted on (and, as the bundle's own source, what it was trained on): "
              "the label-free figures are in-sample; give other labelled data, or --train-data with the normal data")
     part = read_dataset(train_data if isinstance(train_data, pd.DataFrame) else Path(train_data), adapter,

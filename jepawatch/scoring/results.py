@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from jepawatch.adapters.files import same_file
 from jepawatch.atomic import atomic_write
 from jepawatch.errors import ConfigError, DataError
 
@@ -48,15 +49,8 @@ def check_output_path(path: Path, data: Path | None = None, state: Path | None =
     if path.is_dir():
         raise ConfigError(f"--out {path} is a directory; give a file name ending in .jsonl, .csv or .parquet")
     for other, what in ((data, "the input"), (state, "the --state file")):
-        if other is not None and _same_file(path, other):
+        if other is not None and same_file(path, other):
             raise ConfigError(f"--out {path} is {what}; write the scores to another file")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
 
 
 def write_results(path: Path, rows: list[dict]) -> OutputMark:
