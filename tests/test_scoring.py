@@ -844,3 +844,22 @@ def test_a_symlink_loop_as_data_is_a_one_line_error_with_out_too(trained, tmp_pa
                               "symlink loop")
     assert_one_line_error(runner.invoke(app, ["evaluate", str(root / "test.csv"), "--model", str(path), "--seeds", "1",
                                               "--train-data", str(tmp_path / "a.csv")]), "symlink loop")
+
+
+def test_score_says_when_cells_had_no_value_infinite_or_na_text(trained, tmp_path):
+    """Issue 30 item 5: training's reading report said so; score was silent (inf, 1e308 read as float32, 'n/a')."""
+    root, path = trained
+    frame = pd.read_csv(root / "test.csv").iloc[:400]
+    channels = [c for c in frame.columns if c not in ("timestamp", "label")]
+    cases = {"inf": np.inf, "huge": 1e308, "text": "n/a"}
+    for name, value in cases.items():
+        broken = frame.astype({channels[0]: object})
+        broken.loc[broken.index % 5 < 2, channels[0]] = value  # 40% of one channel
+        broken.to_csv(tmp_path / f"{name}.csv", index=False)
+        result = runner.invoke(app, ["score", str(tmp_path / f"{name}.csv"), "--model", str(path),
+                                     "--out", str(tmp_path / f"{name}.jsonl")])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 0 and "160 of 1,200 channel cells had no value" in text, (name, text)
+        assert ("of them infinite" in text) == (name != "text"), (name, text)
+    clean = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--out", str(tmp_path / "c.jsonl")])
+    assert "had no value" not in clean.output

@@ -27,6 +27,8 @@ class ReadTally:
     cells: int = 0
     unreadable_rows: int = 0  # every channel cell missing or unparseable
     unparsed_cells: int = 0  # a cell with text that is not a number
+    missing_cells: int = 0  # every cell without a value (empty, NA text such as "n/a", unparsed, infinite)
+    infinite_cells: int = 0
 
     def add(self, batch: Series) -> None:
         """Count `batch` (values (n, V), NaN = missing); a DataError once most rows are unreadable."""
@@ -35,18 +37,33 @@ class ReadTally:
         self.cells += values.size
         if values.size:
             self.unreadable_rows += int(np.isnan(values).all(axis=1).sum())
+            self.missing_cells += int(np.isnan(values).sum())
         self.unparsed_cells += int(batch.metadata.get("unparsed_cells", 0))
+        self.infinite_cells += int(batch.metadata.get("infinite_cells", 0))
         if self.rows >= MIN_ROWS_FOR_ERROR and self.unreadable_rows > ERROR_SHARE * self.rows:
             raise DataError(f"{self.source}: {self.unreadable_rows:,} of the first {self.rows:,} rows have no readable "
                             "channel value; check its delimiter, quoting and decimal separator (one delimiter "
                             "throughout, quoted text without line breaks)")
 
     def warning(self) -> str | None:
-        """One line when more than WARN_SHARE of the rows or cells could not be read, else None."""
+        """One line when more than WARN_SHARE of the rows or cells could not be read, or had no value,
+        or when any cell was infinite; else None (as training's reading report says them)."""
         rows = self.rows and self.unreadable_rows / self.rows > WARN_SHARE
         cells = self.cells and self.unparsed_cells / self.cells > WARN_SHARE
         if not (rows or cells):
+            return self._gaps()
+        return self._misparse(rows, cells)
+
+    def _gaps(self) -> str | None:
+        """Cells without a value in rows that otherwise read well: empty, NA text, infinite."""
+        missing = self.cells and self.missing_cells / self.cells > WARN_SHARE
+        if not (missing or self.infinite_cells):
             return None
+        infinite = f" ({self.infinite_cells:,} of them infinite)" if self.infinite_cells else ""
+        return (f"{self.source}: {self.missing_cells:,} of {self.cells:,} channel cells had no value{infinite}; "
+                "each takes its channel's last value, so a long gap reads as a flat line")
+
+    def _misparse(self, rows: bool, cells: bool) -> str:
         parts = []
         if rows:
             parts.append(f"{self.unreadable_rows:,} of {self.rows:,} rows had no readable channel value")
