@@ -863,3 +863,19 @@ def test_score_says_when_cells_had_no_value_infinite_or_na_text(trained, tmp_pat
         assert ("of them infinite" in text) == (name != "text"), (name, text)
     clean = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--out", str(tmp_path / "c.jsonl")])
     assert "had no value" not in clean.output
+
+
+def test_score_says_when_rows_are_out_of_time_order_or_repeat_a_time(trained, tmp_path):
+    """Issue 30 item 5: shuffled rows were scored without comment (and every window alerted)."""
+    root, path = trained
+    frame = pd.read_csv(root / "test.csv").iloc[:600]
+    assert "timestamp" in frame.columns
+    frame.sample(frac=1, random_state=0).to_csv(tmp_path / "shuffled.csv", index=False)
+    pd.concat([frame, frame.iloc[:60]]).sort_values("timestamp", kind="stable").to_csv(tmp_path / "dups.csv", index=False)
+    for name, fragment in (("shuffled", "rows go back in time"), ("dups", "60 rows repeat the previous row's time")):
+        result = runner.invoke(app, ["score", str(tmp_path / f"{name}.csv"), "--model", str(path),
+                                     "--out", str(tmp_path / f"{name}.jsonl")])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 0 and fragment in text and "sort the file by its time column" in text, (name, text)
+    clean = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--out", str(tmp_path / "c.jsonl")])
+    assert "time column" not in clean.output

@@ -29,6 +29,9 @@ class ReadTally:
     unparsed_cells: int = 0  # a cell with text that is not a number
     missing_cells: int = 0  # every cell without a value (empty, NA text such as "n/a", unparsed, infinite)
     infinite_cells: int = 0
+    backwards: int = 0  # rows whose time is before the previous row's (one series only)
+    repeated: int = 0  # rows whose time is the previous row's
+    last_time: object = None
 
     def add(self, batch: Series) -> None:
         """Count `batch` (values (n, V), NaN = missing); a DataError once most rows are unreadable."""
@@ -40,6 +43,15 @@ class ReadTally:
             self.missing_cells += int(np.isnan(values).sum())
         self.unparsed_cells += int(batch.metadata.get("unparsed_cells", 0))
         self.infinite_cells += int(batch.metadata.get("infinite_cells", 0))
+        times = None if batch.timestamps is None else np.asarray(batch.timestamps)
+        if times is not None and times.dtype.kind in "Mmfiu" and batch.series_ids is None and len(times):  # dates or numbers
+            if self.last_time is not None:
+                times = np.concatenate([np.asarray([self.last_time], dtype=times.dtype), times])
+            steps = times[1:] - times[:-1]
+            zero = np.zeros((), dtype=steps.dtype)
+            self.backwards += int((steps < zero).sum())
+            self.repeated += int((steps == zero).sum())
+            self.last_time = times[-1]
         if self.rows >= MIN_ROWS_FOR_ERROR and self.unreadable_rows > ERROR_SHARE * self.rows:
             raise DataError(f"{self.source}: {self.unreadable_rows:,} of the first {self.rows:,} rows have no readable "
                             "channel value; check its delimiter, quoting and decimal separator (one delimiter "
@@ -50,9 +62,17 @@ class ReadTally:
         or when any cell was infinite; else None (as training's reading report says them)."""
         rows = self.rows and self.unreadable_rows / self.rows > WARN_SHARE
         cells = self.cells and self.unparsed_cells / self.cells > WARN_SHARE
-        if not (rows or cells):
-            return self._gaps()
-        return self._misparse(rows, cells)
+        lines = [self._misparse(rows, cells) if rows or cells else self._gaps(), self._order()]
+        return " ".join(line for line in lines if line) or None
+
+    def _order(self) -> str | None:
+        """Rows out of time order, or sharing a time: windows would mix moments that are not neighbours."""
+        if not (self.backwards or self.repeated > WARN_SHARE * self.rows):
+            return None
+        what = [f"{self.backwards:,} rows go back in time" if self.backwards else "",
+                f"{self.repeated:,} rows repeat the previous row's time" if self.repeated > WARN_SHARE * self.rows else ""]
+        return (f"{self.source}: {' and '.join(w for w in what if w)}; a window of rows out of time order mixes "
+                "moments that were not neighbours: sort the file by its time column (and drop repeated rows) first")
 
     def _gaps(self) -> str | None:
         """Cells without a value in rows that otherwise read well: empty, NA text, infinite."""
