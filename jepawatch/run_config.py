@@ -7,6 +7,7 @@ makes one from defaults, presets, a TOML file and `--set` overrides.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 
@@ -85,5 +86,7 @@ def check_values(config) -> None:
                 raise ValueError(f"{f.name} must be at most {most:,}, not {value:,}")
         elif tp is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
             raise ValueError(f"{f.name} must be a number, not {value!r}")
+        elif tp is float and not math.isfinite(value):  # JSON's NaN and Infinity parse as floats
+            raise ValueError(f"{f.name} must be a finite number, not {value}")
         elif tp is bool and not isinstance(value, bool):
             raise ValueError(f"{f.name} must be true or false, not {value!r}")

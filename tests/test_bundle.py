@@ -204,6 +204,8 @@ UNTRUSTED = {  # name: (edit, what the error says)
     "head.json with a threshold of 2": (_head({"threshold": 2.0, "n_features": 4, "config": {}}), "threshold"),
     "head.json without n_features": (_head({"threshold": 0.5, "config": {}}), "n_features"),
     "config.json without its model section": (_edit_json("config.json", lambda d: d.pop("model")), "has no 'model'"),
+    "a NaN temperature": (_edit_json("config.json", lambda d: d["model"].__setitem__("temperature", float("nan"))),
+                          "temperature must be a finite number"),
     "files entry /dev/zero": (lambda copy: _add_file(copy, "/dev/zero", digest="0" * 64), "not a file name inside the bundle"),
     "files entry outside the bundle": (_outside_file, "not a file name inside the bundle"),
     "preprocess.json a symlink to /dev/zero": (_symlinked("preprocess.json", "/dev/zero"), "is a symlink"),
