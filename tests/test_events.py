@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jepawatch.evaluation.events import event_summary, events_at_budgets, nab_score
+from jepawatch.evaluation.events import event_summary, events_at_budgets, nab_score, segments
 from jepawatch.evaluation.labelled import step_seconds
 
 WINDOW = 10
@@ -116,10 +116,22 @@ def test_an_early_alert_within_the_lead_horizon_announces_the_incident_and_is_no
 def test_events_of_windows_at_any_stride_follow_the_window_rules_at_the_window_stride():
     """`scored_events` (any stride, by window end) at stride = window, on random labels and alerts:
     warned and lead time as the protocol's `metrics.lead_times`, normal windows and false alarms as
-    the window rules (a normal window before a normal one; early alerts are the `before_onsets`
-    windows); at a stride of 2 rows the last window before an onset ends nearer it."""
-    from jepawatch.evaluation.events import before_onsets, labels_of_windows, scored_events
+    the window rules (a normal window before a normal one; early alerts are the alerts about the
+    lead horizon's windows before an incident's window, `_before_onsets`, written here by window
+    index as an independent check of the module's rule by rows); at a stride of 2 rows the last
+    window before an onset ends nearer it."""
+    from jepawatch.evaluation.events import LEAD_HORIZON, scored_events
     from jepawatch.evaluation.metrics import lead_times
+
+    def labels_of_windows(step_labels, window):  # which whole windows hold a labelled row
+        n_windows = len(step_labels) // window
+        return step_labels[: n_windows * window].reshape(n_windows, window).max(axis=1).astype(bool)
+
+    def _before_onsets(step_labels, window):  # (windows + 1,): target windows within the horizon before an onset
+        mask = np.zeros(len(step_labels) // window + 1, dtype=bool)
+        for first, _ in segments(step_labels):
+            mask[max(0, first // window - LEAD_HORIZON): first // window] = True
+        return mask
 
     rng = np.random.default_rng(7)
     for trial in range(200):
@@ -133,7 +145,7 @@ def test_events_of_windows_at_any_stride_follow_the_window_rules_at_the_window_s
         windows = labels_of_windows(labels, WINDOW)
         own, target = windows[first_window: first_window + len(alerts)], windows[first_window + 1: first_window + 1 + len(alerts)]
         leads = lead_times(labels, WINDOW, first_window + 1, alerts, target)
-        early = before_onsets(labels, WINDOW)[first_window + 1: first_window + 1 + len(alerts)]
+        early = _before_onsets(labels, WINDOW)[first_window + 1: first_window + 1 + len(alerts)]
         assert (summary.anomalies, summary.warned) == (leads["segments"], leads["warned"]), trial
         assert summary.mean_lead_steps == leads["mean_lead_steps"] or np.isnan(leads["mean_lead_steps"]), trial
         assert summary.normal_targets == int((~own & ~target).sum()), trial

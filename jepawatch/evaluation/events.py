@@ -88,19 +88,12 @@ def scored_events(step_labels: np.ndarray, window: int, ends: np.ndarray, alerts
     windows' rows before an onset."""
     ends, alerts = np.asarray(ends, dtype=np.int64), np.asarray(alerts, dtype=bool)
     labels = np.asarray(step_labels).astype(bool)
-    n_rows = len(labels)
-    usable = ends + window < n_rows
-    covered = np.r_[0, np.cumsum(labels)]  # labelled rows before each row
-
-    def labelled(first: np.ndarray, last: np.ndarray) -> np.ndarray:  # any label in rows [first, last]
-        first, last = np.clip(first, 0, n_rows), np.clip(last + 1, 0, n_rows)
-        return covered[np.maximum(last, first)] - covered[first] > 0
-
-    quiet = usable & ~labelled(ends - window + 1, ends + window)  # the window and the rows it is about
-    early = np.zeros(len(ends), dtype=bool)
+    usable = ends + window < len(labels)
+    labelled = _labelled_rows(labels)
+    quiet = normal_windows(labels, window, ends)
+    early = early_alerts(labels, window, ends, lead_horizon)
     incidents, warned, leads, alerted_during, detected = 0, 0, [], 0, 0
     for first, last in segments(labels):
-        early |= (first - ends > 0) & (first - ends <= (lead_horizon + 1) * window)
         before = np.flatnonzero(ends < first)  # its rows end before the onset: its alert is about the onset's rows
         if not len(before) or ends[before[-1]] < first - window:
             continue  # no scored window ends within a window before the onset
@@ -125,25 +118,40 @@ def scored_events(step_labels: np.ndarray, window: int, ends: np.ndarray, alerts
                         false_alarms_strict=int((alerts & quiet).sum()))
 
 
-def before_onsets(step_labels: np.ndarray, window: int, lead_horizon: int = LEAD_HORIZON) -> np.ndarray:
-    """(windows + 1,) bool: the windows within `lead_horizon` windows before an incident's window, where
-    an alert announces it (indexed by window; the last entry, past the data, is False)."""
-    mask = np.zeros(len(step_labels) // window + 1, dtype=bool)
+def _labelled_rows(labels: np.ndarray):
+    """labelled(first, last) -> whether rows [first, last] (arrays, clipped to the data) hold a label."""
+    n_rows = len(labels)
+    covered = np.r_[0, np.cumsum(np.asarray(labels).astype(bool))]  # labelled rows before each row
+
+    def labelled(first: np.ndarray, last: np.ndarray) -> np.ndarray:
+        first, last = np.clip(first, 0, n_rows), np.clip(last + 1, 0, n_rows)
+        return covered[np.maximum(last, first)] - covered[first] > 0
+    return labelled
+
+
+def normal_windows(step_labels: np.ndarray, window: int, ends: np.ndarray) -> np.ndarray:
+    """(N,) bool over the windows ending at rows `ends`: normal windows, whose rows and the `window`
+    rows after them (all within the data) hold no label."""
+    ends = np.asarray(ends, dtype=np.int64)
+    return (ends + window < len(step_labels)) & ~_labelled_rows(step_labels)(ends - window + 1, ends + window)
+
+
+def early_alerts(step_labels: np.ndarray, window: int, ends: np.ndarray, lead_horizon: int = LEAD_HORIZON) -> np.ndarray:
+    """(N,) bool over the windows ending at rows `ends`: where an alert announces an incident rather than
+    being a false alarm, raised at most lead_horizon + 1 windows' rows before its onset (the alert
+    about one of the lead_horizon windows before the incident's window, at the window stride)."""
+    ends = np.asarray(ends, dtype=np.int64)
+    early = np.zeros(len(ends), dtype=bool)
     for first, _ in segments(step_labels):
-        mask[max(0, first // window - lead_horizon): first // window] = True
-    return mask
+        early |= (first - ends > 0) & (first - ends <= (lead_horizon + 1) * window)
+    return early
 
 
 def false_alarm_windows(step_labels: np.ndarray, window: int, first_window: int, n: int) -> np.ndarray:
-    """(n,) bool over windows first_window .. first_window + n - 1: where an alert could only be a false
-    alarm (a normal window followed by a normal one outside every incident's lead horizon)."""
-    window_labels = labels_of_windows(step_labels, window)
-    own = np.arange(first_window, first_window + n)
-    usable = own + 1 < len(window_labels)
-    out = np.zeros(n, dtype=bool)
-    target = own[usable] + 1
-    out[usable] = ~window_labels[own[usable]] & ~window_labels[target] & ~before_onsets(step_labels, window)[target]
-    return out
+    """(n,) bool over windows first_window .. first_window + n - 1 (at the window stride): where an
+    alert could only be a false alarm (a normal window followed by a normal one, no early alert)."""
+    ends = (first_window + np.arange(n) + 1) * window - 1
+    return normal_windows(step_labels, window, ends) & ~early_alerts(step_labels, window, ends)
 
 
 BUDGETS = (0.001, 0.005, 0.01, 0.02, 0.05)  # false alarms per normal window
@@ -210,12 +218,6 @@ def nab_of_rows(step_labels: np.ndarray, window: int, alert_rows: np.ndarray) ->
     raw -= NAB_A_FP * int((~inside).sum())
     null, perfect = -NAB_A_FN * len(spans), NAB_A_TP * _nab_sigmoid(-1.0) * len(spans)
     return float(100.0 * (raw - null) / (perfect - null))
-
-
-def labels_of_windows(step_labels: np.ndarray, window: int) -> np.ndarray:
-    """(N,) bool: which whole windows of `window` rows hold a labelled row."""
-    n_windows = len(step_labels) // window
-    return step_labels[: n_windows * window].reshape(n_windows, window).max(axis=1).astype(bool)
 
 
 def segments(labels: np.ndarray) -> list[tuple[int, int]]:

@@ -7,8 +7,8 @@ A run's outcome, when the data has labels:
   evaluation's rule);
 - during anomaly: the windows the alerts are about hold labelled rows, but no onset came after an
   alert on a normal window (an anomaly under way);
-- early alert: they are all normal, but every alert of the run was raised within LEAD_HORIZON + 1
-  windows before an anomaly began, which it announced without reaching it (not a false alarm in
+- early alert: they are all normal, but every alert of the run was raised within the lead horizon
+  before an anomaly began (`evaluation.events.early_alerts`), which it announced without reaching it (not a false alarm in
   `evaluation.events`);
 - false alarm: the alerted windows and the windows they are about are all normal, as
   `evaluation.events` counts false alarms (alerts on windows that hold labelled rows are alerts
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jepawatch.evaluation.events import LEAD_HORIZON, segments
+from jepawatch.evaluation.events import early_alerts, segments
 
 
 @dataclass
@@ -67,7 +67,5 @@ def _outcome(rows: list[dict], first: int, last: int, peak: int, labels: np.ndar
     if labels[begin: about_end].any():
         return AlertRun(first, last, peak, "during anomaly")
     ends = np.asarray([rows[k]["window_end"] for k in range(first, last + 1) if rows[k]["alert"]])
-    onsets = np.asarray([onset for onset, _ in segments(labels)])
-    ahead = onsets[:, None] - ends[None, :] if len(onsets) else np.zeros((0, len(ends)))
-    early = ((ahead > 0) & (ahead <= (LEAD_HORIZON + 1) * window)).any(axis=0)
+    early = early_alerts(labels, window, ends)
     return AlertRun(first, last, peak, "early alert" if len(ends) and early.all() else "false alarm")

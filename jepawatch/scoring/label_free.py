@@ -62,9 +62,7 @@ FUSIONS = ("sum", "max")
 def component_values(signals: WindowSignals, reference: StatsReference) -> dict[str, np.ndarray]:
     """Every component's value per window, (N,) each."""
     values = {name: getattr(signals, name).amax(dim=-1).double().numpy() for name in MODEL_COMPONENTS}
-    values["stats_deviation"] = reference.deviation(signals.stats).amax(dim=-1).numpy()
-    values["stats_neighbours"] = reference.neighbours(signals.stats, signals.recent_stats).numpy()
-    return values
+    return {**values, **stats_values(signals.stats, signals.recent_stats, reference)}
 
 
 def stats_values(stats: torch.Tensor, recent: torch.Tensor, reference: StatsReference,
@@ -112,7 +110,7 @@ class FusedRisk:
     def fit(cls, training_stats: torch.Tensor, training_recent: torch.Tensor, validation_signals: WindowSignals,
             components: list[str] | tuple[str, ...] = DEFAULT_RISK_COMPONENTS, alert_at: float = DEFAULT_ALERT_AT,
             training_rows: np.ndarray | None = None, exclusion_zone: int = 0) -> "FusedRisk":
-        """training_stats, training_recent: (N, V, 5) statistics of training windows, whole and of their
+        """training_stats, training_recent: (N, V, S) statistics of training windows, whole and of their
         last patch; training_rows (N,): where each starts (segments far apart), to calibrate the
         statistics components on the training windows too, each against the reference windows at least
         `exclusion_zone` rows away (leave-neighbourhood-out); None: on the validation windows only."""
@@ -172,7 +170,6 @@ class FusedRisk:
     def n_windows(self) -> int:
         """Windows the fused score's distribution is calibrated on."""
         return self.calibration_windows
-
 
     def to_dict(self) -> dict:
         d = {"format": FORMAT if self.training else FORMATS[0],

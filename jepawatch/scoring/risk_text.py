@@ -39,7 +39,7 @@ def stored_risk(risk: float) -> float:
     return round(risk, 6) if risk < 0.999 else risk
 
 
-def significant(value: float, digits: int) -> float:
+def cut_to_digits(value: float, digits: int) -> float:
     """`value` (> 0) cut (not rounded) to `digits` significant digits: a window 1 in 99.996 is stored
     as 99.9, never as the 100 that an alert at 0.99 means."""
     value = float(value)

@@ -28,7 +28,7 @@ from jepawatch.scoring.backends import make_backend
 from jepawatch.scoring.features import WindowSignals
 from jepawatch.scoring.head import head_from_bundle, predict
 from jepawatch.scoring.label_free import risk_from_dict
-from jepawatch.scoring.risk_text import significant, stored_risk
+from jepawatch.scoring.risk_text import cut_to_digits, stored_risk
 from jepawatch.scoring.settings import TOP_CHANNELS, ScoreSettings, check_stride
 from jepawatch.scoring.scored_windows import PredictionCache, signals_at
 
@@ -102,7 +102,7 @@ class Scorer:
                 "alert": bool(risk[i] >= self.alert_at),
                 "risk_source": self.risk_source,
                 "label_free_risk": stored_risk(label_free[i]),
-                "one_in": significant(one_in[i], 3),
+                "one_in": cut_to_digits(one_in[i], 3),
                 "label_free_score": round(float(label_free_score[i]), 4),
                 "surprise_fine": round(float(signals.surprise_fine[i].max()), 6),
                 "surprise_coarse": round(float(signals.surprise_coarse[i].max()), 6),

@@ -6,7 +6,7 @@ removes from the encoder's view: each channel's level and scale, and how rough i
 before roughness joined (2026-12-04) hold five statistics per channel and read only those. Two
 measures, both fitted on the training windows only:
 
-- `deviation` (N, V): per channel, the largest robust z-score |s - median| / IQR over the five
+- `deviation` (N, V): per channel, the largest robust z-score |s - median| / IQR over its
   statistics (an IQR of 0, a statistic constant on training, counts as 1);
 - `neighbours` (N,): the mean Euclidean distance to the k nearest training windows in the space
   of all statistics standardised by their training mean and std (a joint view: a combination of
@@ -52,8 +52,8 @@ class StatsReference:
     @classmethod
     def fit(cls, stats: torch.Tensor, recent: torch.Tensor) -> "StatsReference":
         """stats, recent: (N, V, S) of training windows, whole and of their last patch."""
-        median, iqr = robust_center_scale(stats.double().flatten(1).numpy())  # (V*5,) each
-        x = _joint(stats, recent).numpy()  # (N, 2*V*5)
+        median, iqr = robust_center_scale(stats.double().flatten(1).numpy())  # (V*S,) each
+        x = _joint(stats, recent).numpy()  # (N, 2*V*S)
         mean, std = center_scale(x)
         keep = kept_points(len(x))
         points = np.round((x[keep] - mean) / std, 4)  # 4 decimals keep risk.json small
@@ -99,11 +99,14 @@ class Exclusion:
     point_positions: np.ndarray  # (M,) of the reference points, as `StatsReference.fit` kept them
     zone: int
 
+    def __post_init__(self):
+        self.positions = torch.as_tensor(np.asarray(self.positions, dtype=np.int64))
+        self.point_positions = torch.as_tensor(np.asarray(self.point_positions, dtype=np.int64))
+
     def near(self, offset: int, n: int) -> torch.Tensor:
         """(n, M) bool: which reference points are too close to scored windows offset .. offset + n - 1."""
-        rows = torch.from_numpy(np.asarray(self.positions[offset: offset + n], dtype=np.int64))
-        points = torch.from_numpy(np.asarray(self.point_positions, dtype=np.int64))
-        return (rows[:, None] - points[None, :]).abs() < self.zone
+        rows = self.positions[offset: offset + n]
+        return (rows[:, None] - self.point_positions[None, :]).abs() < self.zone
 
 
 def kept_points(n: int) -> np.ndarray:
