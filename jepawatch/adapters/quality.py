@@ -39,8 +39,9 @@ class ReadTally:
         self.rows += len(values)
         self.cells += values.size
         if values.size:
-            self.unreadable_rows += int(np.isnan(values).all(axis=1).sum())
-            self.missing_cells += int(np.isnan(values).sum())
+            missing = np.isnan(values)
+            self.unreadable_rows += int(missing.all(axis=1).sum())
+            self.missing_cells += int(missing.sum())
         self.unparsed_cells += int(batch.metadata.get("unparsed_cells", 0))
         self.infinite_cells += int(batch.metadata.get("infinite_cells", 0))
         times = None if batch.timestamps is None else np.asarray(batch.timestamps)
