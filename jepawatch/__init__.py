@@ -28,10 +28,12 @@ from jepawatch.errors import (
 )
 
 if TYPE_CHECKING:
-    from jepawatch.api import AlertSettings, EvaluationReport, Monitor, evaluate, installed_adapters, load, train
+    from jepawatch.api import (AlertSettings, EvaluationReport, Monitor, Verdict, evaluate, installed_adapters, load,
+                               train, verdicts)
 
 # The API is imported on first use, so that `jepawatch --help` does not wait for torch.
-_API = ("AlertSettings", "EvaluationReport", "Monitor", "evaluate", "installed_adapters", "load", "train")
+_API = ("AlertSettings", "EvaluationReport", "Monitor", "Verdict", "evaluate", "installed_adapters", "load", "train",
+        "verdicts")
 
 __all__ = [*_API, "BundleError", "ConfigError", "DataError", "JepawatchError", "JepawatchWarning", "MissingExtra",
            "StateBusy",

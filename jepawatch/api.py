@@ -28,6 +28,7 @@ from jepawatch.jobs.transfer import adapt as adapt_bundle
 from jepawatch.app import calibrate as calibrate_app
 from jepawatch.app import evaluate as evaluate_app
 from jepawatch.app import export as export_app
+from jepawatch.app import feedback as feedback_app
 from jepawatch.app import info as info_app
 from jepawatch.app import score as score_app
 from jepawatch.app import train as train_app
@@ -36,6 +37,7 @@ from jepawatch.app.common import DataSource, Warn, as_data, read_options, warn_p
 from jepawatch.app.evaluate import EvaluationReport
 from jepawatch.bundle import Bundle, load_bundle, resolve_bundle_path
 from jepawatch.devices import resolve_device
+from jepawatch.feedback import Verdict
 from jepawatch.kinds import DEFAULT_KIND
 from jepawatch.scoring.alert_rule import alert_rule
 from jepawatch.scoring.scorer import Scorer
@@ -195,6 +197,50 @@ class Monitor:
         """`jepawatch.evaluate(self, labelled, **options)`."""
         return evaluate(self, labelled, **options)  # type: ignore[arg-type]
 
+    def feedback(self, state: str | Path | None, verdict: str, *, start: str | int | None = None,
+                 end: str | int | None = None, alert: str | None = None, series: str | None = None, note: str = "",
+                 file: str | Path | None = None) -> Verdict:
+        """Record an operator's verdict, as `jepawatch feedback` does, and return it: `verdict`
+        "false_alarm" (the stretch was normal: its windows join the normal reference at the next
+        refit) or "incident" (they are kept out of it), on the rows or ISO date-times `start`..`end`
+        (both ends count) or on the alert of `state` whose fingerprint is `alert`. `state` is the
+        `score(state=...)` or `watch(state=...)` file; the verdict is appended to the JSON lines file
+        beside it (STATE.feedback.jsonl), or to `file`. Nothing of the bundle changes.
+        `jepawatch.verdicts(state)` reads them back."""
+        made, _ = feedback_app.record(verdict, state=None if state is None else Path(state),
+                                      file=None if file is None else Path(file), start=start, end=end, alert=alert,
+                                      series=series, note=note)
+        return made
+
+    def refit(self, recent: DataSource | None = None, *, last: int | None = None, state: str | Path | None = None,
+              feedback: str | Path | None = None, series: str | None = None, margin: int = 10, force: bool = False,
+              dry_run: bool = False, reset: bool = False, label: str | None = AUTO, timestamp: str | None = None,
+              adapter: str | None = None, adapter_options: Mapping[str, object] | None = None,
+              warn: Warn = warn_python) -> dict:
+        """Refit the label-free risk's reference of normal behaviour on `recent` normal data (its newest
+        `last` rows), the weights as they are, as `jepawatch refit` does; returns the refit's record
+        (`applied` false when the guard refused it: the newest `margin` windows still alert against
+        the new reference). The verdicts of `state`'s feedback file (or `feedback`) are honoured:
+        incidents stay out of the reference, false alarms join it. `reset=True` goes back to the
+        calibration training fitted. The bundle on disk and this monitor score with it from then on."""
+        from jepawatch.app import refit as refit_app
+        from jepawatch.errors import ConfigError
+        from jepawatch.feedback import feedback_path
+
+        scorer = self._scorer()
+        if reset:
+            record = refit_app.reset(scorer)
+        else:
+            if recent is None:
+                raise ConfigError("give the recent data to refit on (or reset=True)")
+            where = Path(feedback) if feedback is not None else (feedback_path(Path(state)) if state is not None else None)
+            record = refit_app.refit(scorer, recent, adapter=adapter, options=read_options(label, timestamp, adapter_options),
+                                     last_rows=last, feedback=where, series=series, margin_windows=margin, force=force,
+                                     dry_run=dry_run, warn=warn)
+        if not dry_run:
+            self.reload()
+        return record
+
     def adapt(self, normal: DataSource, *, rows: int | None = None, out: str | Path | None = None,
               adapter: str | None = None, timestamp: str | None = None, series_col: str | None = None,
               adapter_options: Mapping[str, object] | None = None, warn: Warn = warn_python) -> "Monitor":
@@ -254,15 +300,23 @@ def load(model: str | Path | None = None, *, models_dir: str | Path = DEFAULT_MO
 def evaluate(monitor: Monitor, labelled: DataSource, *, seeds: int = 5, features: str | None = None,
              train_data: DataSource | None = None, ablate_risk: bool = False, label: str | None = AUTO,
              adapter: str | None = None, timestamp: str | None = None,
-             adapter_options: Mapping[str, object] | None = None, warn: Warn = warn_python) -> EvaluationReport:
+             adapter_options: Mapping[str, object] | None = None, warn: Warn = warn_python,
+             feedback: str | Path | None = None) -> EvaluationReport:
     """Evaluate `monitor` on labelled data as `jepawatch evaluate` does: the paper's next-window
     protocol (6:2:2 split, head, threshold from validation; `seeds` runs of the head) beside the
     raw-statistics head and the label-free risk, then the label-free risk against simple detectors
-    fitted on `train_data` (default: the data the bundle was trained on). Returns an
-    `EvaluationReport` (`.to_dict()`, `.table()`)."""
+    fitted on `train_data` (default: the data the bundle was trained on). `feedback`: a feedback
+    file (or the state file it is beside) whose verdicts are counted on the evaluated windows (the
+    report's `feedback`). Returns an `EvaluationReport` (`.to_dict()`, `.table()`)."""
     return evaluate_app.evaluate(monitor.bundle, labelled, seeds=seeds, features=features, train_data=train_data,
                                  ablate_risk=ablate_risk, device=monitor.device, adapter=adapter,
-                                 options=read_options(label, timestamp, adapter_options), warn=warn)
+                                 options=read_options(label, timestamp, adapter_options), warn=warn, feedback=feedback)
+
+
+def verdicts(state: str | Path | None = None, *, file: str | Path | None = None) -> list[Verdict]:
+    """The verdicts recorded beside the state file `state` (or in the feedback file `file`), oldest
+    first, as `jepawatch feedback STATE --list` prints them; [] before the first."""
+    return feedback_app.verdicts(None if state is None else Path(state), None if file is None else Path(file))
 
 
 def installed_adapters() -> list[dict]:
@@ -270,4 +324,5 @@ def installed_adapters() -> list[dict]:
     return adapter_listing()
 
 
-__all__ = ["AlertSettings", "EvaluationReport", "Monitor", "evaluate", "installed_adapters", "load", "train"]
+__all__ = ["AlertSettings", "EvaluationReport", "Monitor", "Verdict", "evaluate", "installed_adapters", "load", "train",
+           "verdicts"]

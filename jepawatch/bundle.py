@@ -8,6 +8,9 @@
     risk.json              the label-free risk's calibration on the validation windows (MTS-JEPA only)
     head.json              (after `jepawatch calibrate`) the supervised head's config, threshold, provenance
     head.safetensors       (after `jepawatch calibrate`) the supervised head's weights
+    refits.json            (after `jepawatch refit`) each refit of risk.json on recent data: when, on what,
+                           how far it moved the reference, applied or refused (`scoring.refit`)
+    risk.trained.json      (after the first refit) risk.json as training fitted it, for `refit --reset`
 
 An adapted bundle (`score --adapt`, format version 2) holds no weights: config.json names its
 `parent` (a path relative to the adapted bundle, and the SHA-256 of the parent's weights file)
@@ -29,7 +32,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -59,6 +62,8 @@ _FORMAT = re.compile(r"^jepawatch-bundle/(\d+)$")
 WEIGHTS, PREPROCESS, HISTORY, CODES = "weights.safetensors", "preprocess.json", "history.json", "code_frequencies.json"
 RISK, HEAD_CONFIG, HEAD_WEIGHTS = "risk.json", "head.json", "head.safetensors"
 ONNX_RECORD = "onnx.json"
+REFITS, TRAINED_RISK = "refits.json", "risk.trained.json"
+MAX_REFITS = 100  # refits.json keeps the newest this many
 LATEST = "LATEST"
 CHECKPOINT = "checkpoint.safetensors"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -78,6 +83,8 @@ class Bundle:
     head: dict | None = None  # supervised head: config, threshold, provenance (scoring.head)
     head_state: dict | None = None  # its weights
     onnx: dict | None = None  # the ONNX export this bundle records: file, opset, check (export.onnx_export)
+    refits: list = field(default_factory=list)  # refit history, oldest first (scoring.refit)
+    trained_risk: dict | None = None  # risk.json as training fitted it, once refitted
 
     @property
     def name(self) -> str:
@@ -260,6 +267,10 @@ def load_bundle(path: Path) -> Bundle:
         codes, risk, head, onnx = (parsed(name) for name in (CODES, RISK, HEAD_CONFIG, ONNX_RECORD))
         if risk is not None:
             checks.check_risk(risk, preprocess.n_kept)
+        trained_risk = parsed(TRAINED_RISK)
+        if trained_risk is not None:
+            checks.check_risk(trained_risk, preprocess.n_kept)
+        refits = checks.check_refits(parsed(REFITS)) if REFITS in contents else []
         if onnx is not None:
             checks.check_onnx_record(onnx, files)
         if head is not None:
@@ -286,7 +297,8 @@ def load_bundle(path: Path) -> Bundle:
     meta["head_sha256"] = files.get(HEAD_WEIGHTS)
     if parent is not None:
         meta["parent"] = {"path": str(parent.path), "name": parent.name, "weights_sha256": parent.meta["weights_sha256"]}
-    return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta, risk, head, head_state, onnx)
+    return Bundle(path, run, config.get("data", {}), preprocess, history, codes, model, meta, risk, head, head_state, onnx,
+                  refits, trained_risk)
 
 
 def _model_channels(run: RunConfig) -> int:

@@ -147,6 +147,32 @@ def check_preprocess(preprocess) -> None:
     finite_numbers(preprocess.std, "preprocess.json's std (the scale)", positive=True)
 
 
+def check_refits(refits: object) -> list:
+    """refits.json: a list of refit records (scoring.refit), each with the fields `info` and the report
+    show, of the types they show them as."""
+    if not isinstance(refits, list) or len(refits) > 1000:
+        raise ValueError("refits.json is not a list of refit records")
+    for record in refits:
+        if not isinstance(record, dict):
+            raise ValueError("refits.json holds an entry that is not an object")
+        if not isinstance(record.get("at"), str) or not isinstance(record.get("source"), str) or \
+                not isinstance(record.get("applied"), bool) or not isinstance(record.get("reason"), (str, type(None))):
+            raise ValueError("a refits.json record lacks its time, source, outcome or reason")
+        rows, check, moved = record.get("rows"), record.get("check"), record.get("moved")
+        if not isinstance(rows, dict) or not all(isinstance(rows.get(k), int) for k in ("first", "last")):
+            raise ValueError("a refits.json record's rows are not two row numbers")
+        if not isinstance(check, dict) or not all(isinstance(check.get(k), int) for k in ("windows", "alerting_after")):
+            raise ValueError("a refits.json record's check is not two window counts")
+        if not isinstance(moved, dict) or not isinstance(moved.get("channels"), list):
+            raise ValueError("a refits.json record's movement is not an object with its channels")
+        finite_numbers([moved.get("largest_level_shift")], "a refits.json record's largest level shift")
+        for channel in moved["channels"]:
+            if not isinstance(channel, dict) or not isinstance(channel.get("channel"), str):
+                raise ValueError("a refits.json record's moved channel has no name")
+            finite_numbers([channel.get("level"), channel.get("spread")], "a refits.json record's movement")
+    return refits
+
+
 def check_risk(risk: object, n_channels: int) -> None:
     """risk.json: the fused label-free risk (format "fused-tails/1", scoring.label_free) or the earlier formula."""
     if not isinstance(risk, dict):

@@ -17,7 +17,7 @@ PACKAGE = Path(jepawatch.__file__).parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", ("jepawatch._version", "jepawatch.errors", "jepawatch.atomic", "jepawatch.locking",
                      "jepawatch.bundle_checks", "jepawatch.devices", "jepawatch.allocator", "jepawatch.onnx_runtime",
-                     "jepawatch.state_file")),
+                     "jepawatch.state_file", "jepawatch.feedback")),
     ("networks and data", ("jepawatch.model", "jepawatch.data", "jepawatch.adapters")),
     ("training: loop, losses, schedules, checkpoints", ("jepawatch.training",)),
     ("model kinds and a run's configuration", ("jepawatch.kinds", "jepawatch.run_config")),

@@ -6,7 +6,8 @@ Each scored row (`scoring.scorer.Scorer.rows`) goes through `AlertTracker.update
 the events it causes: `firing` when an alert opens, `resolved` when it closes. An open alert
 follows its peak (highest risk, with that window's regime codes and drivers). The tracker's state
 is plain data (`to_dict` / `from_dict`), kept in `score --state` so that a cron run continues an
-open alert instead of opening it again.
+open alert instead of opening it again, with the last `HISTORY` closed alerts (`history`), so that an
+operator's verdict (`jepawatch feedback --alert`) can name one by its fingerprint.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timezone
 from jepawatch.errors import ConfigError
 
 FIRING, RESOLVED = "firing", "resolved"
+HISTORY = 100  # closed alerts a tracker remembers
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class OpenAlert:
     regime: str
     coarse_regime: int
     drivers: str
+    last_window_end: int | None = None  # the end of its newest alerting window (None: saved by an older jepawatch)
+    start_time: str | None = None  # its first window's start_time and its newest alerting window's end_time
+    end_time: str | None = None
 
 
 @dataclass
@@ -75,6 +80,8 @@ class AlertTracker:
     pending_peak: dict | None = None  # the peak of the current alerting run before it opens
     open: OpenAlert | None = None
     last_window_start: int | None = None  # the newest window seen: a repeated one (a rerun) is skipped
+    pending_start_time: str | None = None  # start_time of the first window of the current alerting run
+    history: list[dict] = field(default_factory=list)  # the last HISTORY closed alerts, oldest first
 
     def update(self, row: dict, now: datetime | None = None) -> list[AlertEvent]:
         """Feed one scored row (in order); the events it causes (none, one firing or one resolved).
@@ -88,23 +95,53 @@ class AlertTracker:
             self.alerting_run, self.normal_run = self.alerting_run + 1, 0
             if self.alerting_run == 1:
                 self.pending_start, self.pending_window, self.pending_peak = stamp, int(row["window_start"]), None
+                self.pending_start_time = row.get("start_time")
             if self.open is not None:
                 self._follow_peak(row)
+                self.open = replace(self.open, last_window_end=int(row["window_end"]), end_time=row.get("end_time"))
                 return []
             self.pending_peak = _peak(self.pending_peak, row)
             if self.alerting_run >= self.policy.for_windows:
                 p = self.pending_peak
                 self.open = OpenAlert(self.pending_start, self.pending_window, p["risk"], p["window_start"],
-                                      p["regime"], p["coarse_regime"], p["drivers"])
+                                      p["regime"], p["coarse_regime"], p["drivers"], int(row["window_end"]),
+                                      self.pending_start_time, row.get("end_time"))
                 return [self._event(FIRING, row, None)]
             return []
         self.alerting_run, self.normal_run = 0, self.normal_run + 1
         self.pending_peak = None
         if self.open is not None and self.normal_run >= self.policy.clear_windows:
             event = self._event(RESOLVED, row, stamp)
+            self.history = [*self.history, self._closed(event, row)][-HISTORY:]
             self.open = None
             return [event]
         return []
+
+    def _closed(self, event: AlertEvent, row: dict) -> dict:
+        """What `history` keeps of an alert that closed at `row`."""
+        o = self.open
+        # opened under an older jepawatch, which kept no last window: up to the window that closed it
+        last = o.last_window_end if o.last_window_end is not None else int(row["window_end"])
+        return {"fingerprint": event.fingerprint, "first_window_start": o.first_window_start, "last_window_end": last,
+                "starts_at": o.starts_at, "ends_at": event.ends_at, "peak_risk": o.peak_risk,
+                "start_time": o.start_time, "end_time": o.end_time if o.last_window_end is not None else row.get("end_time")}
+
+    def find(self, wanted: str) -> dict | None:
+        """The open or a remembered closed alert whose fingerprint is `wanted`, as `known` lists it; None
+        when the tracker does not know it."""
+        return next((known for known in self.known() if known["fingerprint"] == wanted), None)
+
+    def known(self) -> list[dict]:
+        """The alerts this tracker knows, oldest first, as `history` holds them: the remembered closed ones,
+        then the open one (`ends_at` None; its stretch up to its newest alerting window)."""
+        known = list(self.history)
+        o = self.open
+        if o is not None:
+            last = o.last_window_end if o.last_window_end is not None else self.last_window_start
+            known.append({"fingerprint": fingerprint(self.series, self.model, o.first_window_start),
+                          "first_window_start": o.first_window_start, "last_window_end": last, "starts_at": o.starts_at,
+                          "ends_at": None, "peak_risk": o.peak_risk, "start_time": o.start_time, "end_time": o.end_time})
+        return known
 
     def _follow_peak(self, row: dict) -> None:
         risk = float(row["next_window_risk"])
@@ -123,7 +160,8 @@ class AlertTracker:
                 "alerting_run": self.alerting_run, "normal_run": self.normal_run,
                 "pending_start": self.pending_start, "pending_window": self.pending_window,
                 "pending_peak": self.pending_peak, "open": None if self.open is None else asdict(self.open),
-                "last_window_start": self.last_window_start}
+                "last_window_start": self.last_window_start, "pending_start_time": self.pending_start_time,
+                "history": list(self.history)}
 
     @classmethod
     def from_dict(cls, d: dict, policy: AlertPolicy) -> "AlertTracker":
@@ -131,7 +169,8 @@ class AlertTracker:
         return cls(str(d["series"]), str(d["model"]), policy, int(d["alerting_run"]), int(d["normal_run"]),
                    d["pending_start"], d["pending_window"], d["pending_peak"],
                    None if d["open"] is None else OpenAlert(**d["open"]),
-                   None if d.get("last_window_start") is None else int(d["last_window_start"]))
+                   None if d.get("last_window_start") is None else int(d["last_window_start"]),
+                   d.get("pending_start_time"), list(d.get("history") or [])[-HISTORY:])
 
 
 def _peak(peak: dict | None, row: dict) -> dict:

@@ -6,6 +6,7 @@ Python API alike. Nothing here prints; messages go to a `warn` callable and resu
     watch      replay or follow a file, scoring windows as they arrive
     calibrate  fit the supervised next-window head and store it in the bundle
     evaluate   the paper's protocol and the label-free comparison on labelled data
+    feedback   an operator's verdict (false alarm, incident) beside a --state file
     export     the bundle's inference path as ONNX, checked against torch
     info       what a bundle holds, as plain data
     demo       generate data, train, replay

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from jepawatch.adapters import ReadOptions, source_name
@@ -15,7 +17,8 @@ from jepawatch.devices import resolve_device
 from jepawatch.errors import ConfigError, DataError, JepawatchError
 from jepawatch.evaluation.baselines import fit_baselines, windows_of
 from jepawatch.evaluation.early_warning import compare
-from jepawatch.evaluation.labelled import labelled_pairs, read_labelled_with_step, read_training
+from jepawatch.evaluation.labelled import LabelledPairs, labelled_pairs, read_labelled_part, read_training
+from jepawatch.feedback import feedback_file_of, feedback_summary, read_feedback
 from jepawatch.evaluation.protocol import run_protocol
 from jepawatch.evaluation.representation import Representation
 from jepawatch.scoring.scorer import Scorer
@@ -38,6 +41,7 @@ class EvaluationReport:
     protocol_unavailable: str | None  # why the supervised protocol could not run (None: it ran)
     protocol: dict = field(default_factory=dict)  # pairs, seeds, model_head, raw_stats_head, base rate, ...
     early_warning: dict | None = None  # the label-free risk against the baselines, and its alerts as events
+    feedback: dict | None = None  # with a feedback file: its verdicts on the evaluated windows (`feedback_section`)
 
     def to_dict(self) -> dict:
         result = {"model": self.model, "model_kind": self.model_kind, "features": self.features, "data": self.data,
@@ -45,6 +49,8 @@ class EvaluationReport:
                   "protocol_unavailable": self.protocol_unavailable, **self.protocol}
         if self.early_warning is not None:
             result["early_warning"] = self.early_warning
+        if self.feedback is not None:
+            result["feedback"] = self.feedback
         return result
 
     def table(self) -> pd.DataFrame:
@@ -63,10 +69,14 @@ class EvaluationReport:
 
 def evaluate(bundle: Bundle, data: DataSource, *, seeds: int = 5, features: str | None = None,
              train_data: DataSource | None = None, ablate_risk: bool = False, device: str | None = None,
-             adapter: str | None = None, options: ReadOptions | None = None, warn: Warn = warn_python) -> EvaluationReport:
-    """Evaluate `bundle` on labelled `data`; nothing is fitted on the last 20%."""
+             adapter: str | None = None, options: ReadOptions | None = None, warn: Warn = warn_python,
+             feedback: str | Path | None = None) -> EvaluationReport:
+    """Evaluate `bundle` on labelled `data`; nothing is fitted on the last 20%. `feedback`: a feedback
+    file (or the state file it is beside) whose verdicts are counted on the evaluated windows."""
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
+    feedback_file = None if feedback is None else feedback_file_of(Path(feedback))
+    verdicts = None if feedback_file is None else read_feedback(feedback_file)  # a bad file: said before the work
     data, options = as_data(data), options or ReadOptions()
     torch_device = resolve_device(device)
     representation = Representation(bundle, torch_device, features)
@@ -74,7 +84,8 @@ def evaluate(bundle: Bundle, data: DataSource, *, seeds: int = 5, features: str 
         scorer, no_label_free = Scorer(bundle, torch_device), None
     except JepawatchError as exc:  # an ablation without codes or predictors, or the Temporal JEPA
         scorer, no_label_free = None, str(exc)
-    series, labels, source, step = read_labelled_with_step(data, adapter, options, bundle)
+    labelled = read_labelled_part(data, adapter, options, bundle)
+    series, labels, source, step = labelled.series, labelled.labels, labelled.source, labelled.step
     training = read_training(data, adapter, options, bundle, None if train_data is None else as_data(train_data), warn=warn)
     baselines = fit_baselines(windows_of(training, representation.window))
     pairs = labelled_pairs(representation, series, labels, scorer, baselines)
@@ -89,8 +100,26 @@ def evaluate(bundle: Bundle, data: DataSource, *, seeds: int = 5, features: str 
     if scorer is not None:
         early_warning = compare(pairs, pairs.baseline_scores, scorer.calibration, scorer.calibration.alert_at, ablate_risk,
                                 step)
+    section = None
+    if verdicts is not None:
+        alert_at = None if scorer is None else scorer.calibration.alert_at
+        section = {"file": str(feedback_file), **feedback_section(verdicts, pairs, alert_at, labelled.timestamps)}
     return EvaluationReport(str(bundle.path), bundle.run.model_kind, representation.features, source, pairs.window,
-                            no_label_free, no_protocol, protocol, early_warning)
+                            no_label_free, no_protocol, protocol, early_warning, section)
+
+
+def feedback_section(verdicts: list, pairs: LabelledPairs, alert_at: float | None, timestamps: np.ndarray | None) -> dict:
+    """The verdicts on the evaluated windows W_1 .. W_{N-2} (those with a risk; rows of the labelled data,
+    and times when it has dates): per kind, the verdicts, the windows they cover, and how many of those
+    the label-free risk alerts on at its alert level (None without a label-free risk)."""
+    window, n = pairs.window, len(pairs)
+    starts = np.arange(1, n) * window  # (n-1,)
+    ends = starts + window - 1
+    times = timestamps if timestamps is not None and np.issubdtype(np.asarray(timestamps).dtype, np.datetime64) else None
+    alerts = None if alert_at is None else np.nan_to_num(pairs.label_free_risk[1:], nan=0.0) >= alert_at
+    summary = feedback_summary(verdicts, starts, ends, alerts, None if times is None else times[starts],
+                               None if times is None else times[ends])
+    return {"windows": int(len(starts)), "alert_at": alert_at, **summary}
 
 
 def _pct(value: float | None) -> float:

@@ -35,6 +35,9 @@ def bundle_info(bundle: Bundle) -> dict:
         info["label_free_risk"] = {"components": bundle.risk.get("components", LEGACY_COMPONENTS), "windows": windows,
                                    "part": bundle.risk.get("part"), "alert_at": bundle.risk.get("alert_at"),
                                    "rough": windows < MIN_CALIBRATION_WINDOWS, "rough_below": MIN_CALIBRATION_WINDOWS}
+    info["refits"] = {"count": len(bundle.refits), "applied": sum(1 for r in bundle.refits if r["applied"]),
+                      "last": bundle.refits[-1] if bundle.refits else None,
+                      "trained_calibration_kept": bundle.trained_risk is not None}
     if bundle.code_frequencies:
         usage = code_usage(bundle.code_frequencies["fine_token"])
         size = len(bundle.code_frequencies["fine_token"])

@@ -11,7 +11,9 @@ from jepawatch.cli.calibrate import calibrate
 from jepawatch.cli.demo import demo
 from jepawatch.cli.evaluate import evaluate
 from jepawatch.cli.export import export
+from jepawatch.cli.feedback import feedback
 from jepawatch.cli.info import info
+from jepawatch.cli.refit import refit
 from jepawatch.cli.report import report
 from jepawatch.cli.score import score
 from jepawatch.cli.train import train
@@ -35,6 +37,8 @@ app.command()(export)
 app.command()(adapters)
 app.command()(demo)
 app.command()(report)
+app.command()(refit)
+app.command()(feedback)
 
 
 @app.callback(invoke_without_command=True)

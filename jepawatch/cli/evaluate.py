@@ -22,6 +22,7 @@ def evaluate(
     train_data: Annotated[Optional[Path], typer.Option("--train-data", help="Unlabelled normal data the label-free baselines are fitted on. Default: DATA's train part (a benchmark folder), else the file the bundle was trained on.")] = None,
     ablate_risk: Annotated[bool, typer.Option("--ablate-risk", help="Also measure the label-free risk recalibrated without each component, with the statistics or the model components only, and each component alone.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON instead of tables.")] = False,
+    feedback: Annotated[Optional[Path], typer.Option("--feedback", help="Operators' verdicts (`jepawatch feedback`): a .feedback.jsonl file, or the state file it is beside. Adds how many evaluated windows they cover and how many of those alert.")] = None,
     device: DeviceOption = None,
     adapter: AdapterOption = None,
     label_col: LabelColOption = None,
@@ -54,6 +55,7 @@ def evaluate(
                       scores_all_rows=True).model
     report = evaluate_bundle(load_bundle(resolve_bundle_path(model, models_dir)), data, seeds=seeds, features=features,
                              train_data=train_data, ablate_risk=ablate_risk, device=device, adapter=adapter,
-                             options=read_options(label_col, timestamp_col, adapter_option), warn=output.warn)
+                             options=read_options(label_col, timestamp_col, adapter_option), warn=output.warn,
+                             feedback=feedback)
     result = report.to_dict()
     output.result(result, as_json, lambda: show_evaluation(result))

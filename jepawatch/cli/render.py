@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -87,6 +88,14 @@ def _scoring_rows(head: Table, info: dict) -> None:
                  if risk["rough"] else "")
         head.add_row("label-free risk", f"{' + '.join(risk['components'])}; calibrated on {risk['windows']} {risk['part']} "
                      f"windows; alert at {risk['alert_at']}{rough}")
+    refits = info.get("refits")
+    if refits and refits["count"]:
+        last = refits["last"]
+        moved = ", ".join(f"{c['channel']} {c['level']:+.2f} sd" for c in last["moved"]["channels"][:3]) or "nothing"
+        outcome = "applied" if last["applied"] else f"[yellow]refused[/] ({escape(str(last['reason']))})"
+        head.add_row("refits", f"{refits['count']} ({refits['applied']} applied); last {last['at']} on "
+                     f"{escape(last['source'])}, {outcome}; levels moved {escape(moved)}"
+                     + ("; training's calibration kept (`refit --reset`)" if refits["trained_calibration_kept"] else ""))
     codes = info["codes"]
     if codes:
         head.add_row("codes", f"{codes['dominant']} of {codes['size']} codes dominant on training windows, perplexity "
@@ -128,6 +137,18 @@ def show_evaluation(result: dict) -> None:
         _print_protocol(result)
     if "early_warning" in result:
         _print_early_warning(result["early_warning"])
+    if "feedback" in result:
+        output.stdout.print(feedback_line(result["feedback"]), highlight=False, soft_wrap=True, markup=False)
+
+
+def feedback_line(fb: dict) -> str:
+    """One line of `evaluate --feedback`: per verdict kind, its verdicts, the windows they cover, how many alert."""
+    parts = []
+    for kind, name in (("false_alarm", "false-alarm"), ("incident", "incident")):
+        k = fb[kind]
+        alerted = "" if k["alerted"] is None else f", {k['alerted']} of them alerting"
+        parts.append(f"{k['verdicts']} {name} verdict(s) on {k['windows']} window(s){alerted}")
+    return f"feedback ({fb['file']}, {fb['windows']} evaluated windows): " + "; ".join(parts)
 
 
 def _print_early_warning(ew: dict) -> None:

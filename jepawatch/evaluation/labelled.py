@@ -88,11 +88,27 @@ def read_labelled(data, adapter: str | None, options, bundle) -> tuple[np.ndarra
 def read_labelled_with_step(data, adapter: str | None, options, bundle) -> tuple[np.ndarray, np.ndarray, str, float | None]:
     """`read_labelled`, and the data's time step in seconds (the median step of its time column;
     None without one), for false alarms per day."""
+    part = read_labelled_part(data, adapter, options, bundle)
+    return part.series, part.labels, part.source, part.step
+
+
+@dataclass
+class LabelledPart:
+    series: np.ndarray  # (T, V) preprocessed
+    labels: np.ndarray  # (T,) 0/1
+    source: str
+    step: float | None  # the median time step in seconds (None without a time column)
+    timestamps: np.ndarray | None  # (T,) as read: datetime64 or numeric, or None
+
+
+def read_labelled_part(data, adapter: str | None, options, bundle) -> LabelledPart:
+    """The labelled part of DATA as `read_labelled_with_step` reads it, with its rows' timestamps."""
     dataset = read_dataset(data, adapter, replace(options, columns=tuple(bundle.preprocess.channels)))
     part = dataset.part("test")
     if part.labels is None:
         raise DataError(f"{source_name(data)} has no labels; give --label-col COLUMN (0/1), or a benchmark folder with test labels")
-    return bundle.preprocess.transform(part.values, part.channels), part.labels, dataset.source, step_seconds(part.timestamps)
+    return LabelledPart(bundle.preprocess.transform(part.values, part.channels), part.labels, dataset.source,
+                        step_seconds(part.timestamps), part.timestamps)
 
 
 def step_seconds(timestamps: np.ndarray | None) -> float | None:

@@ -62,7 +62,7 @@ def make_precursor_data(train_rows: int = 10000, n_incidents: int = 40, seed: in
         plan.append(Incident(kind, channel, row, row + lead, length))
         row += lead + length + GAP_ROWS + int(rng.integers(0, 100))
     live_rows = row
-    normal = _normal(train_rows + live_rows, rng)
+    normal = normal_behaviour(train_rows + live_rows, rng)
     train, live = normal.values[:train_rows], normal.values[train_rows:].copy()
     components = {name: part[train_rows:] for name, part in normal.parts.items()}  # read only
     label = np.zeros(live_rows, dtype=np.int8)
@@ -81,12 +81,12 @@ def make_precursor_data(train_rows: int = 10000, n_incidents: int = 40, seed: in
 
 
 @dataclass
-class _Normal:
+class NormalBehaviour:
     values: np.ndarray  # (T, 6)
     parts: dict  # what the precursors change: the follower's lagged driver, each channel's own noise
 
 
-def _normal(rows: int, rng: np.random.Generator) -> _Normal:
+def normal_behaviour(rows: int, rng: np.random.Generator) -> NormalBehaviour:
     t = np.arange(rows, dtype=np.float64)
     noise = rng.standard_normal((rows, len(CHANNELS))) * np.array([0.15, 0.15, 0.2, 0.2, 1.0, 0.1])
     driver = np.sin(2 * np.pi * t / 1440) + 0.3 * np.sin(2 * np.pi * t / 60) + noise[:, 0]
@@ -101,7 +101,7 @@ def _normal(rows: int, rng: np.random.Generator) -> _Normal:
     values = np.stack([driver, follower, season_a, season_b, ar1, ratio], axis=1)
     own_noise = noise.copy()
     own_noise[:, 4] = ar1  # the AR(1) channel is all noise
-    return _Normal(values, {"follower_lagged": 0.8 * lagged, "noise": own_noise})
+    return NormalBehaviour(values, {"follower_lagged": 0.8 * lagged, "noise": own_noise})
 
 
 def _precursor(live: np.ndarray, parts: dict, incident: Incident, std: np.ndarray, rng: np.random.Generator) -> None:

@@ -33,6 +33,7 @@ class ReportRequest:
     device: str | None = None  # None: auto
     alert_at: float | None = None  # None: the bundle's threshold
     stride: int | None = None  # rows between scored windows; None: the window length
+    feedback: Path | None = None  # operators' verdicts: a feedback file, or the state file it is beside
 
 
 @dataclass
@@ -57,6 +58,7 @@ def check_request(request: ReportRequest) -> None:
 
 def write_report(request: ReportRequest) -> ReportFiles:
     """Score `request.data` with the bundle, draw the figures, write the HTML (and the PNGs)."""
+    from jepawatch.feedback import feedback_file_of, read_feedback
     from jepawatch.report import figures
     from jepawatch.report.gather import gather
     from jepawatch.report.html import render_html
@@ -64,9 +66,12 @@ def write_report(request: ReportRequest) -> ReportFiles:
 
     check_request(request)
     figures.require_matplotlib()  # before the scoring, which takes a while
+    feedback = None if request.feedback is None else feedback_file_of(request.feedback)
+    verdicts = read_feedback(feedback)  # a bad file is said before the scoring too
     scorer = Scorer.load(request.model, request.models_dir, request.device, ScoreSettings(alert_at=request.alert_at,
                                                                                           stride=request.stride))
     data = gather(scorer, request.data, request.adapter, request.options)
+    data.verdicts, data.feedback_file = verdicts, None if feedback is None else str(feedback)
     drawn = {"risk-timeline": figures.risk_figure(data), "regime-strip": figures.regime_figure(data),
              "code-histogram": figures.code_histogram_figure(data), "training-curves": figures.training_figure(data)}
     svgs = {name: _saved(fig, "svg").decode("utf-8") for name, fig in drawn.items()}

@@ -7,7 +7,7 @@ every window length, as `score` does), and kept whole: a report is made of a fin
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,8 @@ class ReportData:
     training_codes: np.ndarray | None  # (K,) share of each dominant code on the training windows
     alerts: list[AlertRun]
     events: EventSummary | None  # anomalies warned of, lead time, false alarms (with labels)
+    verdicts: list = field(default_factory=list)  # operators' verdicts (`jepawatch.feedback.Verdict`), with --feedback
+    feedback_file: str | None = None  # where they were read
 
     @property
     def has_dates(self) -> bool:

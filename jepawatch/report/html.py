@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from jepawatch._version import __version__
+from jepawatch.feedback import windows_marked
 from jepawatch.report.gather import ReportData
 from jepawatch.scoring.risk_text import alert_text, one_in_text, risk_meaning, shown_risk
 
@@ -59,6 +60,8 @@ def render_html(data: ReportData, svgs: dict[str, str]) -> str:
             parts.append(f'<figure id="{figure_id}"><figcaption>{e(caption)}</figcaption>{_inline(svgs[figure_id])}'
                          "</figure>")
     parts.append(_alert_table(data))
+    if data.feedback_file is not None:
+        parts.append(_feedback_table(data))
     parts.append(f"<footer>Made by <code>jepawatch report</code> on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. "
                  "Self-contained: no scripts, nothing loaded from the network.</footer></body></html>")
     return "\n".join(parts) + "\n"
@@ -120,6 +123,30 @@ def _alert_table(data: ReportData) -> str:
     return ('<section id="alerts"><h2>Alerts</h2><p class="meta">Each run of consecutive alerted windows; its '
             "peak risk and that window's top channels. Lead time: from the end of the first alert raised on a "
             "normal window to the onset of the anomaly that followed.</p>" + body + "</section>")
+
+
+def _feedback_table(data: ReportData) -> str:
+    """The operators' verdicts (`jepawatch feedback`), each with the windows of this report it covers."""
+    e = html.escape
+    starts = np.asarray([r["window_start"] for r in data.rows])
+    ends = np.asarray([r["window_end"] for r in data.rows])
+    start_times, end_times = (data.times[starts], data.times[ends]) if data.has_dates else (None, None)
+    alerts = np.asarray([bool(r["alert"]) for r in data.rows])
+    rows = []
+    for v in data.verdicts:
+        marked = windows_marked([v], v.verdict, starts, ends, start_times, end_times)
+        cells = [v.recorded_at.replace("T", " "), v.verdict.replace("_", " "), v.start.replace("T", " "),
+                 v.end.replace("T", " "), v.series or "", v.alert or "", v.note]
+        rows.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells)
+                    + f'<td class="num">{int(marked.sum())}</td><td class="num">{int((marked & alerts).sum())}</td></tr>')
+    head = ["recorded", "verdict", "from", "to", "series", "alert", "note", "windows here", "alerted here"]
+    body = ("<table id=\"feedback-table\"><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in head)
+            + "</tr></thead><tbody>" + "\n".join(rows) + "</tbody></table>") if rows else \
+        '<p class="meta">No verdicts recorded yet.</p>'
+    return ('<section id="feedback"><h2>Operator feedback</h2><p class="meta">Verdicts from '
+            f"<code>{e(data.feedback_file)}</code>: a false alarm's windows join the normal reference at the next "
+            "refit, an incident's are kept out of it. Windows here: the scored windows of this report the verdict "
+            "covers.</p>" + body + "</section>")
 
 
 def _when(data: ReportData, row: dict) -> str:

@@ -109,22 +109,48 @@ class FusedRisk:
     @classmethod
     def fit(cls, training_stats: torch.Tensor, training_recent: torch.Tensor, validation_signals: WindowSignals,
             components: list[str] | tuple[str, ...] = DEFAULT_RISK_COMPONENTS, alert_at: float = DEFAULT_ALERT_AT,
-            training_rows: np.ndarray | None = None, exclusion_zone: int = 0) -> "FusedRisk":
+            training_rows: np.ndarray | None = None, exclusion_zone: int = 0,
+            earlier: "FusedRisk | None" = None,
+            also_normal: tuple[torch.Tensor, torch.Tensor] | None = None) -> "FusedRisk":
         """training_stats, training_recent: (N, V, S) statistics of training windows, whole and of their
         last patch; training_rows (N,): where each starts (segments far apart), to calibrate the
         statistics components on the training windows too, each against the reference windows at least
-        `exclusion_zone` rows away (leave-neighbourhood-out); None: on the validation windows only."""
-        reference = StatsReference.fit(training_stats, training_recent)
+        `exclusion_zone` rows away (leave-neighbourhood-out); None: on the validation windows only.
+        `earlier`: a calibration to extend (a refit): its reference windows join the new ones, and its
+        calibration values the new values, both thinned alike. `also_normal`: statistics (whole, last
+        patch) of windows declared normal (an operator's false alarms): in the reference, never in the
+        calibration values."""
+        extra = []
+        if earlier is not None and earlier.reference.n_statistics == training_stats.shape[-1]:
+            extra.append(earlier.reference.statistics())
+        else:
+            earlier = None
+        if also_normal is not None and len(also_normal[0]):
+            extra.append(also_normal)
+        old_stats = torch.cat([e[0] for e in extra]).to(training_stats.dtype) if extra else None
+        kept_share = 1.0
+        if old_stats is not None:
+            old_recent = torch.cat([e[1] for e in extra]).to(training_recent.dtype)
+            stats, recent = torch.cat([old_stats, training_stats]), torch.cat([old_recent, training_recent])
+            kept_share = len(kept_points(len(stats))) / len(stats)
+        else:
+            stats, recent = training_stats, training_recent
+        reference = StatsReference.fit(stats, recent)
         values = component_values(validation_signals, reference)
         training = {}
         if training_rows is not None:
-            kept = kept_points(len(training_rows))
-            exclusion = Exclusion(training_rows, training_rows[kept], exclusion_zone)
+            n_old = 0 if old_stats is None else len(old_stats)
+            new_rows = np.asarray(training_rows, dtype=np.int64)
+            rows = np.concatenate([np.arange(n_old, dtype=np.int64) - (1 << 40), new_rows])  # earlier, declared: never near
+            exclusion = Exclusion(new_rows, rows[kept_points(len(rows))], exclusion_zone)
             values_on_training = stats_values(training_stats, training_recent, reference, exclusion)
             far_enough = np.isfinite(values_on_training["stats_neighbours"])  # else too few points outside its zone
             training = {k: np.round(v[far_enough], 6).tolist() for k, v in values_on_training.items()}
-        return cls(list(components), reference, {k: v.tolist() for k, v in values.items()}, alert_at,
-                   training=training)
+        validation = {k: v.tolist() for k, v in values.items()}
+        if earlier is not None:  # the earlier calibration's values, thinned as its reference windows were
+            training = {k: _thinned(earlier.training.get(k, []), kept_share) + v for k, v in training.items()}
+            validation = {k: _thinned(earlier.validation.get(k, []), kept_share) + v for k, v in validation.items()}
+        return cls(list(components), reference, validation, alert_at, training=training)
 
     def without(self, name: str) -> "FusedRisk":
         """The same calibration with one component left out (the risk's ablation)."""
@@ -226,6 +252,14 @@ class LegacyCalibration:
     @property
     def n_windows(self) -> int:
         return len(self.reference)
+
+
+def _thinned(values: list[float], share: float) -> list[float]:
+    """About `share` of `values`, evenly spread."""
+    if share >= 1.0 or not values:
+        return list(values)
+    keep = np.linspace(0, len(values) - 1, max(1, int(round(len(values) * share)))).round().astype(int)
+    return [values[i] for i in keep]
 
 
 def risk_from_dict(d: dict):

@@ -63,7 +63,8 @@ def calibration_windows(splits: list[SplitSeries], window: int, n_patches: int):
 
 
 def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window: int, codes: dict, device, warn,
-                         components: tuple[str, ...] | None = None, reference_stride: int | None = None) -> dict:
+                         components: tuple[str, ...] | None = None, reference_stride: int | None = None,
+                         earlier: FusedRisk | None = None, also_normal: list[np.ndarray] | None = None) -> dict:
     """The label-free risk's calibration (scoring.label_free): the statistics reference from the
     training windows, every component's distribution on the held-out validation windows (a window
     at every patch offset; at every row when that leaves fewer than MIN_CALIBRATION_WINDOWS).
@@ -104,12 +105,21 @@ def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window:
         raise ConfigError(f"the training data is too short for the label-free risk's reference (fewer than "
                           f"{2 * window} rows for windows of {window}); give more data or a shorter model.window")
     train_windows = torch.cat(references)
+    declared = None
+    stretches = [torch.from_numpy(r[np.arange(len(r) - window + 1)[:, None] + np.arange(window)])
+                 for r in also_normal or [] if len(r) >= window]  # every row's window: enough neighbours for one stretch
+    if stretches:
+        windows = torch.cat(stretches)
+        declared = (reference_statistics(windows), reference_statistics(windows[:, -model.cfg.patch_len:]))
     calibration = FusedRisk.fit(reference_statistics(train_windows), reference_statistics(train_windows[:, -model.cfg.patch_len:]),
                                 signals, components or DEFAULT_RISK_COMPONENTS, training_rows=np.concatenate(rows),
-                                exclusion_zone=EXCLUSION_WINDOWS * window)
+                                exclusion_zone=EXCLUSION_WINDOWS * window, earlier=earlier,
+                                also_normal=declared)
     if calibration.n_windows < MIN_CALIBRATION_WINDOWS:
         warn(f"the label-free risk is calibrated on only {calibration.n_windows} windows (fewer than "
              f"{MIN_CALIBRATION_WINDOWS}): expect more alerts on normal data than its alert level says; more "
              "training data gives a truer calibration")
+    reference_windows = (len(train_windows) + (0 if earlier is None else len(earlier.reference.points))
+                         + (0 if declared is None else len(declared[0])))
     return {**calibration.to_dict(), "windows": calibration.n_windows, "validation_windows": n_windows,
-            "reference_windows": len(train_windows), "part": " and ".join(sorted(parts))}
+            "reference_windows": reference_windows, "part": " and ".join(sorted(parts))}

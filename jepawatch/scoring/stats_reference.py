@@ -59,6 +59,13 @@ class StatsReference:
         points = np.round((x[keep] - mean) / std, 4)  # 4 decimals keep risk.json small
         return cls(median.tolist(), iqr.tolist(), mean.tolist(), std.tolist(), points.tolist(), int(stats.shape[1]))
 
+    def statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The kept training windows' statistics, whole and of their last patch, (M, V, S) each: the
+        points back in the preprocessing's units (rounded as stored)."""
+        x = self._tensors["points"] * self._tensors["std"] + self._tensors["mean"]
+        whole, recent = x.reshape(len(x), 2, self.n_channels, self.n_statistics).unbind(1)
+        return whole.float(), recent.float()
+
     def deviation(self, stats: torch.Tensor) -> torch.Tensor:
         """(N, V, S) -> (N, V): the largest robust z-score of each channel's statistics."""
         x = stats[..., : self.n_statistics].double().flatten(1)

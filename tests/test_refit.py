@@ -1,0 +1,149 @@
+"""`jepawatch refit` / `Monitor.refit`: the label-free reference refitted on recent data, without
+retraining: a new operating point stops alerting, a creep that keeps moving is refused, operator
+feedback decides what joins the reference, everything is recorded in the bundle and `--reset`
+goes back to training's calibration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import jepawatch
+from jepawatch.cli.app import app
+from jepawatch.feedback import Verdict, record_feedback
+from jepawatch.scoring.refit import _runs, _spans, _widen
+
+from conftest import train_tiny
+
+runner = CliRunner()
+WINDOW = 20  # TINY_MTS
+
+
+def normal(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    data = {f"ch{c}": np.sin(2 * np.pi * t / (17 + 5 * c)) + 0.1 * rng.standard_normal(rows) for c in range(3)}
+    return pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=rows, freq="min").astype(str), **data})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("refit")
+    normal(1600, 0).to_csv(root / "train.csv", index=False)
+    return train_tiny(root, epochs=2)
+
+
+@pytest.fixture
+def bundle(trained, tmp_path):
+    """A copy of the trained bundle that a test may refit."""
+    path = tmp_path / "models" / trained.name
+    shutil.copytree(trained, path)
+    return path
+
+
+def alerting(monitor, frame: pd.DataFrame, rows: slice) -> float:
+    """Share of the windows within `rows` (stride: the window) that alert."""
+    scored = monitor.score(frame.drop(columns=[c for c in ("label",) if c in frame]), warn=lambda m: None)
+    inside = scored[(scored.window_start >= rows.start) & (scored.window_end < rows.stop)]
+    assert len(inside) > 0
+    return float(inside.alert.mean())
+
+
+def cli(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_a_refit_on_the_new_operating_point_quiets_it_and_reset_goes_back(bundle, tmp_path):
+    live = normal(2400, 1)
+    live.loc[200:, "ch0"] += 3.0  # a new operating point from row 200 on
+    live.loc[200:, "ch2"] -= 2.0
+    live.to_csv(tmp_path / "live.csv", index=False)
+    monitor = jepawatch.load(bundle)
+    assert alerting(monitor, live, slice(1400, 2400)) > 0.9  # the old reference: every window alerts
+    trained_risk = (bundle / "risk.json").read_bytes()
+
+    live.iloc[:1400].to_csv(tmp_path / "stretch.csv", index=False)
+    result = cli("refit", tmp_path / "stretch.csv", "--model", bundle, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["applied"] and not record["forced"] and record["rows"] == {"first": 0, "last": 1399, "reference": record["rows"]["reference"]}
+    assert record["moved"]["channels"][0]["channel"] in ("ch0", "ch2") and record["moved"]["largest_level_shift"] > 0.3
+    assert json.loads((bundle / "risk.trained.json").read_text()) == json.loads(trained_risk)  # training's kept
+    assert alerting(jepawatch.load(bundle), live, slice(1400, 2400)) < 0.1  # the new regime is normal now
+    info = jepawatch.load(bundle).info()
+    assert info["refits"]["count"] == 1 and info["refits"]["last"]["applied"]
+
+    result = cli("refit", "--model", bundle, "--reset")
+    assert result.exit_code == 0, result.output
+    assert json.loads((bundle / "risk.json").read_text()) == json.loads(trained_risk)
+    assert alerting(jepawatch.load(bundle), live, slice(1400, 2400)) > 0.9
+    assert [r["applied"] for r in json.loads((bundle / "refits.json").read_text())] == [True, True]
+
+
+def test_the_guard_refuses_while_the_data_keeps_moving_away(bundle, tmp_path):
+    live = normal(1200, 2)
+    live.loc[700:, "ch1"] += np.linspace(0.0, 8.0, 500)  # a creep that has not stopped
+    live.to_csv(tmp_path / "creep.csv", index=False)
+    before = {name: (bundle / name).read_bytes() for name in ("risk.json", "config.json")}
+    result = cli("refit", tmp_path / "creep.csv", "--model", bundle)
+    assert result.exit_code == 1, result.output
+    flat = " ".join(result.output.split())
+    assert "error: the refit was refused" in flat and "still moving away" in flat and "Traceback" not in flat
+    assert (bundle / "risk.json").read_bytes() == before["risk.json"]  # nothing applied
+    history = json.loads((bundle / "refits.json").read_text())
+    assert len(history) == 1 and not history[0]["applied"] and history[0]["check"]["alerting_after"] > 5
+
+    result = cli("refit", tmp_path / "creep.csv", "--model", bundle, "--force", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["forced"] and (bundle / "risk.json").read_bytes() != before["risk.json"]
+
+
+def test_a_marked_false_alarm_joins_the_reference_and_a_marked_incident_never_does(bundle, tmp_path):
+    live = normal(2400, 3)
+    odd = slice(600, 659)  # (.loc: both ends) three windows of a fast oscillation: alerts, in a run too short to be a shift
+    live.loc[odd, "ch0"] += 1.5 * np.sign(np.sin(np.pi * np.arange(60) / 2))
+    shifted = slice(1200, 1499)  # fifteen windows at another level: a long run, kept unless marked
+    live.loc[shifted, "ch1"] += 4.0
+    live.to_csv(tmp_path / "live.csv", index=False)
+    odd_rows, shifted_rows = slice(600, 660), slice(1200, 1500)
+    monitor = jepawatch.load(bundle)
+    assert alerting(monitor, live, odd_rows) == 1.0 and alerting(monitor, live, shifted_rows) == 1.0
+
+    plain = tmp_path / "plain"
+    shutil.copytree(bundle, plain)
+    jepawatch.load(plain).refit(tmp_path / "live.csv")  # no feedback: the short run left out, the long one kept
+    assert alerting(jepawatch.load(plain), live, odd_rows) == 1.0
+    assert alerting(jepawatch.load(plain), live, shifted_rows) == 0.0
+
+    state = tmp_path / "state.json"
+    feedback = tmp_path / "state.json.feedback.jsonl"
+    record_feedback(feedback, Verdict("false_alarm", "600", "659"))
+    record_feedback(feedback, Verdict("incident", "2026-01-01T20:00:00", "2026-01-02T00:59:00"))  # rows 1200-1499
+    record = jepawatch.load(bundle).refit(tmp_path / "live.csv", state=state)
+    assert record["applied"] and record["feedback"] == 2
+    assert record["windows"]["left_out_rows"]["marked_incident"] >= 300
+    monitor = jepawatch.load(bundle)
+    assert alerting(monitor, live, odd_rows) == 0.0  # the marked false alarm no longer alerts
+    assert alerting(monitor, live, shifted_rows) == 1.0  # the marked incident was never absorbed
+
+
+def test_too_little_data_and_a_long_format_table_are_one_line_errors(bundle, tmp_path):
+    normal(300, 4).to_csv(tmp_path / "short.csv", index=False)
+    result = cli("refit", tmp_path / "short.csv", "--model", bundle)
+    assert result.exit_code == 1 and "a refit needs at least 360 rows" in " ".join(result.output.split())
+    result = cli("refit", "--model", bundle, "--reset")
+    assert result.exit_code == 1 and "has never been refitted" in " ".join(result.output.split())
+    result = cli("refit", "--model", bundle)
+    assert result.exit_code == 1 and "give the recent DATA" in result.output
+    assert not (bundle / "refits.json").exists()
+
+
+def test_runs_spans_and_widening():
+    assert _runs(np.array([0, 1, 1, 0, 1], dtype=bool)) == [[1, 2], [4]]
+    assert _spans(np.array([1, 1, 0, 0, 1], dtype=bool)) == [(0, 2), (4, 5)]
+    assert _widen(np.array([0, 0, 0, 1, 0, 0, 0], dtype=bool), 2).tolist() == [0, 1, 1, 1, 1, 1, 0]
