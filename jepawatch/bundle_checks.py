@@ -230,6 +230,10 @@ def _check_fused_risk(risk: dict, n_channels: int) -> None:
         raise ValueError("risk.json's reference points are empty or not rows of the statistics")
     for row in points:
         finite_numbers(row, "risk.json's reference points")
+    relative = reference.get("relative", [])  # channels judged within each window (scoring.stats_reference)
+    if not isinstance(relative, list) or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < n_channels
+                                                 for c in relative) or len(set(relative)) != len(relative):
+        raise ValueError("risk.json's reference relative channels are not distinct channel numbers of the model")
 
 
 def check_head(head: object, has_weights: bool) -> None:

@@ -89,6 +89,15 @@ def _edit_json(name: str, change):
     return edit
 
 
+def _add_json(name: str, content):
+    def add(copy):
+        (copy / name).write_text(json.dumps(content))
+        config = json.loads((copy / "config.json").read_text())
+        config["files"][name] = ""  # checksummed by _rechecksum
+        (copy / "config.json").write_text(json.dumps(config))
+    return add
+
+
 def _nan_weights(copy):
     from safetensors.torch import load_file, save_file
 
@@ -108,6 +117,11 @@ HOSTILE = {  # name: (edit, re-checksum, what the error says)
     "risk without a component's calibration": (_edit_json("risk.json", lambda d: d["validation"].pop("stats_deviation")), True, "validation values are not those"),
     "unknown risk component": (_edit_json("risk.json", lambda d: d.__setitem__("components", ["magic"])), True, "components are not"),
     "unknown risk fusion": (_edit_json("risk.json", lambda d: d.__setitem__("fusion", "product")), True, "fusion is neither"),
+    "relative channel out of range": (_edit_json("risk.json", lambda d: d["reference"].__setitem__("relative", [7])), True,
+                                      "relative channels are not"),
+    "refit history not a list": (_add_json("refits.json", {"at": "now"}), True, "refits.json is not a list"),
+    "refit record of the wrong types": (_add_json("refits.json", [{"at": 1, "source": "x", "applied": "yes", "reason": None}]),
+                                        True, "lacks its time"),
     "channel list of the wrong length": (_edit_json("preprocess.json", lambda d: d["channels"].pop()), True, "kept flags"),
     "state dict of another shape": (_edit_json("config.json", lambda d: d["model"].__setitem__("d_model", 32)), False, "does not fit config.json"),
     "config.json an array": (lambda copy: (copy / "config.json").write_text("[]"), False, "not an object"),

@@ -147,3 +147,46 @@ def test_runs_spans_and_widening():
     assert _runs(np.array([0, 1, 1, 0, 1], dtype=bool)) == [[1, 2], [4]]
     assert _spans(np.array([1, 1, 0, 0, 1], dtype=bool)) == [(0, 2), (4, 5)]
     assert _widen(np.array([0, 0, 0, 1, 0, 0, 0], dtype=bool), 2).tolist() == [0, 1, 1, 1, 1, 1, 0]
+
+
+def test_a_level_that_wanders_like_a_random_walk_is_told_from_noise_cycles_and_a_creep():
+    from jepawatch.scoring.refit import wandering_channels
+
+    rng = np.random.default_rng(0)
+    n = 400  # window means
+    walk = np.cumsum(rng.standard_normal(n))
+    noise = rng.standard_normal(n)
+    cycle = np.sin(2 * np.pi * np.arange(n) / 36) + 0.3 * rng.standard_normal(n)  # a daily cycle of 36 windows
+    creep = 0.05 * np.arange(n) + 0.3 * rng.standard_normal(n)
+    means = np.stack([walk, noise, cycle, creep, np.zeros(n)], axis=1)
+    assert wandering_channels(means) == [0]
+    assert wandering_channels(means[:100]) == []  # too few windows to tell: nothing is judged relative
+
+
+def test_a_channel_judged_relative_to_its_window_mean_ignores_where_its_level_went_not_a_jump():
+    import torch
+
+    from jepawatch.scoring.features import reference_statistics
+    from jepawatch.scoring.stats_reference import StatsReference, relative_levels
+
+    rng = np.random.default_rng(1)
+    windows = torch.tensor(rng.standard_normal((300, 20, 2)), dtype=torch.float32)
+    stats, recent = reference_statistics(windows), reference_statistics(windows[:, -5:])
+    absolute, relative = StatsReference.fit(stats, recent), StatsReference.fit(stats, recent, [1])
+    fresh = torch.tensor(rng.standard_normal((20, 20, 2)), dtype=torch.float32)  # normal windows not in the reference
+    moved = fresh.clone()
+    moved[..., 1] += 6.0  # channel 1 wandered far from where training saw it
+    jumped = fresh.clone()
+    jumped[:, 10:, 1] += 6.0  # channel 1 jumps within the window
+    for name, w in (("normal", fresh), ("moved", moved), ("jumped", jumped)):
+        s, r = reference_statistics(w), reference_statistics(w[:, -5:])
+        far = {"absolute": absolute.neighbours(s, r).mean().item(), "relative": relative.neighbours(s, r).mean().item()}
+        if name == "normal":
+            normal = far
+        elif name == "moved":
+            assert far["absolute"] > 3 * normal["absolute"] and far["relative"] < 1.5 * normal["relative"]
+        else:
+            assert far["relative"] > 3 * normal["relative"]
+    again = relative_levels(*relative_levels(stats, recent, [1]), [1])
+    assert torch.equal(again[0], relative_levels(stats, recent, [1])[0])  # applying it twice changes nothing
+    assert StatsReference.from_dict(relative.to_dict()).relative == [1] and "relative" not in absolute.to_dict()

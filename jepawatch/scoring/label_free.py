@@ -111,15 +111,17 @@ class FusedRisk:
             components: list[str] | tuple[str, ...] = DEFAULT_RISK_COMPONENTS, alert_at: float = DEFAULT_ALERT_AT,
             training_rows: np.ndarray | None = None, exclusion_zone: int = 0,
             earlier: "FusedRisk | None" = None,
-            also_normal: tuple[torch.Tensor, torch.Tensor] | None = None) -> "FusedRisk":
+            also_normal: tuple[torch.Tensor, torch.Tensor] | None = None,
+            relative: list[int] | tuple[int, ...] = ()) -> "FusedRisk":
         """training_stats, training_recent: (N, V, S) statistics of training windows, whole and of their
         last patch; training_rows (N,): where each starts (segments far apart), to calibrate the
         statistics components on the training windows too, each against the reference windows at least
         `exclusion_zone` rows away (leave-neighbourhood-out); None: on the validation windows only.
-        `earlier`: a calibration to extend (a refit): its reference windows join the new ones, and its
-        calibration values the new values, both thinned alike. `also_normal`: statistics (whole, last
-        patch) of windows declared normal (an operator's false alarms): in the reference, never in the
-        calibration values."""
+        `earlier`: a calibration to extend (a refit): its reference windows join the new ones; the
+        distributions are the new windows' only, since they are what will be scored. `also_normal`:
+        statistics (whole, last patch) of windows declared normal (an operator's false alarms): in the
+        reference, never in the distributions. `relative`: channels whose levels count relative to
+        each window's own mean (`stats_reference.relative_levels`)."""
         extra = []
         if earlier is not None and earlier.reference.n_statistics == training_stats.shape[-1]:
             extra.append(earlier.reference.statistics())
@@ -128,14 +130,12 @@ class FusedRisk:
         if also_normal is not None and len(also_normal[0]):
             extra.append(also_normal)
         old_stats = torch.cat([e[0] for e in extra]).to(training_stats.dtype) if extra else None
-        kept_share = 1.0
         if old_stats is not None:
             old_recent = torch.cat([e[1] for e in extra]).to(training_recent.dtype)
             stats, recent = torch.cat([old_stats, training_stats]), torch.cat([old_recent, training_recent])
-            kept_share = len(kept_points(len(stats))) / len(stats)
         else:
             stats, recent = training_stats, training_recent
-        reference = StatsReference.fit(stats, recent)
+        reference = StatsReference.fit(stats, recent, relative)
         values = component_values(validation_signals, reference)
         training = {}
         if training_rows is not None:
@@ -146,11 +146,7 @@ class FusedRisk:
             values_on_training = stats_values(training_stats, training_recent, reference, exclusion)
             far_enough = np.isfinite(values_on_training["stats_neighbours"])  # else too few points outside its zone
             training = {k: np.round(v[far_enough], 6).tolist() for k, v in values_on_training.items()}
-        validation = {k: v.tolist() for k, v in values.items()}
-        if earlier is not None:  # the earlier calibration's values, thinned as its reference windows were
-            training = {k: _thinned(earlier.training.get(k, []), kept_share) + v for k, v in training.items()}
-            validation = {k: _thinned(earlier.validation.get(k, []), kept_share) + v for k, v in validation.items()}
-        return cls(list(components), reference, validation, alert_at, training=training)
+        return cls(list(components), reference, {k: v.tolist() for k, v in values.items()}, alert_at, training=training)
 
     def without(self, name: str) -> "FusedRisk":
         """The same calibration with one component left out (the risk's ablation)."""
@@ -196,6 +192,12 @@ class FusedRisk:
     def n_windows(self) -> int:
         """Windows the fused score's distribution is calibrated on."""
         return self.calibration_windows
+
+    @property
+    def n_reference_windows(self) -> int:
+        """Training windows the reference was thinned from (its statistics components' training values
+        count them, those too close to every other left aside); at least the points it keeps."""
+        return max(len(self.reference.points), len(self.training.get("stats_neighbours", [])))
 
     def to_dict(self) -> dict:
         d = {"format": FORMAT if self.training else FORMATS[0],
@@ -252,14 +254,6 @@ class LegacyCalibration:
     @property
     def n_windows(self) -> int:
         return len(self.reference)
-
-
-def _thinned(values: list[float], share: float) -> list[float]:
-    """About `share` of `values`, evenly spread."""
-    if share >= 1.0 or not values:
-        return list(values)
-    keep = np.linspace(0, len(values) - 1, max(1, int(round(len(values) * share)))).round().astype(int)
-    return [values[i] for i in keep]
 
 
 def risk_from_dict(d: dict):

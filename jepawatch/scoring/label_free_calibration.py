@@ -64,7 +64,8 @@ def calibration_windows(splits: list[SplitSeries], window: int, n_patches: int):
 
 def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window: int, codes: dict, device, warn,
                          components: tuple[str, ...] | None = None, reference_stride: int | None = None,
-                         earlier: FusedRisk | None = None, also_normal: list[np.ndarray] | None = None) -> dict:
+                         earlier: FusedRisk | None = None, also_normal: list[np.ndarray] | None = None,
+                         relative: list[int] | tuple[int, ...] = ()) -> dict:
     """The label-free risk's calibration (scoring.label_free): the statistics reference from the
     training windows, every component's distribution on the held-out validation windows (a window
     at every patch offset; at every row when that leaves fewer than MIN_CALIBRATION_WINDOWS).
@@ -114,7 +115,7 @@ def calibrate_label_free(model, splits: SplitSeries | list[SplitSeries], window:
     calibration = FusedRisk.fit(reference_statistics(train_windows), reference_statistics(train_windows[:, -model.cfg.patch_len:]),
                                 signals, components or DEFAULT_RISK_COMPONENTS, training_rows=np.concatenate(rows),
                                 exclusion_zone=EXCLUSION_WINDOWS * window, earlier=earlier,
-                                also_normal=declared)
+                                also_normal=declared, relative=relative)
     if calibration.n_windows < MIN_CALIBRATION_WINDOWS:
         warn(f"the label-free risk is calibrated on only {calibration.n_windows} windows (fewer than "
              f"{MIN_CALIBRATION_WINDOWS}): expect more alerts on normal data than its alert level says; more "

@@ -11,10 +11,17 @@ What it reads, and what it leaves out (`RecentData`, rows preprocessed by the bu
 - rows that carry a label, or that an operator marked as an incident (`jepawatch feedback`), and
   `NEIGHBOUR_WINDOWS` windows on either side;
 - windows that alert against the current reference in a run shorter than `SHIFT_WINDOWS` windows
-  (an incident's shape), and their neighbours, unless an operator marked them as a false alarm. A
-  longer run is the data moving (a step, a wandering level): exactly what the refit is for, so it
-  is kept; mark it as an incident to leave it out;
-- the newest `MARGIN_WINDOWS` windows, never part of the reference: the guard's check.
+  (an incident's shape), or in a longer run when they also stand out among the recent windows
+  themselves (`standing_out`), and their neighbours, unless an operator marked them as a false
+  alarm. After a step every window alerts against the old reference, in one long run: the data
+  moving, exactly what the refit is for, so that run is kept but for the incidents within it,
+  which stand out against the new operating point too; mark a stretch as an incident to leave it out;
+- the newest `MARGIN_WINDOWS` windows until they pass the guard's check.
+
+The new reference is training's windows (never an earlier refit's: no window joins twice, and a
+stretch that has passed is forgotten) with the recent ones; the calibration's distributions are the
+recent windows' alone, since the windows scored next are like them. A stretch an operator called a
+false alarm joins the reference at every row offset (never the distributions).
 
 The guard: an incident that builds up slowly (a creep) looks like a wandering level, window by
 window. What tells them apart is that a creep keeps moving away: the newest windows, which the new
@@ -30,15 +37,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
+import torch
 
 from jepawatch.data.windows import chronological_split
 from jepawatch.errors import ConfigError, DataError
+from jepawatch.scoring.features import reference_statistics
 from jepawatch.scoring.label_free import FusedRisk, risk_from_dict
-from jepawatch.scoring.label_free_calibration import calibrate_label_free
+from jepawatch.scoring.label_free_calibration import EXCLUSION_WINDOWS, calibrate_label_free
 from jepawatch.scoring.scored_windows import scorable_starts
+from jepawatch.scoring.stats_reference import Exclusion, StatsReference, kept_points
 
 MARGIN_WINDOWS = 10  # the newest windows: the guard's check, never the reference
 SHIFT_WINDOWS = 6  # an alerting run this long or longer is the data moving, not an incident's shape
+FAR_OUT = 3.0  # Tukey's far-out fence: Q3 + 3 IQR
+WANDER_LAGS = (2, 4, 8, 16, 32, 64)  # lags (windows) of the variance-ratio test for a wandering level
+WANDER_RATIO = (1 / 3, 3.0)  # a random walk's ratio is 1 at every lag; noise's and a cycle's fall, a trend's grows as q
+WANDER_GROWTH = 3.0  # and its variance grows with the lag: 32 times from lag 2 to 64 for a pure walk
 NEIGHBOUR_WINDOWS = 2  # windows left out on either side of a labelled, marked or incident-like stretch
 CHECK_SHARE = 0.5  # refused when more of the newest windows than this alert against the new reference
 MIN_REFIT_WINDOWS = 8  # whole windows of normal rows a refit needs besides its check (else a DataError)
@@ -94,14 +108,16 @@ def refit_calibration(scorer, recent: RecentData, *, margin_windows: int = MARGI
     alert_before = old.risk(signals) >= level
 
     labelled, incident, false_alarm = recent.mask("labels"), recent.mask("incident"), recent.mask("false_alarm")
+    reach = NEIGHBOUR_WINDOWS * window
+    by_people = _widen(labelled, reach) | _widen(incident, reach)
+    stands_out = standing_out(series, starts, by_people, window, scorer.bundle.run.model.patch_len)
     incident_like = np.zeros(n_rows, dtype=bool)
     for run in _runs(alert_before):
-        if len(run) < SHIFT_WINDOWS:
-            for i in run:
-                rows = slice(int(starts[i]), int(starts[i]) + window)
-                if not false_alarm[rows].all():
-                    incident_like[rows] = True
-    reach = NEIGHBOUR_WINDOWS * window
+        short = len(run) < SHIFT_WINDOWS
+        for i in run:
+            rows = slice(int(starts[i]), int(starts[i]) + window)
+            if (short or stands_out[i]) and not false_alarm[rows].all():
+                incident_like[rows] = True
     left_out = {"alerted": _widen(incident_like, reach), "labelled": _widen(labelled, reach),
                 "marked_incident": _widen(incident, reach)}
     excluded_by_people = left_out["labelled"] | left_out["marked_incident"]
@@ -114,6 +130,7 @@ def refit_calibration(scorer, recent: RecentData, *, margin_windows: int = MARGI
         raise DataError(f"{recent.source} leaves {fit_windows} whole windows of normal rows to refit on (fewer than "
                         f"{MIN_REFIT_WINDOWS}) once alerted, labelled and marked stretches and the newest "
                         f"{margin_windows} windows are left out; give a longer stretch of recent data")
+    wandering = wandering_in_training(trained(scorer.bundle, old), window, scorer.bundle.run.model.patch_len)
     # a stretch an operator called a false alarm joins the reference at every row offset, so that
     # one short stretch gives the k nearest neighbours a window like it looks for
     declared = [series[a:b] for a, b in _spans(false_alarm & ~excluded_by_people) if b - a >= window]
@@ -121,7 +138,8 @@ def refit_calibration(scorer, recent: RecentData, *, margin_windows: int = MARGI
     splits = [chronological_split(s, window, val_fraction) for s in segments]
     model = scorer.bundle.model
     new = calibrate_label_free(model, splits, window, scorer.bundle.code_frequencies, scorer.device, warn,
-                               tuple(old.components), earlier=trained(scorer.bundle, old), also_normal=declared)
+                               tuple(old.components), earlier=trained(scorer.bundle, old), also_normal=declared,
+                               relative=wandering)
     new = {**new, "alert_at": old.alert_at, "fusion": old.fusion}
     candidate = risk_from_dict(new)
 
@@ -140,6 +158,7 @@ def refit_calibration(scorer, recent: RecentData, *, margin_windows: int = MARGI
         "check": {"windows": n_checked, "alerting_before": int((alert_before & checked).sum()),
                   "alerting_after": alerting_after, "most": CHECK_SHARE},
         "moved": movement(old, candidate, scorer.channels),
+        "relative_channels": [scorer.channels[c] for c in wandering],
         "applied": bool(not refused or force),
         "forced": bool(refused and force),
         "reason": None,
@@ -149,7 +168,8 @@ def refit_calibration(scorer, recent: RecentData, *, margin_windows: int = MARGI
         segments = [series[a:b] for a, b in _spans(whole) if b - a >= 2 * window]
         new = calibrate_label_free(model, [chronological_split(s, window, val_fraction) for s in segments], window,
                                    scorer.bundle.code_frequencies, scorer.device, warn, tuple(old.components),
-                                   earlier=trained(scorer.bundle, old), also_normal=declared)
+                                   earlier=trained(scorer.bundle, old), also_normal=declared,
+                               relative=wandering)
         new = {**new, "alert_at": old.alert_at, "fusion": old.fusion}
         record["windows"].update(reference=int(new.get("reference_windows", 0)), calibration=int(new.get("windows", 0)))
         record["rows"]["reference"] = int(sum(len(s) for s in segments))
@@ -169,10 +189,69 @@ def trained(bundle, current: FusedRisk) -> FusedRisk:
     return calibration if isinstance(calibration, FusedRisk) else current
 
 
+def standing_out(series: np.ndarray, starts: np.ndarray, excluded: np.ndarray, window: int, patch: int) -> np.ndarray:
+    """(N,) for the windows at `starts`: whether each stands out among the recent windows themselves,
+    its distance to those at least EXCLUSION_WINDOWS windows away (the calibration's leave-neighbourhood-
+    out distance, in the space of `stats_reference`, every patch offset, the rows of `excluded` left out)
+    beyond Tukey's far-out fence of those distances (Q3 + 3 IQR). After a step every window alerts
+    against the old reference, in one long run; an incident within it still stands out among its
+    neighbours in time, the new operating point does not."""
+    offsets = np.arange(0, len(series) - window + 1, patch)
+    offsets = offsets[~_any_in(excluded, offsets, window)]
+    out = np.zeros(len(starts), dtype=bool)
+    if len(offsets) < 2:
+        return out
+    windows = torch.from_numpy(np.ascontiguousarray(series[offsets[:, None] + np.arange(window)]))
+    stats, recent = reference_statistics(windows), reference_statistics(windows[:, -patch:])
+    exclusion = Exclusion(offsets, offsets[kept_points(len(offsets))], EXCLUSION_WINDOWS * window)
+    distance = StatsReference.fit(stats, recent).neighbours(stats, recent, exclusion).numpy()
+    finite = np.isfinite(distance)
+    if finite.sum() < 4:
+        return out
+    q1, q3 = np.quantile(distance[finite], [0.25, 0.75])
+    fence = q3 + FAR_OUT * (q3 - q1)
+    where = {int(o): i for i, o in enumerate(offsets)}
+    for j, start in enumerate(starts):
+        i = where.get(int(start))
+        out[j] = i is not None and bool(distance[i] > fence)  # inf: nothing far enough in time to compare
+    return out
+
+
 def apply(scorer, risk: dict) -> None:
-    """Score with the refitted calibration from now on (the bundle on disk is written by the caller)."""
+    """Score with the refitted calibration from now on (the bundle on disk is written by the caller);
+    the calibration training fitted stays the base of the next refit."""
+    if scorer.bundle.trained_risk is None:
+        scorer.bundle.trained_risk = scorer.bundle.risk
     scorer.bundle.risk = risk
     scorer.calibration = risk_from_dict(risk)
+
+
+def wandering_in_training(calibration: FusedRisk, window: int, patch: int) -> list[int]:
+    """`wandering_channels` of the training windows the calibration keeps (in time order, thinned
+    evenly from every patch offset), taken about a window apart."""
+    stats, _ = calibration.reference.statistics()  # (M, V, S)
+    if not len(stats):
+        return []
+    rows_apart = patch * max(1.0, calibration.n_reference_windows / len(stats))
+    step = max(1, int(round(window / rows_apart)))
+    return wandering_channels(stats[::step, :, 0].double().numpy())
+
+
+def wandering_channels(means: np.ndarray) -> list[int]:
+    """The channels whose level wanders like a random walk, from their means over consecutive
+    windows (n, V): the variance of the change over q windows grows in proportion to q (the variance
+    ratio Var(m[j+q] - m[j]) / (q Var(m[j+1] - m[j])) within WANDER_RATIO for every q of WANDER_LAGS,
+    Lo and MacKinlay's test), several times over those lags. Noise's ratio falls as 1/q and a cycle's
+    variance stops growing; a trend's ratio grows as q: a creep is not wandering."""
+    n = len(means)
+    if n < 2 * max(WANDER_LAGS) + 4:
+        return []
+    var = {q: (means[q:] - means[:-q]).var(axis=0) for q in (1, *WANDER_LAGS)}
+    moving = var[1] > 1e-12
+    ratios = np.stack([var[q] / np.maximum(q * var[1], 1e-300) for q in WANDER_LAGS])  # (lags, V)
+    inside = ((ratios >= WANDER_RATIO[0]) & (ratios <= WANDER_RATIO[1])).all(axis=0)
+    growing = var[WANDER_LAGS[-1]] >= WANDER_GROWTH * var[WANDER_LAGS[0]]
+    return [int(c) for c in np.flatnonzero(moving & inside & growing)]
 
 
 def movement(old: FusedRisk, new: FusedRisk, channels: list[str], top: int = 3) -> dict:
@@ -183,6 +262,7 @@ def movement(old: FusedRisk, new: FusedRisk, channels: list[str], top: int = 3) 
     m_old, m_new = np.asarray(old.reference.median), np.asarray(new.reference.median)
     n = min(len(channels), old.reference.n_channels, new.reference.n_channels)
     level = m_new[np.arange(n) * s_new] - m_old[np.arange(n) * s_old]
+    level[[c for c in new.reference.relative if c < n]] = 0.0  # followed within each window now: no level to move
     spread = m_new[np.arange(n) * s_new + 1] / np.maximum(m_old[np.arange(n) * s_old + 1], 1e-9)
     order = np.argsort(-np.abs(level))[:top]
     return {"largest_level_shift": round(float(np.abs(level).max()), 3) if n else 0.0,
@@ -198,8 +278,10 @@ def describe(record: dict) -> str:
     head = "refit refused" if not record["applied"] else ("refit forced" if record.get("forced") else "refit")
     tail = record["reason"] if record.get("reason") else \
         f"{check['alerting_after']} of the {check['windows']} newest windows alert against it"
+    wander = record.get("relative_channels") or []
+    wandering = f"; {', '.join(wander)} wander: judged within each window, not by level" if wander else ""
     return (f"{head} on {record['source']} (rows {record['rows']['first']}-{record['rows']['last']}, "
-            f"{record['windows']['reference']} reference windows): levels moved {top or 'nothing'}; {tail}")
+            f"{record['windows']['reference']} reference windows): levels moved {top or 'nothing'}{wandering}; {tail}")
 
 
 def _runs(flags: np.ndarray) -> list[list[int]]:
@@ -254,9 +336,8 @@ def write(bundle, result: RefitResult) -> None:
             files[TRAINED_RISK] = bundle.risk
     update_bundle(bundle.path, files, {})
     bundle.refits = refits
-    if result.risk is not None:
-        bundle.trained_risk = bundle.trained_risk or bundle.risk
-        bundle.risk = result.risk
+    if result.risk is not None and bundle.trained_risk is None:
+        bundle.trained_risk = bundle.risk
 
 
 def reset(scorer, now: datetime | None = None) -> RefitResult:

@@ -37,6 +37,7 @@ class StatsReference:
     std: list[float]  # (2*V*S,)
     points: list[list[float]]  # (M, 2*V*S) standardised statistics (whole window, last patch) of training windows
     n_channels: int
+    relative: list[int] = field(default_factory=list)  # channels whose levels count relative to the window's mean
     _tensors: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -50,25 +51,28 @@ class StatsReference:
         return len(self.median) // self.n_channels
 
     @classmethod
-    def fit(cls, stats: torch.Tensor, recent: torch.Tensor) -> "StatsReference":
-        """stats, recent: (N, V, S) of training windows, whole and of their last patch."""
+    def fit(cls, stats: torch.Tensor, recent: torch.Tensor, relative: list[int] | tuple[int, ...] = ()) -> "StatsReference":
+        """stats, recent: (N, V, S) of training windows, whole and of their last patch; `relative`: the
+        channels whose levels count relative to each window's own mean (`relative_levels`)."""
+        relative = sorted(int(c) for c in relative)
+        stats, recent = relative_levels(stats, recent, relative)
         median, iqr = robust_center_scale(stats.double().flatten(1).numpy())  # (V*S,) each
         x = _joint(stats, recent).numpy()  # (N, 2*V*S)
         mean, std = center_scale(x)
         keep = kept_points(len(x))
         points = np.round((x[keep] - mean) / std, 4)  # 4 decimals keep risk.json small
-        return cls(median.tolist(), iqr.tolist(), mean.tolist(), std.tolist(), points.tolist(), int(stats.shape[1]))
+        return cls(median.tolist(), iqr.tolist(), mean.tolist(), std.tolist(), points.tolist(), int(stats.shape[1]), relative)
 
     def statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The kept training windows' statistics, whole and of their last patch, (M, V, S) each: the
-        points back in the preprocessing's units (rounded as stored)."""
+        points back in the preprocessing's units (rounded as stored; `relative` channels as stored)."""
         x = self._tensors["points"] * self._tensors["std"] + self._tensors["mean"]
         whole, recent = x.reshape(len(x), 2, self.n_channels, self.n_statistics).unbind(1)
         return whole.float(), recent.float()
 
     def deviation(self, stats: torch.Tensor) -> torch.Tensor:
         """(N, V, S) -> (N, V): the largest robust z-score of each channel's statistics."""
-        x = stats[..., : self.n_statistics].double().flatten(1)
+        x = relative_levels(stats[..., : self.n_statistics], None, self.relative)[0].double().flatten(1)
         z = ((x - self._tensors["median"]) / self._tensors["iqr"]).abs()
         return z.reshape(len(x), self.n_channels, -1).amax(-1)
 
@@ -77,7 +81,8 @@ class StatsReference:
         `exclusion`: the windows scored are training windows themselves, and each is compared only with
         the reference windows far enough from it in time (a leave-neighbourhood-out estimate)."""
         n = self.n_statistics
-        x = (_joint(stats[..., :n], recent[..., :n]) - self._tensors["mean"]) / self._tensors["std"]
+        stats, recent = relative_levels(stats[..., :n], recent[..., :n], self.relative)
+        x = (_joint(stats, recent) - self._tensors["mean"]) / self._tensors["std"]
         reference = self._tensors["points"]
         k = min(NEIGHBOURS, len(reference))
         out = []
@@ -89,12 +94,14 @@ class StatsReference:
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
     def to_dict(self) -> dict:
-        return {"median": self.median, "iqr": self.iqr, "mean": self.mean, "std": self.std,
-                "points": self.points, "n_channels": self.n_channels}
+        d = {"median": self.median, "iqr": self.iqr, "mean": self.mean, "std": self.std,
+             "points": self.points, "n_channels": self.n_channels}
+        return {**d, "relative": self.relative} if self.relative else d
 
     @classmethod
     def from_dict(cls, d: dict) -> "StatsReference":
-        return cls(d["median"], d["iqr"], d["mean"], d["std"], d["points"], int(d["n_channels"]))
+        return cls(d["median"], d["iqr"], d["mean"], d["std"], d["points"], int(d["n_channels"]),
+                   [int(c) for c in d.get("relative", [])])
 
 
 @dataclass
@@ -114,6 +121,26 @@ class Exclusion:
         """(n, M) bool: which reference points are too close to scored windows offset .. offset + n - 1."""
         rows = self.positions[offset: offset + n]
         return (rows[:, None] - self.point_positions[None, :]).abs() < self.zone
+
+
+LEVELS = (0, 2, 3, 4)  # of the statistics: mean, min, max, last (std and roughness have no level)
+
+
+def relative_levels(stats: torch.Tensor, recent: torch.Tensor | None, channels: list[int]):
+    """(N, V, S) whole-window and last-patch statistics with the levels of `channels` taken relative
+    to each window's own mean (its mean becomes 0; min, max and last, and the last patch's levels,
+    are distances from it): a channel whose level wanders is judged by its shape and its change
+    within the window, not by where it wandered to. Applying it twice changes nothing."""
+    if not channels:
+        return stats, recent
+    index, levels = torch.as_tensor(channels, dtype=torch.long)[:, None], torch.as_tensor(LEVELS[: stats.shape[-1]])
+    anchor = stats[:, index[:, 0], :1]  # (N, C, 1) each window's mean
+    stats = stats.clone()
+    stats[:, index, levels] -= anchor
+    if recent is not None:
+        recent = recent.clone()
+        recent[:, index, levels] -= anchor
+    return stats, recent
 
 
 def kept_points(n: int) -> np.ndarray:
