@@ -119,7 +119,8 @@ class Monitor:
               adapter: str | None = None, label: str | None = AUTO, timestamp: str | None = None,
               adapter_options: Mapping[str, object] | None = None, out: str | Path | None = None,
               state: str | Path | None = None, lock_wait: float = 10.0, warn: Warn = warn_python,
-              alerts: AlertSettings | None = None, series_col: str | None = None) -> pd.DataFrame:
+              alerts: AlertSettings | None = None, series_col: str | None = None, refit_every: int | None = None,
+              refit_rows: int | None = None) -> pd.DataFrame:
         """Score `data` (a path or a DataFrame) window by window, as `jepawatch score` does.
 
         Returns one row per scored window (every complete window with a complete predecessor, every
@@ -135,13 +136,19 @@ class Monitor:
         named series_id, if any; "none": the data is one series). Each series is then scored on its
         own, in time order, and the frame's `series` column says which (<NA> for one series);
         `window_start`/`window_end` count rows of that series. `state` keeps a cursor per series.
+
+        `refit_every=N` (`--refit-every`): the label-free reference refitted on the newest `refit_rows`
+        rows (default 100 windows') every N windows while scoring, as `refit` does (one series only).
         """
         scorer = self._scorer(ScoreSettings(stride=stride, alert_at=alert_at, top_channels=top_channels,
                                             batch_size=batch_size, backend=backend))
         options = read_options(label, timestamp, adapter_options, series_col)
         rows = score_app.score(scorer, data, adapter=adapter, options=options,
                                out=None if out is None else Path(out), state=None if state is None else Path(state),
-                               lock_wait=lock_wait, warn=warn, alerts=alerts, notify=warn)
+                               lock_wait=lock_wait, warn=warn, alerts=alerts, notify=warn,
+                               refit=_schedule(refit_every, refit_rows))
+        if refit_every is not None:
+            self.reload()
         return score_app.rows_frame(rows)
 
     def watch(self, path: str | Path, *, follow: bool | None = None, speed: str = "max", state: str | Path | None = None,
@@ -149,7 +156,8 @@ class Monitor:
               top_channels: int = TOP_CHANNELS, poll: float = 0.05, stop_after_idle: float | None = None,
               backend: str | None = None, adapter: str | None = None, timestamp: str | None = None,
               adapter_options: Mapping[str, object] | None = None,
-              alerts: AlertSettings | None = None, series_col: str | None = None) -> Iterator[dict]:
+              alerts: AlertSettings | None = None, series_col: str | None = None, refit_every: int | None = None,
+              refit_rows: int | None = None) -> Iterator[dict]:
         """The live stream of `jepawatch watch` as an iterator: one dict per scored window (the fields
         of `score`), as the windows complete.
 
@@ -157,7 +165,8 @@ class Monitor:
         never ends unless `stop_after_idle` seconds pass without new rows; `follow=False` replays the
         file at `speed` ("max", rows per second "300", or a multiple of real time "60x"). Default:
         follow a CSV modified in the last 10 s. `state` resumes where a previous watch stopped.
-        Leaving the loop early (`break`) stops watching. `alerts` as for `score` (plus `metrics_port`).
+        Leaving the loop early (`break`) stops watching. `alerts` and `refit_every` as for `score`
+        (plus `metrics_port`).
         `series_col` as for `score`: each series of a long-format file is scored on its own as its
         rows arrive (in the file's order), and each row carries its `series`.
         """
@@ -165,7 +174,7 @@ class Monitor:
         request = watch_app.WatchRequest(Path(path), follow, speed, None if state is None else Path(state), lock_wait,
                                          poll, stop_after_idle, None, adapter,
                                          read_options(AUTO, timestamp, adapter_options, series_col), alerts=alerts,
-                                         warn=warn_python)
+                                         warn=warn_python, refit=_schedule(refit_every, refit_rows))
         with watch_app.open_watch(lambda: self._scorer(settings), request) as session:
             for rows in session.windows():
                 yield from rows
@@ -257,6 +266,18 @@ class Monitor:
 
     def _scorer(self, settings: ScoreSettings | None = None) -> Scorer:
         return Scorer(self._bundle, resolve_device(self.device), settings)
+
+
+def _schedule(every: int | None, rows: int | None):
+    """`refit_every`/`refit_rows` as the scoring's refit schedule (None without `refit_every`)."""
+    from jepawatch.errors import ConfigError
+    from jepawatch.scoring.refit_schedule import RefitSchedule
+
+    if every is None:
+        if rows is not None:
+            raise ConfigError("refit_rows goes with refit_every=N (how often to refit)")
+        return None
+    return RefitSchedule(every, rows)
 
 
 def train(data: DataSource | Sequence[DataSource], *, epochs: int | None = None, preset: str | None = None,

@@ -125,12 +125,12 @@ def rows_of(risks, alert_at=0.9, series=None):
 
 
 def test_closed_alerts_are_remembered_bounded_and_carried_in_the_state():
-    tracker = AlertTracker("s", "m", AlertPolicy(1, 2))
+    tracker = AlertTracker("s", "m", AlertPolicy(1, 2, max_alerts=0))  # no storm bound: every alert opens
     rows = rows_of([0.1, 0.95, 0.97, 0.1, 0.96, 0.1, 0.1, 0.1] + [0.95, 0.1, 0.1] * (HISTORY + 4) + [0.99, 0.98])
     for row in rows:
         tracker.update(row)
     assert len(tracker.history) == HISTORY  # the oldest closed alerts are forgotten
-    restored = AlertTracker.from_dict(json.loads(json.dumps(tracker.to_dict())), AlertPolicy(1, 2))
+    restored = AlertTracker.from_dict(json.loads(json.dumps(tracker.to_dict())), AlertPolicy(1, 2, max_alerts=0))
     assert restored.history == tracker.history
     opened = restored.find(fingerprint("s", "m", rows[-2]["window_start"]))
     assert opened is not None and opened["ends_at"] is None  # the open alert is found too, up to its newest window

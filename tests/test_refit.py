@@ -47,11 +47,12 @@ def bundle(trained, tmp_path):
 
 
 def alerting(monitor, frame: pd.DataFrame, rows: slice) -> float:
-    """Share of the windows within `rows` (stride: the window) that alert."""
+    """Share of the windows within `rows` (stride: the window) whose risk is at the alert level (the
+    risk itself, before "the data moved" notice takes the place of its alerts)."""
     scored = monitor.score(frame.drop(columns=[c for c in ("label",) if c in frame]), warn=lambda m: None)
     inside = scored[(scored.window_start >= rows.start) & (scored.window_end < rows.stop)]
     assert len(inside) > 0
-    return float(inside.alert.mean())
+    return float((inside.next_window_risk >= monitor.alert_at).mean())
 
 
 def cli(*args):
@@ -190,3 +191,61 @@ def test_a_channel_judged_relative_to_its_window_mean_ignores_where_its_level_we
     again = relative_levels(*relative_levels(stats, recent, [1]), [1])
     assert torch.equal(again[0], relative_levels(stats, recent, [1])[0])  # applying it twice changes nothing
     assert StatsReference.from_dict(relative.to_dict()).relative == [1] and "relative" not in absolute.to_dict()
+
+
+def test_score_and_watch_refit_every_n_windows_with_the_count_kept_in_the_state(bundle, tmp_path):
+    live = normal(2400, 5)
+    live.loc[200:, "ch0"] += 3.0  # a new operating point from row 200 on
+    live.iloc[:1600].to_csv(tmp_path / "live.csv", index=False)
+    state = tmp_path / "state.json"
+    result = cli("score", tmp_path / "live.csv", "--model", bundle, "--state", state, "--refit-every", 15,
+                 "--out", tmp_path / "rows.jsonl")
+    assert result.exit_code == 0, result.output
+    assert "refit on the newest" in result.output
+    history = json.loads((bundle / "refits.json").read_text())
+    assert history and all(r["applied"] for r in history)
+    assert json.loads(state.read_text())["windows_since_refit"] < 15
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    late = [r["next_window_risk"] >= 0.99 for r in rows if r["window_start"] >= 1000]
+    assert late and sum(late) / len(late) < 0.2  # the new operating point is normal once refitted
+
+    live.to_csv(tmp_path / "live.csv", index=False)  # the file grows; the next cron run goes on
+    count = len(history)
+    result = cli("score", tmp_path / "live.csv", "--model", bundle, "--state", state, "--refit-every", 15,
+                 "--out", tmp_path / "rows.jsonl")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((bundle / "refits.json").read_text())) > count
+
+    watched = list(jepawatch.load(bundle).watch(tmp_path / "live.csv", follow=False, refit_every=20,
+                                                state=tmp_path / "watch.json"))
+    assert len(watched) == 2400 // WINDOW - 1
+    assert json.loads((tmp_path / "watch.json").read_text())["totals"]["windows_since_refit"] < 20
+
+
+def test_refit_every_is_refused_in_one_line_where_it_cannot_work(bundle, tmp_path):
+    live = normal(600, 6).assign(series_id=lambda f: np.where(np.arange(600) < 300, "a", "b"))
+    live.to_csv(tmp_path / "fleet.csv", index=False)
+    result = cli("score", tmp_path / "fleet.csv", "--model", bundle, "--refit-every", 10)
+    assert result.exit_code == 1 and "long-format table shares one bundle" in " ".join(result.output.split())
+    result = cli("score", tmp_path / "fleet.csv", "--model", bundle, "--refit-every", 0)
+    assert result.exit_code == 1 and "--refit-every 0" in result.output
+    result = cli("score", tmp_path / "fleet.csv", "--model", bundle, "--refit-rows", 100)
+    assert result.exit_code == 1 and "goes with --refit-every" in " ".join(result.output.split())
+
+
+def test_the_report_shows_the_notice_before_a_refit_and_the_refits_after(bundle, tmp_path):
+    pytest.importorskip("matplotlib")
+    live = normal(1600, 8)
+    live.loc[200:, "ch0"] += 3.0
+    live.to_csv(tmp_path / "live.csv", index=False)
+    page = tmp_path / "before.html"
+    assert cli("report", tmp_path / "live.csv", "--model", bundle, "--out", page).exit_code == 0
+    text = page.read_text()
+    assert 'id="data-moved"' in text and "data has left the training range since" in text
+    assert 'id="refit-table"' not in text
+    live.iloc[:1000].to_csv(tmp_path / "stretch.csv", index=False)
+    assert cli("refit", tmp_path / "stretch.csv", "--model", bundle).exit_code == 0
+    page = tmp_path / "after.html"
+    assert cli("report", tmp_path / "live.csv", "--model", bundle, "--out", page).exit_code == 0
+    text = page.read_text()
+    assert 'id="refit-table"' in text and "stretch.csv" in text and "<td>yes</td>" in text

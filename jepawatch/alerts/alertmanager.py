@@ -3,22 +3,31 @@ Alertmanager (and Alertmanager-compatible ones) accept jepawatch's events unchan
 
 One POST per event: `status` is the event's, `alerts` holds that one alert with its labels
 (alertname, series, model, severity) and annotations (summary, peak risk, regime codes, drivers).
+The "data moved" notice is its own alert, `JepawatchDataMoved` (severity info), firing while it holds.
 """
 
 from __future__ import annotations
 
-from jepawatch.alerts.tracker import FIRING, AlertEvent
+from jepawatch.alerts.tracker import FIRING, MOVED, AlertEvent
 
 ALERT_NAME = "JepawatchNextWindowRisk"
+MOVED_NAME = "JepawatchDataMoved"  # the "data moved" notice (scoring.data_moved), one instead of an alert a window
 RECEIVER = "jepawatch"
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of an alert still firing
 
 
 def webhook_body(event: AlertEvent, external_url: str = "") -> dict:
-    labels = {"alertname": ALERT_NAME, "series": event.series, "model": event.model, "severity": "warning"}
+    moved = event.kind == MOVED
+    name = MOVED_NAME if moved else ALERT_NAME
+    labels = {"alertname": name, "series": event.series, "model": event.model, "severity": "info" if moved else "warning"}
+    if moved:
+        summary = (f"{event.series}: {event.notice} (model {event.model})" if event.status == FIRING
+                   else f"{event.series}: the data is back within its reference (model {event.model})")
+    else:
+        summary = (f"{event.series}: next-window risk {event.peak_risk:.3f} (model {event.model})"
+                   if event.status == FIRING else f"{event.series}: risk back to normal (model {event.model})")
     annotations = {
-        "summary": (f"{event.series}: next-window risk {event.peak_risk:.3f} (model {event.model})"
-                    if event.status == FIRING else f"{event.series}: risk back to normal (model {event.model})"),
+        "summary": summary,
         "peak_risk": f"{event.peak_risk:.6f}",
         "peak_window_start": str(event.peak_window_start),
         "regime": event.regime,
@@ -28,10 +37,10 @@ def webhook_body(event: AlertEvent, external_url: str = "") -> dict:
     }
     alert = {"status": event.status, "labels": labels, "annotations": annotations, "startsAt": event.starts_at,
              "endsAt": event.ends_at or ZERO_TIME, "generatorURL": external_url, "fingerprint": event.fingerprint}
-    group = {"alertname": ALERT_NAME, "series": event.series}
+    group = {"alertname": name, "series": event.series}
     return {
         "version": "4",
-        "groupKey": f'{{}}:{{alertname="{ALERT_NAME}", series="{event.series}"}}',
+        "groupKey": f'{{}}:{{alertname="{name}", series="{event.series}"}}',
         "truncatedAlerts": 0,
         "status": event.status,
         "receiver": RECEIVER,

@@ -5,6 +5,8 @@ endpoint (`watch --metrics-port`), both from one registry (prometheus-client).
     jepawatch_one_in{series, model}                       how far out it is: as unusual as 1 in N normal windows
                                                           (keeps growing where the risk nears 1)
     jepawatch_alert{series, model}                        1 while an alert is open (with --for/--clear), else 0
+    jepawatch_data_moved{series, model}                   1 while "the data moved" notice holds (scoring.data_moved)
+    jepawatch_alerts_held_back_total{series, model}       alerts held back by the storm bound (--max-alerts) in this run
     jepawatch_windows_total{series, model}                windows scored (carried across runs with --state)
     jepawatch_last_window_timestamp_seconds{series, model}  end time of the last scored window (Unix
                                                           seconds; the scoring time when the data has no dates)
@@ -33,6 +35,11 @@ class RiskMetrics:
         self.one_in = Gauge(f"{PREFIX}_one_in", "How far out the last scored window is: as unusual as 1 in this "
                             "many normal windows (1 / (1 - label-free risk))", labels, registry=self.registry)
         self.alert = Gauge(f"{PREFIX}_alert", "1 while an alert is open, else 0", labels, registry=self.registry)
+        self.moved = Gauge(f"{PREFIX}_data_moved", "1 while the data has left the range its reference knows "
+                           "(a notice instead of an alert every window; `jepawatch refit` settles it), else 0",
+                           labels, registry=self.registry)
+        self.held_back = Counter(f"{PREFIX}_alerts_held_back", "Alerts not opened because more than --max-alerts "
+                                 "opened within 100 windows (a storm, counted and not sent)", labels, registry=self.registry)
         self.windows = Counter(f"{PREFIX}_windows", "Windows scored", labels, registry=self.registry)
         self.last_time = Gauge(f"{PREFIX}_last_window_timestamp_seconds", "End time of the last scored window",
                                labels, registry=self.registry)
@@ -44,6 +51,7 @@ class RiskMetrics:
         if row.get("one_in") is not None:
             self.one_in.labels(series, model).set(float(row["one_in"]))
         self.alert.labels(series, model).set(1.0 if alert_open else 0.0)
+        self.moved.labels(series, model).set(1.0 if row.get("notice") else 0.0)
         self.windows.labels(series, model).inc()
         self.last_time.labels(series, model).set(_seconds(row.get("end_time")))
 

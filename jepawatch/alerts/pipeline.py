@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from jepawatch.alerts.alertmanager import webhook_body
-from jepawatch.alerts.tracker import FIRING, AlertEvent, AlertPolicy, AlertTracker
+from jepawatch.alerts.tracker import FIRING, HELD, MAX_ALERTS, MOVED, AlertEvent, AlertPolicy, AlertTracker
 from jepawatch.errors import ConfigError
 
 STATE_FORMAT = "jepawatch-alerts/1"
@@ -31,12 +31,13 @@ class AlertSettings:
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"
     series: str | None = None  # the name events and metrics carry; default: the input file's name
+    max_alerts: int = MAX_ALERTS  # alerts that may open per series within RATE_WINDOWS windows (0: no cap)
 
     def check(self) -> None:
         """Refuse bad options in one line (never showing a header's value) before anything is read."""
         from jepawatch.alerts.webhook import check_url, parse_headers
 
-        AlertPolicy(self.for_windows, self.clear_windows)
+        AlertPolicy(self.for_windows, self.clear_windows, self.max_alerts)
         parse_headers(self.webhook_headers)
         if self.webhook:
             check_url(self.webhook)
@@ -56,7 +57,7 @@ class Alerting:
         from jepawatch.alerts.webhook import WebhookDelivery, parse_headers
 
         settings.check()  # bad options are refused before anything starts
-        policy = AlertPolicy(settings.for_windows, settings.clear_windows)
+        policy = AlertPolicy(settings.for_windows, settings.clear_windows, settings.max_alerts)
         self.settings, self.series, self.model, self.warn = settings, settings.series or series, model, warn
         series = self.series
         self.policy, self.fleet = policy, fleet
@@ -103,6 +104,10 @@ class Alerting:
             if self.metrics is not None:
                 self.metrics.observe(name, self.model, row, tracker.open is not None)
             for event in new:
+                if event.status == HELD:
+                    if self.metrics is not None:
+                        self.metrics.held_back.labels(name, self.model).inc()
+                    continue  # said, counted, never sent: that is what holding back a storm is
                 if self.delivery is not None:
                     self.delivery.submit(webhook_body(event))
             events += new
@@ -203,6 +208,13 @@ def series_name(data) -> str:
 
 
 def describe(event: AlertEvent) -> str:
+    if event.status == HELD:
+        return (f"alert held back: {event.series} at {event.starts_at}, risk {event.peak_risk:.3f}: {event.notice} "
+                "(the storm bound, --max-alerts)")
+    if event.kind == MOVED:
+        if event.status == FIRING:
+            return f"notice: {event.series}: {event.notice}"
+        return f"notice ended: {event.series} at {event.ends_at}: the data is back within its reference"
     if event.status == FIRING:
         return (f"alert firing: {event.series} since {event.starts_at}, risk {event.peak_risk:.3f}, "
                 f"regime {event.regime}, drivers {event.drivers}")

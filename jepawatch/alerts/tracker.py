@@ -3,7 +3,9 @@ windows and closes after `clear_windows` consecutive normal ones, the way Alertm
 and a resolve delay keep one noisy stretch from paging someone every window.
 
 Each scored row (`scoring.scorer.Scorer.rows`) goes through `AlertTracker.update`, which returns
-the events it causes: `firing` when an alert opens, `resolved` when it closes. An open alert
+the events it causes: `firing` when an alert opens, `resolved` when it closes. Storms are bounded:
+at most `max_alerts` alerts open per series within `RATE_WINDOWS` windows; more are held back and
+counted (`held_back`), not sent. An open alert
 follows its peak (highest risk, with that window's regime codes and drivers). The tracker's state
 is plain data (`to_dict` / `from_dict`), kept in `score --state` so that a cron run continues an
 open alert instead of opening it again, with the last `HISTORY` closed alerts (`history`), so that an
@@ -18,7 +20,9 @@ from datetime import datetime, timezone
 
 from jepawatch.errors import ConfigError
 
-FIRING, RESOLVED = "firing", "resolved"
+FIRING, RESOLVED, HELD = "firing", "resolved", "held"  # HELD: an alert the storm bound kept from opening
+RISK, MOVED = "risk", "moved"  # what an event is about
+MAX_ALERTS, RATE_WINDOWS = 10, 100  # a storm's bound: at most this many alerts open per series within this many windows
 HISTORY = 100  # closed alerts a tracker remembers
 
 
@@ -26,12 +30,15 @@ HISTORY = 100  # closed alerts a tracker remembers
 class AlertPolicy:
     for_windows: int = 1  # consecutive alerting windows before an alert opens
     clear_windows: int = 1  # consecutive normal windows before it closes
+    max_alerts: int = MAX_ALERTS  # alerts that may open within RATE_WINDOWS windows; more are held back (0: no cap)
 
     def __post_init__(self):
         if self.for_windows < 1:
             raise ConfigError(f"--for {self.for_windows}: an alert needs at least 1 alerting window to open")
         if self.clear_windows < 1:
             raise ConfigError(f"--clear {self.clear_windows}: an alert needs at least 1 normal window to close")
+        if self.max_alerts < 0:
+            raise ConfigError(f"--max-alerts {self.max_alerts}: give 0 (no cap) or more alerts per {RATE_WINDOWS} windows")
 
 
 @dataclass
@@ -49,6 +56,8 @@ class AlertEvent:
     window_start: int  # the window that caused this event
     window_end: int
     fingerprint: str  # the same for the firing and the resolved event of one alert
+    kind: str = RISK  # RISK: the next-window risk; MOVED: "the data moved" notice (scoring.data_moved)
+    notice: str | None = None  # MOVED: the notice's text
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +91,10 @@ class AlertTracker:
     last_window_start: int | None = None  # the newest window seen: a repeated one (a rerun) is skipped
     pending_start_time: str | None = None  # start_time of the first window of the current alerting run
     history: list[dict] = field(default_factory=list)  # the last HISTORY closed alerts, oldest first
+    moved: dict | None = None  # the open "data moved" notice: since (its text's time), window, notice
+    seen: int = 0  # windows seen
+    opened_at: list[int] = field(default_factory=list)  # `seen` when each of the latest alerts opened
+    held_back: int = 0  # alerts not opened because more than max_alerts opened within RATE_WINDOWS windows
 
     def update(self, row: dict, now: datetime | None = None) -> list[AlertEvent]:
         """Feed one scored row (in order); the events it causes (none, one firing or one resolved).
@@ -90,7 +103,11 @@ class AlertTracker:
         if self.last_window_start is not None and start <= self.last_window_start:
             return []
         self.last_window_start = start
+        self.seen += 1
         stamp = event_time(row.get("end_time"), now)
+        moved = self._moved(row, stamp)
+        if moved:
+            return moved
         if row["alert"]:
             self.alerting_run, self.normal_run = self.alerting_run + 1, 0
             if self.alerting_run == 1:
@@ -102,6 +119,18 @@ class AlertTracker:
                 return []
             self.pending_peak = _peak(self.pending_peak, row)
             if self.alerting_run >= self.policy.for_windows:
+                self.opened_at = [w for w in self.opened_at if w > self.seen - RATE_WINDOWS]
+                if self.policy.max_alerts and len(self.opened_at) >= self.policy.max_alerts:
+                    if self.alerting_run != self.policy.for_windows:
+                        return []
+                    self.held_back += 1  # a storm: this alert is counted and said, not sent
+                    p = self.pending_peak
+                    return [AlertEvent(HELD, self.series, self.model, stamp, None, p["risk"], p["window_start"], p["regime"],
+                                       p["coarse_regime"], p["drivers"], start, int(row["window_end"]),
+                                       fingerprint(self.series, self.model, self.pending_window), HELD,
+                                       f"{self.policy.max_alerts} alerts opened in the last {RATE_WINDOWS} windows; "
+                                       f"{self.held_back} held back so far")]
+                self.opened_at.append(self.seen)
                 p = self.pending_peak
                 self.open = OpenAlert(self.pending_start, self.pending_window, p["risk"], p["window_start"],
                                       p["regime"], p["coarse_regime"], p["drivers"], int(row["window_end"]),
@@ -116,6 +145,32 @@ class AlertTracker:
             self.open = None
             return [event]
         return []
+
+    def _moved(self, row: dict, stamp: str) -> list[AlertEvent]:
+        """The notice's events: when it starts, the open alert resolves and one MOVED event fires (instead
+        of an alert every window); when it ends, that event resolves. Nothing while it goes on."""
+        notice = row.get("notice")
+        if bool(notice) == (self.moved is not None):
+            return []
+        if notice:
+            events = []
+            if self.open is not None:
+                events.append(self._event(RESOLVED, row, stamp))
+                self.history = [*self.history, self._closed(events[0], row)][-HISTORY:]
+                self.open = None
+            self.alerting_run, self.pending_peak = 0, None
+            self.moved = {"starts_at": stamp, "window": int(row["window_start"]), "notice": str(notice)}
+            return events + [self._moved_event(FIRING, row, None)]
+        event = self._moved_event(RESOLVED, row, stamp)
+        self.moved = None
+        return [event]
+
+    def _moved_event(self, status: str, row: dict, ends_at: str | None) -> AlertEvent:
+        m = self.moved
+        return AlertEvent(status, self.series, self.model, m["starts_at"], ends_at, float(row["next_window_risk"]),
+                          int(row["window_start"]), str(row["regime"]), int(row["coarse_regime"]), str(row["drivers"]),
+                          int(row["window_start"]), int(row["window_end"]),
+                          fingerprint(self.series, self.model, m["window"], MOVED), MOVED, m["notice"])
 
     def _closed(self, event: AlertEvent, row: dict) -> dict:
         """What `history` keeps of an alert that closed at `row`."""
@@ -161,7 +216,8 @@ class AlertTracker:
                 "pending_start": self.pending_start, "pending_window": self.pending_window,
                 "pending_peak": self.pending_peak, "open": None if self.open is None else asdict(self.open),
                 "last_window_start": self.last_window_start, "pending_start_time": self.pending_start_time,
-                "history": list(self.history)}
+                "history": list(self.history), "moved": self.moved, "seen": self.seen, "opened_at": self.opened_at,
+                "held_back": self.held_back}
 
     @classmethod
     def from_dict(cls, d: dict, policy: AlertPolicy) -> "AlertTracker":
@@ -170,7 +226,8 @@ class AlertTracker:
                    d["pending_start"], d["pending_window"], d["pending_peak"],
                    None if d["open"] is None else OpenAlert(**d["open"]),
                    None if d.get("last_window_start") is None else int(d["last_window_start"]),
-                   d.get("pending_start_time"), list(d.get("history") or [])[-HISTORY:])
+                   d.get("pending_start_time"), list(d.get("history") or [])[-HISTORY:], _moved_record(d.get("moved")),
+                   int(d.get("seen", 0)), [int(w) for w in d.get("opened_at", [])][-RATE_WINDOWS:], int(d.get("held_back", 0)))
 
 
 def _peak(peak: dict | None, row: dict) -> dict:
@@ -203,6 +260,17 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def fingerprint(series: str, model: str, first_window_start: int) -> str:
+def fingerprint(series: str, model: str, first_window_start: int, kind: str = RISK) -> str:
     """16 hex digits naming one alert (as Alertmanager's fingerprints do)."""
-    return hashlib.sha256(f"{series}\0{model}\0{first_window_start}".encode()).hexdigest()[:16]
+    key = f"{series}\0{model}\0{first_window_start}" + ("" if kind == RISK else f"\0{kind}")
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _moved_record(saved) -> dict | None:
+    """A saved open notice, checked (a damaged one is a ValueError, said as a damaged state)."""
+    if saved is None:
+        return None
+    if not isinstance(saved, dict) or not isinstance(saved.get("starts_at"), str) or \
+            not isinstance(saved.get("notice"), str) or not isinstance(saved.get("window"), int):
+        raise ValueError("the open notice is damaged")
+    return {"starts_at": saved["starts_at"], "window": saved["window"], "notice": saved["notice"]}

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from jepawatch.adapters import ReadOptions, read_dataset, source_name
 from jepawatch.app.common import DataSource, Warn, as_data, warn_python
 from jepawatch.errors import ConfigError
@@ -39,7 +37,7 @@ def refit(scorer: Scorer, data: DataSource, *, adapter: str | None = None, optio
     labels = part.labels[first:] if part.labels is not None else None
     verdicts = read_feedback(feedback)
     recent = refitting.RecentData(values, first, times, labels, source=source_name(data),
-                                  **marked_rows(verdicts, first, len(values), times, series))
+                                  **refitting.marked_rows(verdicts, first, len(values), times, series))
     result = refitting.refit_calibration(scorer, recent, margin_windows=margin_windows, force=force, warn=warn)
     if not dry_run:
         refitting.write(bundle, result)
@@ -54,15 +52,6 @@ def reset(scorer: Scorer) -> dict:
     refitting.write(scorer.bundle, result)
     refitting.apply(scorer, result.risk)
     return {**result.record, "bundle": str(scorer.bundle.path), "dry_run": False, "feedback": 0}
-
-
-def marked_rows(verdicts, first_row: int, n_rows: int, times, series: str | None) -> dict[str, np.ndarray]:
-    """Which of n_rows rows (stream rows first_row ..) operators marked: {incident, false_alarm} (T,) bool."""
-    from jepawatch.feedback import windows_marked
-
-    rows = np.arange(first_row, first_row + n_rows)
-    return {("incident" if kind == "incident" else "false_alarm"):
-            windows_marked(verdicts, kind, rows, rows, times, times, series) for kind in ("incident", "false_alarm")}
 
 
 def describe(record: dict) -> str:

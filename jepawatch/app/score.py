@@ -16,6 +16,7 @@ from jepawatch.alerts.pipeline import AlertSettings
 from jepawatch.app.common import DataSource, Warn, as_data, warn_python
 from jepawatch.errors import ConfigError
 from jepawatch.scoring.incremental import ScoreRequest, score_file
+from jepawatch.scoring.refit_schedule import RefitSchedule
 from jepawatch.scoring.results import check_output_path
 from jepawatch.scoring.scorer import Scorer, ScoreSettings
 
@@ -25,7 +26,7 @@ COLUMNS: dict[str, str] = {
     "next_window_risk": "float64", "alert": "bool", "risk_source": "string", "label_free_risk": "float64", "one_in": "float64",
     "label_free_score": "float64", "surprise_fine": "float64", "surprise_coarse": "float64",
     "next_code_rarity": "float64", "regime": "string", "coarse_regime": "int64", "next_regime": "string",
-    "drivers": "string",
+    "drivers": "string", "notice": "string",
 }
 
 
@@ -38,11 +39,13 @@ def open_scorer(model: str | Path | None, models_dir: str | Path, device: str | 
 def score(scorer: Scorer, data: DataSource, *, adapter: str | None = None, options: ReadOptions | None = None,
           out: Path | None = None, state: Path | None = None, lock_wait: float = 10.0, warn: Warn = warn_python,
           emit: Callable[[list[dict]], None] | None = None, alerts: AlertSettings | None = None,
-          notify: Callable[[str], None] = lambda line: None) -> list[dict]:
+          notify: Callable[[str], None] = lambda line: None, refit: RefitSchedule | None = None) -> list[dict]:
     """The rows of the windows scored in this run (only new ones with a `state`); written to `out`
     when given, else handed to `emit` before the state is saved. With `alerts`, the alert state with
     hysteresis, webhook and textfile (`jepawatch.alerts`); each event's line goes to `notify`.
-    `options.series_column` None looks for a column named series_id; "none" reads one series."""
+    `options.series_column` None looks for a column named series_id; "none" reads one series.
+    `refit` (`--refit-every`): the label-free reference refitted on the newest rows on that schedule,
+    each refit's line to `notify`."""
     data = as_data(data)
     check_paths(data, out, state)
     if alerts is not None:
@@ -50,7 +53,9 @@ def score(scorer: Scorer, data: DataSource, *, adapter: str | None = None, optio
     options = options or ReadOptions()
     options = replace(options, columns=tuple(scorer.bundle.preprocess.channels),
                       series_column=AUTO if options.series_column is None else options.series_column)
-    return score_file(scorer, ScoreRequest(data, adapter, options, out, state, lock_wait, alerts), warn, emit=emit,
+    if refit is not None:
+        refit.check()
+    return score_file(scorer, ScoreRequest(data, adapter, options, out, state, lock_wait, alerts, refit), warn, emit=emit,
                       notify=notify)
 
 

@@ -18,13 +18,16 @@ from jepawatch.adapters.files import missing_path_problem
 from jepawatch.alerts.pipeline import AlertSettings, Alerting, series_name
 from jepawatch.atomic import remove_stale_temporaries
 from jepawatch.errors import ConfigError, DataError
+from jepawatch.feedback import feedback_path
 from jepawatch.live.display import WatchStats
 from jepawatch.live.follow import FilePosition
 from jepawatch.live.sources import FollowSource, ReplaySource, parse_speed
 from jepawatch.live.state import WatchState
 from jepawatch.live.watch import Sink, StateKeeper, StopFlag, run_watch, watch_windows
 from jepawatch.locking import state_lock
+from jepawatch.scoring.data_moved import DataMoved
 from jepawatch.scoring.fleet import FleetContext, FleetCursor
+from jepawatch.scoring.refit_schedule import RefitSchedule, RefittingCursor
 from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext
 
 RECENTLY_MODIFIED_SECONDS = 10.0
@@ -44,6 +47,7 @@ class WatchRequest:
     options: ReadOptions = field(default_factory=ReadOptions)
     warn: Callable[[str], None] = lambda message: None  # how alert delivery problems are said
     alerts: AlertSettings | None = None  # hysteresis, webhook, metrics endpoint (jepawatch.alerts)
+    refit: RefitSchedule | None = None  # `--refit-every`: the reference refitted on the newest rows while watching
 
 
 @dataclass
@@ -54,7 +58,7 @@ class WatchSession:
     scorer: Scorer
     following: bool
     source: FollowSource | ReplaySource
-    cursor: ScoringCursor | FleetCursor
+    cursor: ScoringCursor | FleetCursor | RefittingCursor
     stats: WatchStats
     keeper: StateKeeper
     start_message: str
@@ -79,6 +83,8 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
     pace = parse_speed(request.speed)
     if request.alerts is not None:
         request.alerts.check()
+    if request.refit is not None:
+        request.refit.check()
     if request.poll <= 0:
         raise ConfigError("--poll must be positive")
     if request.threads is not None:
@@ -121,6 +127,15 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
             shown_mode = f"replay, {pace}"
         long_format = source.long_format
         cursor = _cursor(scorer, previous, long_format, state)
+        if request.refit is not None:
+            if long_format:
+                raise ConfigError("--refit-every refits one series' reference; a long-format file shares one bundle "
+                                  "across its series: leave --refit-every out")
+            schedule = request.refit
+            if schedule.feedback is None and state is not None:
+                schedule = replace(schedule, feedback=feedback_path(state))
+            since = int(previous.totals.get("windows_since_refit", 0)) if previous is not None else 0
+            cursor = RefittingCursor(cursor, schedule, since, request.warn, request.warn, str(data))
 
         stats = WatchStats(bundle.name, str(data), shown_mode, scorer.alert_at, scorer.risk_source)
         stats.rows_read = cursor.context.rows_read
@@ -139,7 +154,9 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
                                 request.warn, state, fleet=long_format)
         try:
             yield WatchSession(request, scorer, following, source, cursor, stats,
-                               StateKeeper(state, template, alerting=alerting), start, alerting)
+                               StateKeeper(state, template, alerting=alerting,
+                                           moved=DataMoved(previous.totals.get("moved") if previous else None)),
+                               start, alerting)
         finally:
             if alerting is not None:
                 alerting.close()

@@ -91,6 +91,9 @@ TopChannelsOption = Annotated[int, typer.Option("--top-channels", help="How many
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")]
 
 # Alerting options that `score` and `watch` share (jepawatch.alerts).
+RefitEveryOption = Annotated[Optional[int], typer.Option("--refit-every", help="Refit the label-free reference on the newest rows every N scored windows, as `jepawatch refit` does (recorded in the bundle; the state keeps the count). One series only.")]
+RefitRowsOption = Annotated[Optional[int], typer.Option("--refit-rows", help="With --refit-every: the newest rows a refit reads. Default: 100 windows' rows.")]
+MaxAlertsOption = Annotated[int, typer.Option("--max-alerts", help="The storm bound: at most this many alerts open per series within 100 windows; more are held back (said in one line, counted, never sent). 0: no bound.")]
 ForOption = Annotated[int, typer.Option("--for", help="Open an alert after this many consecutive alerting windows (a `firing` event).")]
 ClearOption = Annotated[int, typer.Option("--clear", help="Close an open alert after this many consecutive normal windows (a `resolved` event).")]
 WebhookOption = Annotated[
@@ -105,7 +108,8 @@ SeriesOption = Annotated[Optional[str], typer.Option("--series", help="Name of t
 
 
 def alert_settings(for_windows: int, clear_windows: int, webhook: str | None, headers: list[str] | None,
-                   series: str | None, prom_textfile: Path | None = None, metrics_port: int | None = None):
+                   series: str | None, prom_textfile: Path | None = None, metrics_port: int | None = None,
+                   max_alerts: int = 10):
     import os
 
     from jepawatch.alerts.pipeline import AlertSettings
@@ -113,4 +117,4 @@ def alert_settings(for_windows: int, clear_windows: int, webhook: str | None, he
     # read here, not by the option's envvar: Click splits a list option's variable on whitespace
     from_env = [line for line in os.environ.get("JEPAWATCH_WEBHOOK_HEADER", "").splitlines() if line.strip()]
     return AlertSettings(for_windows, clear_windows, webhook, list(headers or []) + from_env, None, prom_textfile,
-                         metrics_port, series=series)
+                         metrics_port, series=series, max_alerts=max_alerts)

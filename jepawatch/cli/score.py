@@ -42,6 +42,9 @@ def score(
 
     Alerts: --for/--clear open and close an alert with hysteresis; each firing or resolved event is
     printed in one line on stderr, POSTed to --webhook, and carried over runs by --state.
+
+    Normal behaviour that moves (a new operating point, a wandering level): --refit-every N refits
+    the label-free reference on the newest rows every N windows (see `jepawatch refit`).
     """
     from jepawatch.app import score as app
     from jepawatch.app.transfer import adapt_for
@@ -55,10 +58,13 @@ def score(
                              opts.score_settings(batch_size=batch_size, first_row=adapted.first_row))
     rows = app.score(scorer, data, adapter=opts.adapter, options=opts.read_options(), out=out, state=state,
                      lock_wait=opts.lock_wait, warn=output.warn, notify=output.note,
-                     alerts=opts.alert_settings(prom_textfile=prom_textfile),
+                     alerts=opts.alert_settings(prom_textfile=prom_textfile), refit=opts.refit_schedule(),
                      emit=lambda batch: show_scores(batch, scorer.alert_at, scorer.risk_source))
     alerts = sum(r["alert"] for r in rows)
     output.note(f"scored {len(rows)} window(s) with {scorer.bundle.name} on {scorer.backend.provider} ({scorer.risk_source} "
                 f"risk, alert at {scorer.alert_at:.3g}): {alerts} alert(s)" + (f"; wrote {out}" if out else ""))
+    notices = [r["notice"] for r in rows if r.get("notice")]
+    if notices:
+        output.warn(f"{len(notices)} window(s) under the notice: {notices[-1]}")
     if fail_on_alert and alerts:
         raise typer.Exit(ALERT_EXIT_CODE)

@@ -12,9 +12,9 @@ from pathlib import Path
 from jepawatch.adapters import ReadOptions
 from jepawatch.cli.options import (AdaptOption, AdaptRowsOption, AdapterOption, AdapterSettingOption, AlertAtOption,
                                    BackendOption, ClearOption, DeviceOption, ForOption, LabelColOption, LockWaitOption,
-                                   ModelOption, ModelsDirOption, SeriesColOption, SeriesOption, StrideOption,
-                                   TimestampColOption, TopChannelsOption, WebhookHeaderOption, WebhookOption,
-                                   alert_settings, read_options)
+                                   MaxAlertsOption, ModelOption, ModelsDirOption, RefitEveryOption, RefitRowsOption,
+                                   SeriesColOption, SeriesOption, StrideOption, TimestampColOption, TopChannelsOption,
+                                   WebhookHeaderOption, WebhookOption, alert_settings, read_options)
 from jepawatch.scoring.settings import TOP_CHANNELS, ScoreSettings, check_stride
 
 
@@ -28,6 +28,7 @@ class ScoringOptions:
     lock_wait: LockWaitOption = 10.0
     for_windows: ForOption = 1
     clear_windows: ClearOption = 1
+    max_alerts: MaxAlertsOption = 10
     webhook: WebhookOption = None
     webhook_header: WebhookHeaderOption = None
     series: SeriesOption = None
@@ -40,6 +41,8 @@ class ScoringOptions:
     adapter_option: AdapterSettingOption = None
     adapt: AdaptOption = None
     adapt_rows: AdaptRowsOption = None
+    refit_every: RefitEveryOption = None
+    refit_rows: RefitRowsOption = None
 
     def __post_init__(self) -> None:
         from jepawatch.locking import check_lock_wait
@@ -49,6 +52,19 @@ class ScoringOptions:
         check_alert_at(self.alert_at)
         check_lock_wait(self.lock_wait)
         check_stride(self.stride)
+        schedule = self.refit_schedule()
+        if schedule is not None:
+            schedule.check()
+        elif self.refit_rows is not None:
+            from jepawatch.errors import ConfigError
+
+            raise ConfigError("--refit-rows goes with --refit-every N (how often to refit)")
+
+    def refit_schedule(self):
+        """`--refit-every`'s schedule (None without it); its feedback file is the one beside --state."""
+        from jepawatch.scoring.refit_schedule import RefitSchedule
+
+        return None if self.refit_every is None else RefitSchedule(self.refit_every, self.refit_rows, series=self.series)
 
     def read_options(self) -> ReadOptions:
         return read_options(self.label_col, self.timestamp_col, self.adapter_option, self.series_col)
@@ -61,7 +77,7 @@ class ScoringOptions:
     def alert_settings(self, **outputs):
         """The alerting settings (`outputs`: prom_textfile for score, metrics_port for watch)."""
         return alert_settings(self.for_windows, self.clear_windows, self.webhook, self.webhook_header, self.series,
-                              **outputs)
+                              max_alerts=self.max_alerts, **outputs)
 
 
 def scoring_options(command):

@@ -54,7 +54,8 @@ def watch(
 
     reuse_freed_memory()  # faster batches on glibc; the command owns its process (jepawatch.allocator)
     request = WatchRequest(data, follow, speed, state, opts.lock_wait, poll, stop_after_idle, threads, opts.adapter,
-                           opts.read_options(), warn=output.warn, alerts=opts.alert_settings(metrics_port=metrics_port))
+                           opts.read_options(), warn=output.warn, alerts=opts.alert_settings(metrics_port=metrics_port),
+                           refit=opts.refit_schedule())
 
     def load_scorer():  # after the request's own checks
         adapted = adapt_for(data, opts.model, opts.models_dir, opts.adapt, opts.adapt_rows, adapter=opts.adapter,

@@ -49,6 +49,7 @@ class WatchStats:
     malformed: int = 0
     first_problem: str | None = None
     status: str = ""
+    notice: str | None = None  # the newest window's "data moved" notice (scoring.data_moved)
     started: float = field(default_factory=time.monotonic)
     rows_this_run: int = 0
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_WINDOWS))
@@ -80,6 +81,8 @@ class WatchStats:
 
     def add_windows(self, rows: list[dict]) -> None:
         self.windows += len(rows)
+        if rows:
+            self.notice = rows[-1].get("notice")  # "the data moved", shown in place of an alert every window
         self.alerts += sum(bool(r["alert"]) for r in rows)
         self.recent.extend(rows)
         for row in rows:
@@ -160,8 +163,8 @@ def header(stats: WatchStats, width: int = 80) -> Table:
         line.append(f" · {len(stats.by_series):,} series")
     grid.add_row("read", line)
     grid.add_row("trend", trend(stats, max(8, min(TREND_WINDOWS, width - 7 - 44))))
-    if stats.status or stats.events:
-        grid.add_row("status", Text(stats.status or stats.events[-1], style="yellow"))
+    if stats.notice or stats.status or stats.events:
+        grid.add_row("status", Text(stats.notice or stats.status or stats.events[-1], style="yellow"))
     return grid
 
 
@@ -244,7 +247,7 @@ def _digits(stats: WatchStats) -> int:
 
 def table_rows_for(height: int | None, stats: WatchStats) -> int:
     """How many windows fit under the header in a terminal of `height` lines."""
-    used = 4 + 1 + (1 if (stats.status or stats.events) else 0)  # model, risk, file, read, trend, status
+    used = 4 + 1 + (1 if (stats.notice or stats.status or stats.events) else 0)  # model, risk, file, read, trend, status
     return max(1, (height or 24) - used - 2 - 1)  # the table's heading and rule; a line to spare
 
 

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Generator
 from typing import Iterable, Protocol
@@ -23,6 +23,8 @@ from jepawatch.live.display import WatchStats, plain_line, render
 from jepawatch.live.sources import Tick
 from jepawatch.live.state import WatchState
 from jepawatch.scoring.fleet import FleetCursor
+from jepawatch.scoring.data_moved import DataMoved
+from jepawatch.scoring.refit_schedule import RefittingCursor
 from jepawatch.scoring.scorer import ScoringCursor
 
 STATE_EVERY_SECONDS = 1.0
@@ -98,6 +100,7 @@ class StateKeeper:
     template: WatchState | None
     last_saved: float = 0.0
     alerting: object | None = None  # alerts.pipeline.Alerting, whose state is saved too
+    moved: DataMoved = field(default_factory=DataMoved)  # since when the data moved (scoring.data_moved)
 
     def save(self, source, cursor: ScoringCursor | FleetCursor, stats: WatchStats, force: bool) -> None:
         if self.path is None:
@@ -111,6 +114,9 @@ class StateKeeper:
         self.template.position = position
         self.template.context = cursor.context.to_dict()
         self.template.totals = {"windows": stats.windows, "alerts": stats.alerts, "malformed": stats.malformed}
+        self.template.totals["moved"] = self.moved.to_dict()
+        if isinstance(cursor, RefittingCursor):  # `--refit-every`: the count goes on next run
+            self.template.totals["windows_since_refit"] = cursor.windows_since
         if self.alerting is not None:
             self.template.alerts = self.alerting.state()
         self.template.save(self.path)
@@ -165,7 +171,7 @@ def watch_windows(source: Iterable[Tick], cursor: ScoringCursor | FleetCursor, s
         if tick.batch is not None:
             stats.add_rows(tick.batch)  # counts the rows, keeps their labels for the table
             last_rows = time.monotonic()
-            rows = cursor.push(tick.batch)
+            rows = keeper.moved.annotate(cursor.push(tick.batch))  # "the data moved" once, not an alert a window
             if rows:
                 stats.add_windows(rows)
                 if alerting is not None:

@@ -72,6 +72,7 @@ def write_report(request: ReportRequest) -> ReportFiles:
                                                                                           stride=request.stride))
     data = gather(scorer, request.data, request.adapter, request.options)
     data.verdicts, data.feedback_file = verdicts, None if feedback is None else str(feedback)
+    data.refits = list(scorer.bundle.refits)
     drawn = {"risk-timeline": figures.risk_figure(data), "regime-strip": figures.regime_figure(data),
              "code-histogram": figures.code_histogram_figure(data), "training-curves": figures.training_figure(data)}
     svgs = {name: _saved(fig, "svg").decode("utf-8") for name, fig in drawn.items()}

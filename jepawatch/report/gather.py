@@ -17,6 +17,7 @@ from jepawatch.errors import DataError
 from jepawatch.evaluation.events import EventSummary, scored_events
 from jepawatch.live.layout import split_names
 from jepawatch.report.alerts import AlertRun, alert_runs
+from jepawatch.scoring.data_moved import DataMoved
 
 CHANNELS_SHOWN = 3  # beneath the risk: the drivers of the top alerts
 
@@ -41,6 +42,7 @@ class ReportData:
     events: EventSummary | None  # anomalies warned of, lead time, false alarms (with labels)
     verdicts: list = field(default_factory=list)  # operators' verdicts (`jepawatch.feedback.Verdict`), with --feedback
     feedback_file: str | None = None  # where they were read
+    refits: list = field(default_factory=list)  # the bundle's refit history (`jepawatch refit`), newest last
 
     @property
     def has_dates(self) -> bool:
@@ -65,7 +67,7 @@ def gather(scorer, data: Path, adapter: str | None, options: ReadOptions) -> Rep
     series = Series.concat(batches) if len(batches) > 1 else batches[0] if batches else None
     if series is None or series.n_steps == 0:
         raise DataError(f"{data} has no rows to report on")
-    rows = [row for chunk in scorer.stream(iter(batches)) for row in chunk]
+    rows = DataMoved().annotate([row for chunk in scorer.stream(iter(batches)) for row in chunk])  # as `score` shows them
     if not rows:
         raise DataError(f"{data} has {series.n_steps} rows: too few for a scored window (a window of {scorer.window} "
                         f"rows and its predecessor need {2 * scorer.window})")

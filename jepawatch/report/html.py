@@ -60,6 +60,13 @@ def render_html(data: ReportData, svgs: dict[str, str]) -> str:
             parts.append(f'<figure id="{figure_id}"><figcaption>{e(caption)}</figcaption>{_inline(svgs[figure_id])}'
                          "</figure>")
     parts.append(_alert_table(data))
+    notices = [r["notice"] for r in data.rows if r.get("notice")]
+    if notices:
+        parts.append(f'<section id="data-moved"><h2>The data moved</h2><p class="meta">{len(notices):,} windows '
+                     f"under the notice, the last: {e(notices[-1])}. Their alerts are held (an incident far out even "
+                     "against the moved windows still alerts).</p></section>")
+    if data.refits:
+        parts.append(_refit_table(data))
     if data.feedback_file is not None:
         parts.append(_feedback_table(data))
     parts.append(f"<footer>Made by <code>jepawatch report</code> on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. "
@@ -123,6 +130,22 @@ def _alert_table(data: ReportData) -> str:
     return ('<section id="alerts"><h2>Alerts</h2><p class="meta">Each run of consecutive alerted windows; its '
             "peak risk and that window's top channels. Lead time: from the end of the first alert raised on a "
             "normal window to the onset of the anomaly that followed.</p>" + body + "</section>")
+
+
+def _refit_table(data: ReportData) -> str:
+    """The bundle's refits (`jepawatch refit`, `--refit-every`): when, on what, how far, applied or refused."""
+    e = html.escape
+    head = ["when", "on", "rows", "applied", "levels moved (training sd)", "newest windows alerting", "why refused"]
+    body = []
+    for r in data.refits[-20:]:
+        moved = ", ".join(f"{c['channel']} {c['level']:+.2f}" for c in r["moved"]["channels"][:3]) or "nothing"
+        cells = [r["at"], r["source"], f"{r['rows']['first']}-{r['rows']['last']}", "yes" if r["applied"] else "no",
+                 moved, f"{r['check']['alerting_after']} of {r['check']['windows']}", r.get("reason") or ""]
+        body.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
+    return ('<section id="refits"><h2>Refits of the reference</h2><p class="meta">The newest '
+            f"{min(len(data.refits), 20)} of {len(data.refits)} refits recorded in the bundle.</p>"
+            '<table id="refit-table"><thead><tr>' + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join(body) + "</tbody></table></section>")
 
 
 def _feedback_table(data: ReportData) -> str:

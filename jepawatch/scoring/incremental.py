@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,9 +18,11 @@ from jepawatch.adapters import ReadOptions, iter_batches, source_name
 from jepawatch.adapters.quality import ReadTally
 from jepawatch.alerts.pipeline import AlertSettings, Alerting, describe, series_name
 from jepawatch.atomic import remove_stale_temporaries
-from jepawatch.errors import DataError
+from jepawatch.errors import ConfigError, DataError
 from jepawatch.locking import state_lock
+from jepawatch.scoring.data_moved import DataMoved
 from jepawatch.scoring.fleet import score_fleet
+from jepawatch.scoring.refit_schedule import RefitSchedule, RefittingCursor
 from jepawatch.scoring.results import append_results, output_behind, write_results
 from jepawatch.scoring.scorer import Scorer
 from jepawatch.scoring.state import ScoreState
@@ -35,6 +37,7 @@ class ScoreRequest:
     state: Path | None = None
     lock_wait: float = 10.0
     alerts: AlertSettings | None = None  # hysteresis, webhook, Prometheus textfile
+    refit: RefitSchedule | None = None  # `--refit-every`: the reference refitted on the newest rows while scoring
 
 
 def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None],
@@ -62,20 +65,30 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
         batches = itertools.chain([first] if first is not None else [], batches)
         fleet = first is not None and first.series_ids is not None
         _check_layout(previous, fleet, request.state)
-        cursors, next_start = None, 0
+        cursors, next_start, since_refit = None, 0, 0
+        if fleet and request.refit is not None:
+            raise ConfigError("--refit-every refits one series' reference; a long-format table shares one bundle "
+                              "across its series: refit each series' own bundle, or leave --refit-every out")
         if fleet:  # a long-format table: each series on its own (scoring.fleet)
             rows, cursors = score_fleet(scorer, batches, previous.series if previous else None, warn,
                                         source_name(request.data))
         else:
             cursor = scorer.cursor(previous.next_start if previous else None)
+            if request.refit is not None:
+                cursor = RefittingCursor(cursor, _with_feedback(request.refit, request.state),
+                                         previous.windows_since_refit if previous else 0, notify, warn,
+                                         source_name(request.data))
             for batch in batches:
                 rows.extend(cursor.push(batch))
             next_start = cursor.context.next_start
+            since_refit = cursor.windows_since if isinstance(cursor, RefittingCursor) else 0
             needed = max(scorer.settings.first_row or 0, scorer.window) + scorer.window  # a window and its predecessor
             if not rows and previous is None and rows_seen < needed:
                 warn(f"{source_name(request.data)} has {rows_seen} row(s): nothing to score; a window is scored once it "
                      f"and the window before it are complete, so give at least {needed} rows (windows of "
                      f"{scorer.window})")
+        moved = DataMoved(previous.moved if previous else None)
+        rows = moved.annotate(rows)  # "the data moved" once, instead of an alert every window
         if previous is not None and rows_seen < previous.rows_seen:
             raise DataError(f"{source_name(request.data)} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was "
                             f"replaced or truncated; delete {request.state} to score it from the beginning")
@@ -101,11 +114,21 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
                 bundle = scorer.bundle
                 ScoreState(str(bundle.path), bundle.meta["weights_sha256"], scorer.stride, next_start,
                            rows_seen, mark.rows if mark else 0, out_bytes=mark.bytes if mark else None,
-                           alerts=alerts, series=cursors).save(request.state)
+                           alerts=alerts, series=cursors, windows_since_refit=since_refit,
+                           moved=moved.to_dict()).save(request.state)
         finally:
             if alerting is not None:
                 alerting.close()
     return rows
+
+
+def _with_feedback(schedule: RefitSchedule, state: Path | None) -> RefitSchedule:
+    """The schedule reading the feedback file beside the state when it names none."""
+    if schedule.feedback is not None or state is None:
+        return schedule
+    from jepawatch.feedback import feedback_path
+
+    return replace(schedule, feedback=feedback_path(state))
 
 
 def _previous_state(scorer: Scorer, request: ScoreRequest, warn) -> ScoreState | None:

@@ -130,17 +130,20 @@ def refit_calibration(scorer, recent: RecentData, *, margin_windows: int = MARGI
         raise DataError(f"{recent.source} leaves {fit_windows} whole windows of normal rows to refit on (fewer than "
                         f"{MIN_REFIT_WINDOWS}) once alerted, labelled and marked stretches and the newest "
                         f"{margin_windows} windows are left out; give a longer stretch of recent data")
-    wandering = wandering_in_training(trained(scorer.bundle, old), window, scorer.bundle.run.model.patch_len)
+    base = trained(scorer.bundle, old)
+    wandering = wandering_in_training(base, window, scorer.bundle.run.model.patch_len)
     # a stretch an operator called a false alarm joins the reference at every row offset, so that
     # one short stretch gives the k nearest neighbours a window like it looks for
     declared = [series[a:b] for a, b in _spans(false_alarm & ~excluded_by_people) if b - a >= window]
     val_fraction = scorer.bundle.run.train.val_fraction
-    splits = [chronological_split(s, window, val_fraction) for s in segments]
-    model = scorer.bundle.model
-    new = calibrate_label_free(model, splits, window, scorer.bundle.code_frequencies, scorer.device, warn,
-                               tuple(old.components), earlier=trained(scorer.bundle, old), also_normal=declared,
-                               relative=wandering)
-    new = {**new, "alert_at": old.alert_at, "fusion": old.fusion}
+
+    def fit(stretches: list[np.ndarray]) -> dict:
+        fitted = calibrate_label_free(scorer.bundle.model, [chronological_split(s, window, val_fraction) for s in stretches],
+                                      window, scorer.bundle.code_frequencies, scorer.device, warn, tuple(old.components),
+                                      earlier=base, also_normal=declared, relative=wandering)
+        return {**fitted, "alert_at": old.alert_at, "fusion": old.fusion}
+
+    new = fit(segments)
     candidate = risk_from_dict(new)
 
     checked = (starts >= check_from) & ~_any_in(excluded | labelled | incident, starts, window)
@@ -164,13 +167,8 @@ def refit_calibration(scorer, recent: RecentData, *, margin_windows: int = MARGI
         "reason": None,
     }
     if not refused and n_checked:  # the newest windows pass the guard: they join the reference too
-        whole = ~excluded
-        segments = [series[a:b] for a, b in _spans(whole) if b - a >= 2 * window]
-        new = calibrate_label_free(model, [chronological_split(s, window, val_fraction) for s in segments], window,
-                                   scorer.bundle.code_frequencies, scorer.device, warn, tuple(old.components),
-                                   earlier=trained(scorer.bundle, old), also_normal=declared,
-                               relative=wandering)
-        new = {**new, "alert_at": old.alert_at, "fusion": old.fusion}
+        segments = [series[a:b] for a, b in _spans(~excluded) if b - a >= 2 * window]
+        new = fit(segments)
         record["windows"].update(reference=int(new.get("reference_windows", 0)), calibration=int(new.get("windows", 0)))
         record["rows"]["reference"] = int(sum(len(s) for s in segments))
         record["moved"] = movement(old, risk_from_dict(new), scorer.channels)
@@ -282,6 +280,15 @@ def describe(record: dict) -> str:
     wandering = f"; {', '.join(wander)} wander: judged within each window, not by level" if wander else ""
     return (f"{head} on {record['source']} (rows {record['rows']['first']}-{record['rows']['last']}, "
             f"{record['windows']['reference']} reference windows): levels moved {top or 'nothing'}{wandering}; {tail}")
+
+
+def marked_rows(verdicts, first_row: int, n_rows: int, times, series: str | None) -> dict[str, np.ndarray]:
+    """Which of n_rows rows (stream rows first_row ..) operators marked: {incident, false_alarm} (T,) bool."""
+    from jepawatch.feedback import windows_marked  # a foundation module (feedback.py)
+
+    rows = np.arange(first_row, first_row + n_rows)
+    return {("incident" if kind == "incident" else "false_alarm"):
+            windows_marked(verdicts, kind, rows, rows, times, times, series) for kind in ("incident", "false_alarm")}
 
 
 def _runs(flags: np.ndarray) -> list[list[int]]:

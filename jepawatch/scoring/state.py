@@ -35,6 +35,8 @@ class ScoreState(StateFile):
     out_bytes: int | None = None  # size of a .jsonl/.csv --out after them (None: Parquet, or an older state)
     alerts: dict | None = None  # alerts.pipeline.Alerting.state(): an open alert and the window count
     series: dict | None = None  # a long-format table: series id -> scoring.fleet.SeriesCursor.to_dict()
+    windows_since_refit: int = 0  # `--refit-every`: windows scored since the last refit (scoring.refit_schedule)
+    moved: dict | None = None  # scoring.data_moved.DataMoved.to_dict(): the recent alerts, and since when the data moved
 
     @property
     def out_mark(self) -> OutputMark:
