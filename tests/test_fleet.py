@@ -199,6 +199,7 @@ def test_watch_scores_each_series_of_a_long_format_file_as_score_does(monitor, t
     scored = scored.astype({"series": object, "start_time": str, "end_time": str})
     scored["start_time"] = scored["start_time"].str.replace(" ", "T")
     scored["end_time"] = scored["end_time"].str.replace(" ", "T")
+    scored["notice"] = scored["notice"].astype(object).where(scored["notice"].notna(), None)  # <NA> as the rows' None
     expected = scored.sort_values(["series", "window_start"]).reset_index(drop=True)
     assert list(watched.columns) == list(expected.columns)
     assert len(watched) == sum(n // WINDOW - 1 for n in LENGTHS.values())
