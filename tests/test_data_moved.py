@@ -114,3 +114,22 @@ def test_an_alert_storm_is_bounded_held_back_alerts_counted_and_said():
     assert any(e.status == FIRING for r in later for e in restored.update(r))
     unbounded = AlertTracker("web", "m", AlertPolicy(max_alerts=0))
     assert sum(e.status == FIRING for r in flapping for e in unbounded.update(r)) == 20
+
+
+@pytest.mark.parametrize("field, value", [("moved", {"": {"recent": "garbage"}}), ("moved", ["x"]),
+                                          ("windows_since_refit", "many")])
+def test_a_damaged_notice_or_refit_count_in_the_state_is_a_one_line_error(bundle, tmp_path, field, value):
+    normal(600, 9).to_csv(tmp_path / "live.csv", index=False)
+    state = tmp_path / "state.json"
+    args = ["score", str(tmp_path / "live.csv"), "--model", str(bundle), "--state", str(state), "--refit-every", "5"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    saved = json.loads(state.read_text())
+    saved[field] = value
+    state.write_text(json.dumps(saved))
+    with open(tmp_path / "live.csv", "a") as f:
+        normal(700, 9).iloc[600:].to_csv(f, header=False, index=False)
+    refits = (bundle / "refits.json").read_text() if (bundle / "refits.json").exists() else None
+    result = CliRunner().invoke(app, args)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and text.startswith("error:") and "delete the state file" in text, result.output
+    assert ((bundle / "refits.json").read_text() if (bundle / "refits.json").exists() else None) == refits  # nothing refitted

@@ -134,7 +134,7 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
             schedule = request.refit
             if schedule.feedback is None and state is not None:
                 schedule = replace(schedule, feedback=feedback_path(state))
-            since = int(previous.totals.get("windows_since_refit", 0)) if previous is not None else 0
+            since = previous.totals.get("windows_since_refit", 0) if previous is not None else 0
             cursor = RefittingCursor(cursor, schedule, since, request.warn, request.warn, str(data))
 
         stats = WatchStats(bundle.name, str(data), shown_mode, scorer.alert_at, scorer.risk_source)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from jepawatch.errors import DataError
+
 LOOKBACK = 12  # windows
 MOVED_SHARE = 0.5  # of them alerting: the data moved
 JUMP = 1000.0  # while moved, a window alerts when it is this many times rarer than the recent windows' median
@@ -64,7 +66,10 @@ class DataMoved:
     """The moved state of each series a run scores (one, or each of a long-format table's)."""
 
     def __init__(self, saved: dict | None = None):
-        self.states = {str(name): MovedState.from_dict(state) for name, state in (saved or {}).items()}
+        try:
+            self.states = {str(name): MovedState.from_dict(state) for name, state in (saved or {}).items()}
+        except (TypeError, ValueError, KeyError, AttributeError):
+            raise DataError("the state file's \"data moved\" record is damaged; delete the state file to start over") from None
 
     def annotate(self, rows: list[dict]) -> list[dict]:
         out = []

@@ -49,6 +49,7 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
     line each, and to the webhook) and the metrics, before the state is saved with the alerts'."""
     with state_lock(request.state, request.lock_wait):
         previous = _previous_state(scorer, request, warn)
+        moved = DataMoved(previous.moved if previous else None)  # a damaged record is said before anything runs
         rows_seen = 0
         tally = ReadTally(source_name(request.data))
 
@@ -87,7 +88,6 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
                 warn(f"{source_name(request.data)} has {rows_seen} row(s): nothing to score; a window is scored once it "
                      f"and the window before it are complete, so give at least {needed} rows (windows of "
                      f"{scorer.window})")
-        moved = DataMoved(previous.moved if previous else None)
         rows = moved.annotate(rows)  # "the data moved" once, instead of an alert every window
         if previous is not None and rows_seen < previous.rows_seen:
             raise DataError(f"{source_name(request.data)} has {rows_seen} rows but {previous.rows_seen} were seen before: the file was "

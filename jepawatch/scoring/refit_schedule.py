@@ -56,7 +56,11 @@ class RefittingCursor:
         self.times: np.ndarray | None = None
         self.first_row = cursor.context.rows_read  # stream row of recent[0]
         self.carry = cursor.context.carry
-        self.windows_since = int(windows_since)
+        try:
+            self.windows_since = int(windows_since)
+        except (TypeError, ValueError):
+            raise DataError("the state file's count of windows since the last refit is damaged; delete the state "
+                            "file to start over") from None
         self.records: list[dict] = []  # this run's refits, applied or refused
 
     @property
