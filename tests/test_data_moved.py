@@ -119,6 +119,7 @@ def test_an_alert_storm_is_bounded_held_back_alerts_counted_and_said():
 @pytest.mark.parametrize("field, value", [("moved", {"": {"recent": "garbage"}}), ("moved", ["x"]),
                                           ("windows_since_refit", "many")])
 def test_a_damaged_notice_or_refit_count_in_the_state_is_a_one_line_error(bundle, tmp_path, field, value):
+    bundle = shutil.copytree(bundle, tmp_path / "bundle")  # refitted here: the module's bundle stays as trained
     normal(600, 9).to_csv(tmp_path / "live.csv", index=False)
     state = tmp_path / "state.json"
     args = ["score", str(tmp_path / "live.csv"), "--model", str(bundle), "--state", str(state), "--refit-every", "5"]
