@@ -183,6 +183,20 @@ def test_bad_files_are_refused_with_a_data_error(tmp_path, name, content, fragme
         read(path)
 
 
+def test_a_folder_of_no_benchmark_and_a_fifo_are_said_as_what_they_are(tmp_path):
+    import os
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "notes.md").write_text("# nothing tabular here\n")
+    with pytest.raises(DataError, match=r"logs is a folder that no installed adapter recognises as a benchmark layout"):
+        read(folder)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.csv")
+        with pytest.raises(DataError, match=r"pipe.csv is not a regular file \(a FIFO"):
+            read(tmp_path / "pipe.csv")
+
+
 def test_unknown_and_unrecognised_inputs_list_the_candidates(tmp_path):
     (tmp_path / "notes.md").write_text("# nothing tabular here\n")
     with pytest.raises(DataError, match=r"no installed adapter can read .*csv: \.csv"):

@@ -114,6 +114,12 @@ class AdapterRegistry:
         best_score = scores[0][0] if scores else 0.0
         if best_score <= 0:
             formats = "; ".join(f"{a.name}: {', '.join(a.formats)}" for a in self._adapters.values())
+            if path.is_dir():
+                raise DataError(f"{path} is a folder that no installed adapter recognises as a benchmark layout "
+                                f"(candidates: {formats}); give a data file, or a benchmark folder an adapter reads")
+            if not path.is_file():
+                raise DataError(f"{path} is not a regular file (a FIFO, a socket or a device?); score and train read "
+                                "files; to follow a stream, write it to a file and `jepawatch watch --follow` that")
             raise DataError(f"no installed adapter can read {path} (candidates: {formats}); "
                             "give one of these, or name one with --adapter")
         tied = [n for s, n in scores if best_score - s < AMBIGUOUS_WITHIN]
