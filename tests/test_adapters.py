@@ -197,6 +197,25 @@ def test_a_folder_of_no_benchmark_and_a_fifo_are_said_as_what_they_are(tmp_path)
             read(tmp_path / "pipe.csv")
 
 
+def test_a_label_named_column_that_is_not_zero_one_is_a_channel_said_so(tmp_path):
+    from jepawatch.adapters import reading_report
+    from jepawatch.adapters.quality import ReadTally
+
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"x": np.arange(50.0), "label": np.arange(50) % 3}).to_csv(path, index=False)  # 0, 1 and 2
+    series = read(path)
+    assert series.channels == ["x", "label"] and series.labels is None
+    lines = reading_report(read_dataset(path, None, ReadOptions()), series)
+    assert any("column 'label' is named like a label column but holds values other than 0/1" in line for line in lines)
+    tally = ReadTally("d.csv")
+    tally.add(series)
+    assert "--label-col none" in tally.warning()
+    pd.DataFrame({"x": np.arange(50.0), "label": np.arange(50) % 2}).to_csv(path, index=False)  # a real label
+    series = read(path)
+    assert series.channels == ["x"] and not any("named like a label" in line for line in
+                                                 reading_report(read_dataset(path, None, ReadOptions()), series))
+
+
 def test_unknown_and_unrecognised_inputs_list_the_candidates(tmp_path):
     (tmp_path / "notes.md").write_text("# nothing tabular here\n")
     with pytest.raises(DataError, match=r"no installed adapter can read .*csv: \.csv"):

@@ -134,6 +134,7 @@ class ColumnPlan:
     series: str | None = None  # long format: the column that names each row's series
     text_channels: set[str] = field(default_factory=set)  # parsed cell by cell
     dropped: dict[str, str] = field(default_factory=dict)  # column -> why it is not a channel
+    label_like: list[str] = field(default_factory=list)  # named like a label column, but not 0/1: read as channels
 
     @property
     def needed(self) -> list[str]:
@@ -156,6 +157,8 @@ def plan_columns(columns: Columns, options: ReadOptions, source: str) -> ColumnP
     series = _find_series(names, options, source, taken={timestamp: "the time column", label: "the label column"},
                           channels=wanted or ())
     plan = ColumnPlan(channels=[], timestamp=timestamp, label=label, series=series)
+    if label is None and options.label_column == AUTO:
+        plan.label_like = [n for n in names if n.lower() in LABEL_NAMES and n not in (timestamp, series)]
     for name in names:
         if name in (timestamp, label, series) or (wanted is not None and name not in wanted):
             continue
@@ -235,6 +238,7 @@ def build_series(columns: Columns, plan: ColumnPlan, source: str, label_parser: 
         "label_column": plan.label,
         "series_column": plan.series,
         "dropped_columns": dict(plan.dropped),
+        "label_like_channels": [c for c in plan.label_like if c in plan.channels],
         "unparsed_cells": unparsed,
         "infinite_cells": n_infinite,
     }

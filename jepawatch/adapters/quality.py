@@ -8,11 +8,12 @@ batch (what `watch --follow` does row by row: skip and count) and say so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from jepawatch.adapters.contract import Series
+from jepawatch.adapters.report import label_like_warning
 from jepawatch.errors import DataError
 
 WARN_SHARE = 0.01  # a warning when more than 1% of the rows or cells are unreadable
@@ -32,6 +33,7 @@ class ReadTally:
     backwards: int = 0  # rows whose time is before the previous row's (one series only)
     repeated: int = 0  # rows whose time is the previous row's
     last_time: object = None
+    label_like: list = field(default_factory=list)  # columns named like labels, read as channels (not 0/1)
 
     def add(self, batch: Series) -> None:
         """Count `batch` (values (n, V), NaN = missing); a DataError once most rows are unreadable."""
@@ -44,6 +46,7 @@ class ReadTally:
             self.missing_cells += int(missing.sum())
         self.unparsed_cells += int(batch.metadata.get("unparsed_cells", 0))
         self.infinite_cells += int(batch.metadata.get("infinite_cells", 0))
+        self.label_like = self.label_like or list(batch.metadata.get("label_like_channels") or [])
         times = None if batch.timestamps is None else np.asarray(batch.timestamps)
         if times is not None and times.dtype.kind in "Mmfiu" and batch.series_ids is None and len(times):  # dates or numbers
             if self.last_time is not None:
@@ -63,7 +66,8 @@ class ReadTally:
         or when any cell was infinite; else None (as training's reading report says them)."""
         rows = self.rows and self.unreadable_rows / self.rows > WARN_SHARE
         cells = self.cells and self.unparsed_cells / self.cells > WARN_SHARE
-        lines = [self._misparse(rows, cells) if rows or cells else self._gaps(), self._order()]
+        lines = [self._misparse(rows, cells) if rows or cells else self._gaps(), self._order(),
+                 label_like_warning(self.label_like) if self.label_like else None]
         return " ".join(line for line in lines if line) or None
 
     def _order(self) -> str | None:

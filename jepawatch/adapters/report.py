@@ -15,6 +15,8 @@ def reading_report(dataset: Dataset, series: Series) -> list[str]:
     if dropped:
         messages.append("dropped columns: " + ", ".join(f"{c} ({why})" for c, why in list(dropped.items())[:SHOWN])
                         + (" ..." if len(dropped) > SHOWN else ""))
+    if meta.get("label_like_channels"):
+        messages.append(label_like_warning(meta["label_like_channels"]))
     if meta.get("unparsed_cells"):
         messages.append(f"{meta['unparsed_cells']} cells were not numbers and count as missing")
     if meta.get("infinite_cells"):
@@ -26,3 +28,11 @@ def reading_report(dataset: Dataset, series: Series) -> list[str]:
         if dataset.metadata.get(key):
             messages.append(f"{key.replace('_', ' ')}: {', '.join(dataset.metadata[key])}")
     return messages
+
+
+def label_like_warning(names: list[str]) -> str:
+    """A column named like labels whose values are not 0/1 was read as a channel: said, never silent."""
+    shown = ", ".join(repr(n) for n in names)
+    return (f"column {shown} is named like a label column but holds values other than 0/1 or true/false, so it is "
+            f"read as a channel; give --label-col {names[0]} with 0/1 labels, or --label-col none to keep it a channel "
+            "without this warning")
