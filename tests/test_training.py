@@ -112,3 +112,15 @@ def test_a_diverged_run_saves_no_bundle_and_keeps_its_checkpoint(csv_file, tmp_p
     assert not (tmp_path / "models" / "m" / "config.json").exists()
     assert (tmp_path / "models" / "m" / "checkpoint.safetensors").exists()
     assert not (tmp_path / "models" / "LATEST").exists()
+
+
+def test_a_long_epoch_is_said_up_front_with_the_whole_runs_time():
+    from jepawatch.training.loop import EpochClock
+
+    times = iter([0.0, 1.0, 6.0])
+    clock = EpochClock(steps_per_epoch=100, epochs_left=20, now=lambda: next(times))
+    assert clock.after(1) is None  # 1 s in: too early to tell
+    said = clock.after(1)  # 6 s for one step of 100: 10 min an epoch
+    assert said.startswith("an epoch takes about 10 min here (100 steps), the 20 epoch(s) left about 3.3 h")
+    times = iter([0.0, 6.0])
+    assert EpochClock(steps_per_epoch=100, epochs_left=20, now=lambda: next(times)).after(50) == ""  # 12 s: nothing

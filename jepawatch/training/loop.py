@@ -46,6 +46,37 @@ class NullReporter:
     def stop(self): pass
 
 
+LONG_EPOCH_SECONDS = 60.0  # an epoch longer than this is said up front, with the whole run's time
+CLOCK_SECONDS = 5.0  # the estimate waits for this much of the first epoch
+
+
+class EpochClock:
+    """How long an epoch will take, from its first steps: said once, when it is long (wide data,
+    a slow machine), so that nobody waits blind."""
+
+    def __init__(self, steps_per_epoch: int, epochs_left: int, now: Callable[[], float] | None = None):
+        import time
+
+        self.now = now or time.monotonic
+        self.started, self.steps, self.epochs_left = self.now(), steps_per_epoch, epochs_left
+
+    def after(self, step: int) -> str | None:
+        """None while it is too early to tell; then "" (short epochs: nothing to say) or the line to say."""
+        elapsed = self.now() - self.started
+        if elapsed < CLOCK_SECONDS and step < self.steps:
+            return None
+        per_epoch = elapsed / step * self.steps
+        if per_epoch <= LONG_EPOCH_SECONDS:
+            return ""
+        return (f"an epoch takes about {_duration(per_epoch)} here ({self.steps:,} steps), the {self.epochs_left} epoch(s) "
+                f"left about {_duration(per_epoch * self.epochs_left)}; fewer channels or rows, --epochs, or a GPU "
+                "(--device cuda) shorten it; Ctrl-C keeps the last finished epoch")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 @dataclass
 class TrainResult:
     model: nn.Module  # with the selected epoch's weights
@@ -76,6 +107,7 @@ class Trainer:
         self.checkpoint_path = checkpoint_path
         self.checkpoint_context = checkpoint_context or {}
         self.reporter = reporter or NullReporter()
+        self._timed = False  # the epoch's length was estimated (and said when long): once a run
         self.dist = dist_ctx or DistContext()
         self.after_epoch = after_epoch  # test hook: called after each epoch's checkpoint
         self.objective = kind.objective(model.cfg)
@@ -130,6 +162,7 @@ class Trainer:
         self.model.train()
         sums: dict[str, float] = {}
         n = 0
+        clock = EpochClock(self.steps_per_epoch, self.cfg.epochs - epoch + 1) if not self._timed else None
         for step, batch in enumerate(self.training_batches(epoch), start=1):
             lam = self.lambda_rec(state.global_step)
             values = self.train_step(batch, lam)
@@ -138,6 +171,13 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
             self.reporter.step(epoch, step, values | {"lambda_rec": lam})
+            if clock is not None:
+                said = clock.after(step)
+                if said is not None:
+                    self._timed = True
+                    clock = None
+                    if said:
+                        self.reporter.warn(said)
         return {f"train_{k}": v / max(n, 1) for k, v in sums.items()}
 
     @torch.no_grad()
