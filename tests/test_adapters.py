@@ -216,6 +216,27 @@ def test_a_label_named_column_that_is_not_zero_one_is_a_channel_said_so(tmp_path
                                                  reading_report(read_dataset(path, None, ReadOptions()), series))
 
 
+def test_a_last_line_cut_short_is_left_out_and_said_and_a_delimiter_switch_is_named(tmp_path):
+    from jepawatch.adapters import reading_report
+    from jepawatch.adapters.quality import ReadTally
+
+    lines = ["timestamp,a,b,label"] + [f"2026-01-01 00:{i // 60:02d}:{i % 60:02d},{i % 7}.5,{i % 5}.25,{int(i % 50 == 0)}"
+                                       for i in range(300)]
+    path = tmp_path / "cut.csv"
+    path.write_text("\n".join(lines) + "\n2026-01-01 00:05:00,0.1")  # the writer was cut off mid-line
+    dataset = read_dataset(path, None, ReadOptions())
+    series = dataset.part("train")
+    assert series.channels == ["a", "b"] and series.n_steps == 300 and series.labels.sum() == 6
+    assert "the last line is cut short (no label): left out" in reading_report(dataset, series)
+    tally = ReadTally("cut.csv")
+    tally.add(series)
+    assert "cut.csv: the last line is cut short" in tally.warning()
+    switched = tmp_path / "switched.csv"  # the second half written with another delimiter
+    switched.write_text("\n".join(lines[:151] + [line.replace(",", ";") for line in lines[151:]]) + "\n")
+    with pytest.raises(DataError, match=r"empty cells, the first in data row 151 .*a delimiter that changes"):
+        read(switched, label_column="label")
+
+
 def test_unknown_and_unrecognised_inputs_list_the_candidates(tmp_path):
     (tmp_path / "notes.md").write_text("# nothing tabular here\n")
     with pytest.raises(DataError, match=r"no installed adapter can read .*csv: \.csv"):

@@ -225,13 +225,18 @@ def build_series(columns: Columns, plan: ColumnPlan, source: str, label_parser: 
     values = by_channel.T  # (T, V)
     if n_infinite:
         values[np.isinf(values)] = np.nan
-    labels = None
+    labels, kept = None, n_rows
     if plan.label is not None:
-        labels = (label_parser or parse_labels)(columns.to_pandas(plan.label), plan.label, source)
+        label_cells = columns.to_pandas(plan.label)
+        if n_rows and pd.isna(label_cells.iloc[-1]) and int(label_cells.isna().sum()) == 1:
+            kept = n_rows - 1  # a last line cut short (still being written, or truncated): left out, and said
+            values = values[:kept]
+        labels = (label_parser or parse_labels)(label_cells.iloc[:kept], plan.label, source)
     timestamps = None
     if plan.timestamp is not None:
-        timestamps = (timestamp_parser or parse_timestamps)(columns.to_pandas(plan.timestamp))
-    series_ids = None if plan.series is None else parse_series_ids(columns.to_pandas(plan.series), plan.series, source)
+        timestamps = (timestamp_parser or parse_timestamps)(columns.to_pandas(plan.timestamp).iloc[:kept])
+    series_ids = (None if plan.series is None
+                  else parse_series_ids(columns.to_pandas(plan.series).iloc[:kept], plan.series, source))
     metadata = {
         "source": source,
         "timestamp_column": plan.timestamp,
@@ -239,6 +244,7 @@ def build_series(columns: Columns, plan: ColumnPlan, source: str, label_parser: 
         "series_column": plan.series,
         "dropped_columns": dict(plan.dropped),
         "label_like_channels": [c for c in plan.label_like if c in plan.channels],
+        "cut_last_row": n_rows - kept,
         "unparsed_cells": unparsed,
         "infinite_cells": n_infinite,
     }
@@ -259,8 +265,10 @@ def series_from_frame(frame: pd.DataFrame, options: ReadOptions, source: str, la
 def parse_labels(column: pd.Series, name: str, source: str) -> np.ndarray:
     """0/1, true/false (any case) -> (T,) uint8; anything else is refused."""
     if column.isna().any():
-        raise DataError(f"{source}: label column {name!r} has {int(column.isna().sum())} empty cells; "
-                        "every row needs a 0/1 label")
+        first = int(np.flatnonzero(column.isna().to_numpy())[0])
+        raise DataError(f"{source}: label column {name!r} has {int(column.isna().sum())} empty cells, the first in "
+                        f"data row {first + 1} of this part; rows with fewer fields than the header (a delimiter that "
+                        "changes, a line cut short) leave it empty; every row needs a 0/1 label")
     if pd.api.types.is_bool_dtype(column):
         return column.to_numpy(dtype=np.uint8)
     if pd.api.types.is_numeric_dtype(column):
@@ -361,7 +369,9 @@ def _looks_like_dates(sample: pd.Series) -> bool:
 
 
 def _is_zero_one(sample: pd.Series) -> bool:
-    if sample.isna().any():
+    if len(sample) > 1 and pd.isna(sample.iloc[-1]) and not sample.iloc[:-1].isna().any():
+        sample = sample.iloc[:-1]  # a last line cut short (`build_series` leaves it out and says so)
+    if sample.isna().any() or sample.empty:
         return False
     if pd.api.types.is_bool_dtype(sample):
         return True

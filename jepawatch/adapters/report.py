@@ -5,6 +5,7 @@ from __future__ import annotations
 from jepawatch.adapters.contract import Dataset, Series
 
 SHOWN = 8  # dropped columns named before "..."
+CUT_LAST_ROW = "the last line is cut short (no label): left out"
 
 
 def reading_report(dataset: Dataset, series: Series) -> list[str]:
@@ -17,6 +18,8 @@ def reading_report(dataset: Dataset, series: Series) -> list[str]:
                         + (" ..." if len(dropped) > SHOWN else ""))
     if meta.get("label_like_channels"):
         messages.append(label_like_warning(meta["label_like_channels"]))
+    if meta.get("cut_last_row"):
+        messages.append(CUT_LAST_ROW)
     if meta.get("unparsed_cells"):
         messages.append(f"{meta['unparsed_cells']} cells were not numbers and count as missing")
     if meta.get("infinite_cells"):
