@@ -44,7 +44,10 @@ class RunConfig:
         model = dataclass_from_dict(KINDS[kind].config_class, d["model"])
         check_values(model)
         model.validate()
-        return cls(kind, model, dataclass_from_dict(TrainConfig, d["train"]))
+        train = dataclass_from_dict(TrainConfig, d["train"])
+        check_values(train, may_be_zero={"stride", "seed"})  # a bundle's train section is untrusted too
+        train.validate()
+        return cls(kind, model, train)
 
 
 def dataclass_from_dict(cls, values: dict):
@@ -70,19 +73,21 @@ MAX_DEPTH = 256  # any *_layers, *_depth, *_blocks
 MAX_SIZE = 10_000_000  # any other integer
 
 
-def check_values(config) -> None:
+def check_values(config, may_be_zero: set[str] | frozenset[str] = frozenset()) -> None:
     """Types and ranges the model's own `validate` takes for granted (a bundle's config.json is
-    untrusted input): numbers are numbers, sizes are positive integers."""
+    untrusted input): numbers are numbers, sizes are positive integers (`may_be_zero`: those that
+    may be 0 besides the model's)."""
     hints = typing.get_type_hints(type(config))
+    zero_ok = _MAY_BE_ZERO | set(may_be_zero)
     for f in dataclasses.fields(config):
         value, tp = getattr(config, f.name), hints[f.name]
         if tp is int:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"{f.name} must be an integer, not {value!r}")
-            if value < (0 if f.name in _MAY_BE_ZERO else 1):
-                raise ValueError(f"{f.name} must be at least {0 if f.name in _MAY_BE_ZERO else 1}, not {value}")
+            if value < (0 if f.name in zero_ok else 1):
+                raise ValueError(f"{f.name} must be at least {0 if f.name in zero_ok else 1}, not {value}")
             most = MAX_DEPTH if f.name.endswith(("_layers", "_depth", "_blocks")) else MAX_SIZE
-            if value > most:
+            if value > most and f.name != "seed":  # a seed is any non-negative integer
                 raise ValueError(f"{f.name} must be at most {most:,}, not {value:,}")
         elif tp is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
             raise ValueError(f"{f.name} must be a number, not {value!r}")

@@ -80,3 +80,18 @@ def test_presets_sit_under_the_toml_and_set(tmp_path):
         resolve_config("mts-jepa", preset="fast")
     with pytest.raises(ConfigError, match="--preset is for mts-jepa"):
         resolve_config("temporal-jepa", preset="paper")
+
+
+def test_a_bundles_train_section_is_checked_but_a_large_seed_is_fine():
+    from jepawatch.run_config import RunConfig
+
+    from conftest import tiny_run
+
+    good = tiny_run().to_dict()
+    good["train"]["seed"] = 2 ** 40
+    assert RunConfig.from_dict(good).train.seed == 2 ** 40
+    for key, value in (("batch_size", -5), ("val_fraction", 1.5), ("stride", -1), ("lr", float("inf"))):
+        bad = tiny_run().to_dict()
+        bad["train"][key] = value
+        with pytest.raises(ValueError, match=key):
+            RunConfig.from_dict(bad)
