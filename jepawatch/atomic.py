@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import tempfile
@@ -73,7 +74,24 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, obj: object) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(path, json.dumps(finite(obj), indent=2, sort_keys=False) + "\n")
+
+
+def finite(value: object) -> object:
+    """JSON has no NaN or Infinity: such a float is written as null (every JSON jepawatch writes goes
+    through this, so that any reader parses it)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def json_line(row: dict) -> str:
+    """One JSON object on one line (a scored row), NaN and Infinity as null."""
+    return json.dumps(finite(row)) + "\n"
 
 
 def read_json_record(path: str | Path, record_format: str, fix: str) -> dict | None:

@@ -44,7 +44,7 @@ from torch import nn
 
 from jepawatch import bundle_checks as checks
 from jepawatch._version import __version__
-from jepawatch.atomic import atomic_write_text, ensure_dir, umask_mode
+from jepawatch.atomic import atomic_write_text, ensure_dir, finite, umask_mode
 from jepawatch.data.preprocess import Preprocessor
 from jepawatch.errors import BundleError, ConfigError, JepawatchError
 from jepawatch.run_config import RunConfig
@@ -140,11 +140,11 @@ def save_bundle(path: Path, run: RunConfig, data: dict, preprocess: Preprocessor
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS), metadata={"format": BUNDLE_FORMAT})
         (tmp / PREPROCESS).write_text(json.dumps(preprocess.to_dict(), indent=2) + "\n")
-        (tmp / HISTORY).write_text(json.dumps(history, indent=2) + "\n")
+        (tmp / HISTORY).write_text(json.dumps(finite(history), indent=2) + "\n")
         files = [WEIGHTS, PREPROCESS, HISTORY]
         for name, content in ((CODES, code_frequencies), (RISK, risk)):
             if content is not None:
-                (tmp / name).write_text(json.dumps(content) + "\n")
+                (tmp / name).write_text(json.dumps(finite(content)) + "\n")
                 files.append(name)
         config = {
             "format": BUNDLE_FORMAT,
@@ -170,7 +170,7 @@ def update_bundle(path: Path, json_files: dict[str, dict], tensor_files: dict[st
         shutil.copytree(path, tmp, dirs_exist_ok=True)
         config = json.loads((tmp / "config.json").read_text())
         for name, content in json_files.items():
-            (tmp / name).write_text(json.dumps(content, indent=2) + "\n")
+            (tmp / name).write_text(json.dumps(finite(content), indent=2) + "\n")
         for name, tensors in tensor_files.items():
             save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / name),
                       metadata={"format": BUNDLE_FORMAT})
@@ -348,7 +348,7 @@ def save_adapted_bundle(path: Path, parent: Bundle, preprocess: Preprocessor, da
     with _staged(path) as tmp:
         contents = {PREPROCESS: preprocess.to_dict(), CODES: code_frequencies, RISK: risk}
         for name, content in contents.items():
-            (tmp / name).write_text(json.dumps(content) + "\n")
+            (tmp / name).write_text(json.dumps(finite(content)) + "\n")
         run = RunConfig.from_dict(parent.run.to_dict())
         run.kind.set_channels(run.model, preprocess.n_kept)
         config = {

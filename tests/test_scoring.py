@@ -882,3 +882,18 @@ def test_score_says_when_rows_are_out_of_time_order_or_repeat_a_time(trained, tm
         assert result.exit_code == 0 and fragment in text and "sort the file by its time column" in text, (name, text)
     clean = runner.invoke(app, ["score", str(root / "test.csv"), "--model", str(path), "--out", str(tmp_path / "c.jsonl")])
     assert "time column" not in clean.output
+
+
+def test_no_json_jepawatch_writes_holds_nan_or_infinity(tmp_path):
+    from jepawatch.atomic import atomic_write_json, json_line
+    from jepawatch.scoring.results import write_results
+
+    def strict(text: str):
+        return json.loads(text, parse_constant=lambda token: pytest.fail(f"{token} in JSON"))
+
+    row = {"window_start": 0, "next_window_risk": float("nan"), "one_in": float("inf"), "drivers": "a"}
+    assert strict(json_line(row)) == {"window_start": 0, "next_window_risk": None, "one_in": None, "drivers": "a"}
+    write_results(tmp_path / "rows.jsonl", [row])
+    assert strict((tmp_path / "rows.jsonl").read_text())["one_in"] is None
+    atomic_write_json(tmp_path / "state.json", {"values": [1.0, float("-inf")], "nested": {"x": float("nan")}})
+    assert strict((tmp_path / "state.json").read_text()) == {"values": [1.0, None], "nested": {"x": None}}

@@ -9,12 +9,13 @@ plain) lines when stdout is a pipe or a file.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable
 
 from rich.console import Console
 from rich.markup import escape
+
+from jepawatch.atomic import finite, json_line
 
 stdout = Console()
 # Messages are never hard-wrapped: a line in cron mail or a log stays one line for grep.
@@ -46,7 +47,7 @@ def scored_rows(rows: list[dict], table: Callable[[list[dict]], object]) -> None
     """Scored windows: the rich table `table(rows)` makes on a terminal, else one JSON object a line."""
     if not sys.stdout.isatty():
         for row in rows:
-            sys.stdout.write(json.dumps(row) + "\n")
+            sys.stdout.write(json_line(row))
         return
     stdout.print(table(rows))
 
@@ -63,12 +64,3 @@ def watch_sink(stats, jsonl: bool = False):
     return LiveTableSink(stdout, stats)
 
 
-def finite(value: object) -> object:
-    """JSON has no NaN: write null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value

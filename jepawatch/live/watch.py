@@ -6,7 +6,6 @@ scored, written and its state saved), so stopping never leaves the state behind 
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -19,11 +18,12 @@ from typing import Iterable, Protocol
 from rich.markup import escape
 
 from jepawatch.alerts.pipeline import describe
+from jepawatch.atomic import json_line
 from jepawatch.live.display import WatchStats, plain_line, render
 from jepawatch.live.sources import Tick
 from jepawatch.live.state import WatchState
-from jepawatch.scoring.fleet import FleetCursor
 from jepawatch.scoring.data_moved import DataMoved
+from jepawatch.scoring.fleet import FleetCursor
 from jepawatch.scoring.refit_schedule import RefittingCursor
 from jepawatch.scoring.scorer import ScoringCursor
 
@@ -43,7 +43,7 @@ class JsonLinesSink:
         self.out, self.err = out or sys.stdout, err or sys.stderr
 
     def windows(self, rows: list[dict]) -> None:
-        self.out.write("".join(json.dumps(row) + "\n" for row in rows))
+        self.out.write("".join(json_line(row) for row in rows))
         self.out.flush()
 
     def event(self, message: str) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from jepawatch.adapters.files import same_file
-from jepawatch.atomic import atomic_write
+from jepawatch.atomic import atomic_write, json_line
 from jepawatch.errors import ConfigError, DataError
 
 FORMATS = (".jsonl", ".csv", ".parquet")
@@ -138,7 +138,7 @@ def _text(rows: list[dict], suffix: str, header: bool) -> bytes:
         buffer = io.StringIO()
         pd.DataFrame(rows).to_csv(buffer, index=False, header=header, lineterminator="\n")
         return buffer.getvalue().encode("utf-8")
-    return "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
+    return "".join(json_line(row) for row in rows).encode("utf-8")
 
 
 def _cut_offset(path: Path, mark: OutputMark, suffix: str) -> int | None:
