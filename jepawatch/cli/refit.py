@@ -36,8 +36,10 @@ def refit(
     season, a wandering level).
 
     Left out of the reference: labelled rows, stretches an operator marked as incidents (`jepawatch
-    feedback`), and windows that alert in a run of fewer than 6 windows (an incident's shape; a longer
-    run is the data moving, which is what a refit is for); a marked false alarm is kept. The newest
+    feedback`), and windows that alert in a run of fewer than 6 windows (an incident's shape) or that
+    stand out among DATA's own windows (an incident within a longer run: a longer run is the data
+    moving, which is what a refit is for); a marked false alarm is kept. A channel whose level wanders
+    like a random walk in training is judged from then on by its shape within each window. The newest
     --margin windows are the guard: when more than half of them still alert against the new
     reference, the data is still moving away (an incident building up?) and the refit is refused
     (exit 1, nothing written but the record). Every refit is recorded in the bundle (`info`, the
