@@ -177,8 +177,15 @@ def check_risk(risk: object, n_channels: int) -> None:
     """risk.json: the fused label-free risk (format "fused-tails/1", scoring.label_free) or the earlier formula."""
     if not isinstance(risk, dict):
         raise ValueError("risk.json is not an object")
-    if not isinstance(risk.get("alert_at", 0.0), (int, float)):
-        raise ValueError("risk.json's alert_at is not a number")
+    alert_at = risk.get("alert_at", 0.99)
+    if not isinstance(alert_at, (int, float)) or isinstance(alert_at, bool) or not 0.0 <= alert_at <= 1.0:
+        raise ValueError("risk.json's alert_at is not a risk level from 0 to 1")  # NaN fails the range too
+    for key in ("windows", "validation_windows", "reference_windows"):  # counts `info` shows
+        count = risk.get(key, 0)
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 10**9:
+            raise ValueError(f"risk.json's {key} is not a count of windows")
+    if not isinstance(risk.get("part", ""), str):
+        raise ValueError("risk.json's part is not text")
     if risk.get("format") in ("fused-tails/1", "fused-tails/2"):  # scoring.label_free.FORMATS
         _check_fused_risk(risk, n_channels)
         return

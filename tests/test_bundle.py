@@ -125,6 +125,14 @@ HOSTILE = {  # name: (edit, re-checksum, what the error says)
                           "lr must be a finite number"),
     "text epochs": (_edit_json("config.json", lambda d: d["train"].__setitem__("epochs", "many")), False,
                     "epochs must be an integer"),
+    "NaN alert level": (_edit_json("risk.json", lambda d: d.__setitem__("alert_at", float("nan"))), True,
+                        "alert_at is not a risk level"),
+    "alert level above 1": (_edit_json("risk.json", lambda d: d.__setitem__("alert_at", 7)), True,
+                            "alert_at is not a risk level"),
+    "text window count": (_edit_json("risk.json", lambda d: d.__setitem__("windows", "x")), True,
+                          "windows is not a count"),
+    "negative window count": (_edit_json("risk.json", lambda d: d.__setitem__("reference_windows", -5)), True,
+                              "reference_windows is not a count"),
     "relative channel out of range": (_edit_json("risk.json", lambda d: d["reference"].__setitem__("relative", [7])), True,
                                       "relative channels are not"),
     "refit history not a list": (_add_json("refits.json", {"at": "now"}), True, "refits.json is not a list"),
@@ -135,6 +143,23 @@ HOSTILE = {  # name: (edit, re-checksum, what the error says)
     "config.json an array": (lambda copy: (copy / "config.json").write_text("[]"), False, "not an object"),
     "files a list": (_edit_json("config.json", lambda d: d.__setitem__("files", list(d["files"]))), False, "files is not an object"),
 }
+
+
+@pytest.mark.parametrize("change", [lambda d: d["data"].__setitem__("timestamp_column", 7),
+                                    lambda d: d["data"].__setitem__("source", "[/] [bold]x")])
+def test_info_shows_an_odd_data_summary_as_text(trained, tmp_path, change):
+    """config.json's data summary is shown, not used: odd types or markup in it are printed as text."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from jepawatch.cli.app import app
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    _edit_json("config.json", change)(copy)
+    result = CliRunner().invoke(app, ["info", str(copy)])
+    assert result.exit_code == 0 and "internal error" not in result.output, result.output
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))

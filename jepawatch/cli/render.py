@@ -59,21 +59,21 @@ def _info_panel(info: dict) -> Table:
     parent = info["parent"]
     if parent:
         head.add_row("adapted from", f"{parent['name']} ({parent['path']}; weights SHA-256 {parent['weights_sha256'][:12]}...)")
-        head.add_row("adapted on", f"{data.get('source')}: {data.get('rows')} rows")
+        head.add_row("adapted on", escape(f"{data.get('source')}: {data.get('rows')} rows"))
     else:
-        head.add_row("trained on", f"{data.get('source')}: {data.get('rows')} rows, "
-                     f"{data.get('train_pairs')} train / {data.get('val_pairs')} validation pairs")
+        head.add_row("trained on", escape(f"{data.get('source')}: {data.get('rows')} rows, "
+                                          f"{data.get('train_pairs')} train / {data.get('val_pairs')} validation pairs"))
         if len(data.get("sources", [])) > 1:
             head.add_row("sources", _short([f"{s['source']} ({len(s['preprocess']['channels'])} channels)"
                                             for s in data["sources"]]) + " (scores the first's channels; others: --adapt)")
     if data.get("adapter"):
-        head.add_row("read by", f"{data['adapter']} adapter ({data.get('part')}); data fingerprint {data.get('fingerprint')}")
+        head.add_row("read by", escape(f"{data['adapter']} adapter ({data.get('part')}); data fingerprint {data.get('fingerprint')}"))
     kept, dropped = info["channels_kept"], info["channels_dropped"]
     head.add_row("channels", f"{len(kept)} kept of {len(info['channels'])}: {_short(kept)}")
     if dropped:
         head.add_row("constant, dropped", _short(dropped))
     if data.get("timestamp_column"):
-        head.add_row("timestamp column", data["timestamp_column"])
+        head.add_row("timestamp column", escape(str(data["timestamp_column"])))  # config.json is untrusted
     head.add_row("selected epoch", f"{info['selected_epoch']} of {len(info['epochs'])}"
                  + (" (stopped early)" if info["stopped_early"] else ""))
     _scoring_rows(head, info)
