@@ -258,6 +258,14 @@ def check_head(head: object, has_weights: bool) -> None:
         raise ValueError("head.json's n_features is not a positive whole number")
     if not isinstance(head.get("config"), dict):
         raise ValueError("head.json's config is not an object")
+    for key, value in head["config"].items():  # the head's sizes and rates (scoring.head.HeadConfig)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+                or value > 10_000_000 or (key == "dropout" and value >= 1):
+            raise ValueError(f"head.json's config {key} is not a number in its range")
+    quality = head.get("on_threshold_part", {})
+    if not isinstance(quality, dict) or not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                                                for v in quality.values()):
+        raise ValueError("head.json's quality on its threshold part is not numbers")
     if head.get("features", "codes") not in ("codes", "codes+stats"):  # scoring.head.HEAD_FEATURES
         return  # an unknown kind of head: head_from_bundle says to upgrade
     shape = head.get("stats_shape")
@@ -274,6 +282,15 @@ def check_onnx_record(onnx: object, files: dict) -> None:
     name = check_member_name(onnx.get("file"))
     if name not in files:
         raise ValueError(f"onnx.json names {name}, which config.json does not checksum")
+    diffs = onnx.get("max_abs_diff", {})  # shown by `info`
+    if not isinstance(diffs, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                                              for v in diffs.values()):  # NaN fails >= 0 too
+        raise ValueError("onnx.json's max_abs_diff is not the non-negative differences of the check")
+    opset = onnx.get("opset", 18)
+    if not isinstance(opset, int) or isinstance(opset, bool) or not 1 <= opset <= 1000:
+        raise ValueError("onnx.json's opset is not an opset number")
+    if not isinstance(onnx.get("head_sha256"), (str, type(None))) or not isinstance(onnx.get("checked_on", []), list):
+        raise ValueError("onnx.json's head checksum or what it was checked on is not text")
 
 
 def check_affine_map(affine_of: object, n_channels: int, parent_channels: int) -> list[int | None]:

@@ -286,3 +286,27 @@ def test_the_extras_install_one_onnx_runtime_never_both():
     assert not names["base"] & runtimes
     assert names["cpu"] & runtimes == {"onnxruntime"} and names["gpu"] & runtimes == {"onnxruntime-gpu"}
     assert all(len(found & runtimes) <= 1 for found in names.values())
+
+
+@pytest.mark.parametrize("name, change, fragment", [
+    ("head.json", lambda d: d["config"].__setitem__("dropout", float("nan")), "config dropout is not a number"),
+    ("head.json", lambda d: d["on_threshold_part"].__setitem__("f1", "x"), "quality on its threshold part"),
+    ("onnx.json", lambda d: d["max_abs_diff"].__setitem__("codes", "x"), "max_abs_diff is not"),
+    ("onnx.json", lambda d: d.__setitem__("opset", -5), "opset is not"),
+])
+def test_a_tampered_head_or_onnx_record_is_refused_in_one_line(exported, tmp_path, name, change, fragment):
+    import hashlib
+
+    _, path, _ = exported
+    copy = tmp_path / "copy"
+    shutil.copytree(path, copy)
+    data = json.loads((copy / name).read_text())
+    change(data)
+    (copy / name).write_text(json.dumps(data))
+    config = json.loads((copy / "config.json").read_text())
+    config["files"][name] = hashlib.sha256((copy / name).read_bytes()).hexdigest()
+    (copy / "config.json").write_text(json.dumps(config))
+    for command in (["info", str(copy)], ["score", str(path.parent.parent / "test.csv"), "--model", str(copy)]):
+        result = runner.invoke(app, command)
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1 and text.startswith("error:") and fragment in text, (command, result.output)
