@@ -234,7 +234,6 @@ class Monitor:
         calibration training fitted. The bundle on disk and this monitor score with it from then on."""
         from jepawatch.app import refit as refit_app
         from jepawatch.errors import ConfigError
-        from jepawatch.feedback import feedback_path
 
         scorer = self._scorer()
         if reset:
@@ -242,10 +241,10 @@ class Monitor:
         else:
             if recent is None:
                 raise ConfigError("give the recent data to refit on (or reset=True)")
-            where = Path(feedback) if feedback is not None else (feedback_path(Path(state)) if state is not None else None)
             record = refit_app.refit(scorer, recent, adapter=adapter, options=read_options(label, timestamp, adapter_options),
-                                     last_rows=last, feedback=where, series=series, margin_windows=margin, force=force,
-                                     dry_run=dry_run, warn=warn)
+                                     last_rows=last, state=None if state is None else Path(state),
+                                     feedback=None if feedback is None else Path(feedback), series=series,
+                                     margin_windows=margin, force=force, dry_run=dry_run, warn=warn)
         if not dry_run:
             self.reload()
         return record

@@ -14,15 +14,20 @@ from jepawatch.scoring.scorer import Scorer, display_times
 
 
 def refit(scorer: Scorer, data: DataSource, *, adapter: str | None = None, options: ReadOptions | None = None,
-          last_rows: int | None = None, feedback: Path | None = None, series: str | None = None,
-          margin_windows: int = refitting.MARGIN_WINDOWS, force: bool = False, dry_run: bool = False,
-          warn: Warn = warn_python) -> dict:
-    """Refit on DATA (its newest `last_rows` rows when given), leaving out what `feedback` (a
-    `jepawatch feedback` file) marks as incidents and keeping what it marks as false alarms; write the
-    outcome to the bundle (risk.json when applied, refits.json always) unless `dry_run`, and score with
-    it from now on. Returns the refit's record (`applied` false when the guard refused it)."""
-    from jepawatch.feedback import read_feedback
+          last_rows: int | None = None, state: Path | None = None, feedback: Path | None = None,
+          series: str | None = None, margin_windows: int = refitting.MARGIN_WINDOWS, force: bool = False,
+          dry_run: bool = False, warn: Warn = warn_python) -> dict:
+    """Refit on DATA (its newest `last_rows` rows when given), leaving out what the operators' verdicts
+    (`feedback`, a `jepawatch feedback` file, or the one beside `state`) mark as incidents and keeping
+    what they mark as false alarms; write the outcome to the bundle (risk.json when applied, refits.json
+    always) unless `dry_run`, and score with it from now on. Returns the refit's record (`applied`
+    false when the guard refused it)."""
+    from jepawatch.feedback import feedback_path, read_feedback
 
+    if feedback is not None and state is not None:
+        raise ConfigError("give --state (its feedback file) or --feedback FILE, not both")
+    if feedback is None and state is not None:
+        feedback = feedback_path(Path(state))
     if last_rows is not None and last_rows < 1:
         raise ConfigError("--last must be at least 1 row")
     data = as_data(data)

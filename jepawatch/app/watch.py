@@ -18,7 +18,6 @@ from jepawatch.adapters.files import missing_path_problem
 from jepawatch.alerts.pipeline import AlertSettings, Alerting, series_name
 from jepawatch.atomic import remove_stale_temporaries
 from jepawatch.errors import ConfigError, DataError
-from jepawatch.feedback import feedback_path
 from jepawatch.live.display import WatchStats
 from jepawatch.live.follow import FilePosition
 from jepawatch.live.sources import FollowSource, ReplaySource, parse_speed
@@ -131,11 +130,8 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
             if long_format:
                 raise ConfigError("--refit-every refits one series' reference; a long-format file shares one bundle "
                                   "across its series: leave --refit-every out")
-            schedule = request.refit
-            if schedule.feedback is None and state is not None:
-                schedule = replace(schedule, feedback=feedback_path(state))
             since = previous.totals.get("windows_since_refit", 0) if previous is not None else 0
-            cursor = RefittingCursor(cursor, schedule, since, request.warn, request.warn, str(data))
+            cursor = RefittingCursor(cursor, request.refit.beside(state), since, request.warn, request.warn, str(data))
 
         stats = WatchStats(bundle.name, str(data), shown_mode, scorer.alert_at, scorer.risk_source)
         stats.rows_read = cursor.context.rows_read

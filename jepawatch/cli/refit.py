@@ -51,22 +51,20 @@ def refit(
     from jepawatch.app import refit as app
     from jepawatch.app.score import open_scorer
     from jepawatch.errors import ConfigError, DataError
-    from jepawatch.feedback import feedback_path
 
     if reset and data is not None:
         raise ConfigError("--reset takes no DATA: it goes back to the calibration training fitted")
     if not reset and data is None:
         raise ConfigError("give the recent DATA to refit on (or --reset)")
-    if feedback is not None and state is not None:
+    if feedback is not None and state is not None:  # said before the bundle is loaded
         raise ConfigError("give --state (its feedback file) or --feedback FILE, not both")
     scorer = open_scorer(model, models_dir, device)
     if reset:
         record = app.reset(scorer)
     else:
-        where = feedback if feedback is not None else (feedback_path(state) if state is not None else None)
         record = app.refit(scorer, data, adapter=adapter, options=read_options(label_col, timestamp_col, adapter_option),
-                           last_rows=last, feedback=where, series=series, margin_windows=margin, force=force,
-                           dry_run=dry_run, warn=output.warn)
+                           last_rows=last, state=state, feedback=feedback, series=series, margin_windows=margin,
+                           force=force, dry_run=dry_run, warn=output.warn)
     output.result(record, as_json, lambda: output.note(app.describe(record)))
     if not record["applied"]:
         raise DataError(app.refused_message(record))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -76,7 +76,7 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
         else:
             cursor = scorer.cursor(previous.next_start if previous else None)
             if request.refit is not None:
-                cursor = RefittingCursor(cursor, _with_feedback(request.refit, request.state),
+                cursor = RefittingCursor(cursor, request.refit.beside(request.state),
                                          previous.windows_since_refit if previous else 0, notify, warn,
                                          source_name(request.data))
             for batch in batches:
@@ -120,15 +120,6 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
             if alerting is not None:
                 alerting.close()
     return rows
-
-
-def _with_feedback(schedule: RefitSchedule, state: Path | None) -> RefitSchedule:
-    """The schedule reading the feedback file beside the state when it names none."""
-    if schedule.feedback is not None or state is None:
-        return schedule
-    from jepawatch.feedback import feedback_path
-
-    return replace(schedule, feedback=feedback_path(state))
 
 
 def _previous_state(scorer: Scorer, request: ScoreRequest, warn) -> ScoreState | None:

@@ -33,7 +33,7 @@ reference: each channel's median window level (training standard deviations) and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -41,6 +41,8 @@ import torch
 
 from jepawatch.data.windows import chronological_split
 from jepawatch.errors import ConfigError, DataError
+from jepawatch.bundle import MAX_REFITS, REFITS, RISK, TRAINED_RISK, update_bundle
+from jepawatch.scoring.alert_rule import LABEL_FREE
 from jepawatch.scoring.features import reference_statistics
 from jepawatch.scoring.label_free import FusedRisk, risk_from_dict
 from jepawatch.scoring.label_free_calibration import EXCLUSION_WINDOWS, calibrate_label_free
@@ -79,10 +81,10 @@ class RecentData:
 class RefitResult:
     risk: dict | None  # the new calibration: None when refused (and not forced)
     record: dict  # what happened, for the bundle's refit history (`info`, the report)
-    applied: bool = field(init=False)
 
-    def __post_init__(self):
-        self.applied = self.risk is not None
+    @property
+    def applied(self) -> bool:
+        return self.risk is not None
 
 
 def refit_calibration(scorer, recent: RecentData, *, margin_windows: int = MARGIN_WINDOWS, force: bool = False,
@@ -97,7 +99,7 @@ def refit_calibration(scorer, recent: RecentData, *, margin_windows: int = MARGI
         raise ConfigError(f"the refit's margin must be 0 windows or more, not {margin_windows}")
     window, series = scorer.window, recent.series
     n_rows = len(series)
-    level = old.alert_at if scorer.risk_source != "label-free" else scorer.alert_at
+    level = scorer.alert_at if scorer.risk_source == LABEL_FREE else old.alert_at
     starts = scorable_starts(n_rows, window, window)  # every whole window after the first, end to end
     check_from = n_rows - margin_windows * window
     if len(starts) == 0 or check_from < MIN_REFIT_WINDOWS * window:
@@ -333,8 +335,6 @@ def _rfc3339(moment: datetime) -> str:
 def write(bundle, result: RefitResult) -> None:
     """Record the refit in the bundle (refits.json, the newest MAX_REFITS) and, when applied, replace its
     risk.json, keeping training's as risk.trained.json the first time: one atomic bundle update."""
-    from jepawatch.bundle import MAX_REFITS, REFITS, RISK, TRAINED_RISK, update_bundle
-
     refits = [*bundle.refits, result.record][-MAX_REFITS:]
     files: dict = {REFITS: refits}
     if result.risk is not None:

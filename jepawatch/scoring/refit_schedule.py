@@ -2,8 +2,8 @@
 N scored windows, while scoring goes on (`scoring.refit` says what a refit reads, leaves out and
 refuses).
 
-`RefittingCursor` stands in for a `ScoringCursor`: it keeps the newest rows (preprocessed, as the
-cursor reads them), scores each batch in pieces of at most N windows, and after every N windows
+`RefittingCursor` stands in for a `ScoringCursor`: it keeps the newest rows (the cursor's own
+preprocessed rows, `ScoringCursor.last_values`), scores each batch in pieces of at most N windows, and after every N windows
 refits on those rows with the operators' verdicts of the feedback file, writes the outcome into the
 bundle (atomically, recorded in its refits.json) and scores the next windows with it. A refit the
 guard refuses changes nothing and is tried again N windows later; too few rows yet (a refit needs
@@ -13,17 +13,16 @@ refit is kept in the state, so a cron run continues it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from jepawatch.adapters import Series
-from jepawatch.data.preprocess import fill_forward
 from jepawatch.errors import ConfigError, DataError
 from jepawatch.scoring import refit as refitting
-from jepawatch.scoring.scorer import ScoringCursor, display_times
+from jepawatch.scoring.scorer import ScoringCursor
 
 REFIT_WINDOWS = 100  # the newest rows a scheduled refit reads, in windows (the "How much history" table: 3,000+ rows)
 
@@ -34,6 +33,14 @@ class RefitSchedule:
     rows: int | None = None  # the newest rows a refit reads (default: REFIT_WINDOWS windows)
     feedback: Path | None = None  # a `jepawatch feedback` file (default: beside the state)
     series: str | None = None  # the series name verdicts are matched against
+
+    def beside(self, state: Path | None) -> "RefitSchedule":
+        """The schedule reading the feedback file beside `state` when it names none."""
+        if self.feedback is not None or state is None:
+            return self
+        from jepawatch.feedback import feedback_path
+
+        return replace(self, feedback=feedback_path(state))
 
     def check(self) -> None:
         if self.every < 1:
@@ -55,7 +62,6 @@ class RefittingCursor:
         self.recent = np.zeros((0, len(self.scorer.channels)), dtype=np.float32)
         self.times: np.ndarray | None = None
         self.first_row = cursor.context.rows_read  # stream row of recent[0]
-        self.carry = cursor.context.carry
         try:
             self.windows_since = int(windows_since)
         except (TypeError, ValueError):
@@ -71,21 +77,18 @@ class RefittingCursor:
         rows = []
         piece_rows = max(1, self.schedule.every * self.scorer.stride)
         for start in range(0, batch.n_steps, piece_rows):
-            piece = batch.slice(start, start + piece_rows)
-            self._remember(piece)
-            scored = self.cursor.push(piece)
+            scored = self.cursor.push(batch.slice(start, start + piece_rows))
+            self._remember(self.cursor.last_values, self.cursor.last_stamps)
             rows.extend(scored)
             self.windows_since += len(scored)
             if self.windows_since >= self.schedule.every:
                 self._refit()
         return rows
 
-    def _remember(self, piece: Series) -> None:
-        preprocess = self.scorer.bundle.preprocess
-        values, self.carry = fill_forward(preprocess.transform_raw(piece.values, piece.channels), self.carry)
+    def _remember(self, values: np.ndarray, stamps: np.ndarray | None) -> None:
+        """Keep the rows the cursor just read (preprocessed and filled as it scored them), the newest `keep`."""
         self.recent = np.concatenate([self.recent, values])
-        if piece.timestamps is not None:
-            stamps = display_times(piece.timestamps)
+        if stamps is not None:
             self.times = stamps if self.times is None else np.concatenate([self.times, stamps])
         drop = max(0, len(self.recent) - self.keep)
         if drop:

@@ -176,18 +176,23 @@ class ScoringCursor:
         self.scorer = scorer
         self.context = context
         self.kept = PredictionCache()  # the last windows' predictions: the next push's predecessors
+        self.last_values = np.zeros((0, len(scorer.channels)), dtype=np.float32)  # the last push's rows, preprocessed
+        self.last_stamps: np.ndarray | None = None  # and their display times (None without times)
 
     def push(self, batch: Series) -> list[dict]:
         """Append a batch (raw values in the bundle's channel order); the rows of the windows it completes."""
         scorer, ctx = self.scorer, self.context
+        self.last_values, self.last_stamps = self.last_values[:0], None
         if batch.n_steps == 0:
             return []
         values = scorer.bundle.preprocess.transform_raw(batch.values, batch.channels)  # standardised, NaN kept
         values, ctx.carry = fill_forward(values, ctx.carry)
         ctx.buffer = np.concatenate([ctx.buffer, values])
+        self.last_values = values
         if batch.timestamps is not None:
             stamps = display_times(batch.timestamps)
             ctx.stamps = stamps if ctx.stamps is None or len(ctx.stamps) == 0 else np.concatenate([ctx.stamps, stamps])
+            self.last_stamps = stamps
         end_row = ctx.rows_read
         starts = np.arange(ctx.next_start, end_row - scorer.window + 1, scorer.stride, dtype=np.int64)
         rows = []

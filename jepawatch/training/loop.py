@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,6 @@ class EpochClock:
     a slow machine), so that nobody waits blind."""
 
     def __init__(self, steps_per_epoch: int, epochs_left: int, now: Callable[[], float] | None = None):
-        import time
-
         self.now = now or time.monotonic
         self.started, self.steps, self.epochs_left = self.now(), steps_per_epoch, epochs_left
 
