@@ -22,7 +22,7 @@ from jepawatch.errors import ConfigError
 
 FIRING, RESOLVED, HELD = "firing", "resolved", "held"  # HELD: an alert the storm bound kept from opening
 RISK, MOVED = "risk", "moved"  # what an event is about
-MAX_ALERTS, RATE_WINDOWS = 10, 100  # a storm's bound: at most this many alerts open per series within this many windows
+MAX_ALERTS, RATE_WINDOWS = 10, 100  # a storm's bound: at most this many alerts open per series within this many windows' rows
 HISTORY = 100  # closed alerts a tracker remembers
 
 
@@ -92,8 +92,7 @@ class AlertTracker:
     pending_start_time: str | None = None  # start_time of the first window of the current alerting run
     history: list[dict] = field(default_factory=list)  # the last HISTORY closed alerts, oldest first
     moved: dict | None = None  # the open "data moved" notice: since (its text's time), window, notice
-    seen: int = 0  # windows seen
-    opened_at: list[int] = field(default_factory=list)  # `seen` when each of the latest alerts opened
+    opened_at: list[int] = field(default_factory=list)  # first window start (row) of each of the latest alerts
     held_back: int = 0  # alerts not opened because more than max_alerts opened within RATE_WINDOWS windows
 
     def update(self, row: dict, now: datetime | None = None) -> list[AlertEvent]:
@@ -103,7 +102,6 @@ class AlertTracker:
         if self.last_window_start is not None and start <= self.last_window_start:
             return []
         self.last_window_start = start
-        self.seen += 1
         stamp = event_time(row.get("end_time"), now)
         moved = self._moved(row, stamp)
         if moved:
@@ -119,7 +117,8 @@ class AlertTracker:
                 return []
             self.pending_peak = _peak(self.pending_peak, row)
             if self.alerting_run >= self.policy.for_windows:
-                self.opened_at = [w for w in self.opened_at if w > self.seen - RATE_WINDOWS]
+                span = RATE_WINDOWS * (int(row["window_end"]) - start + 1)  # RATE_WINDOWS windows' rows, at any stride
+                self.opened_at = [w for w in self.opened_at if w > start - span]
                 if self.policy.max_alerts and len(self.opened_at) >= self.policy.max_alerts:
                     if self.alerting_run != self.policy.for_windows:
                         return []
@@ -130,7 +129,7 @@ class AlertTracker:
                                        fingerprint(self.series, self.model, self.pending_window), HELD,
                                        f"{self.policy.max_alerts} alerts opened in the last {RATE_WINDOWS} windows; "
                                        f"{self.held_back} held back so far")]
-                self.opened_at.append(self.seen)
+                self.opened_at.append(start)
                 p = self.pending_peak
                 self.open = OpenAlert(self.pending_start, self.pending_window, p["risk"], p["window_start"],
                                       p["regime"], p["coarse_regime"], p["drivers"], int(row["window_end"]),
@@ -216,7 +215,7 @@ class AlertTracker:
                 "pending_start": self.pending_start, "pending_window": self.pending_window,
                 "pending_peak": self.pending_peak, "open": None if self.open is None else asdict(self.open),
                 "last_window_start": self.last_window_start, "pending_start_time": self.pending_start_time,
-                "history": list(self.history), "moved": self.moved, "seen": self.seen, "opened_at": self.opened_at,
+                "history": list(self.history), "moved": self.moved, "opened_at": self.opened_at,
                 "held_back": self.held_back}
 
     @classmethod
@@ -227,7 +226,7 @@ class AlertTracker:
                    None if d["open"] is None else OpenAlert(**d["open"]),
                    None if d.get("last_window_start") is None else int(d["last_window_start"]),
                    d.get("pending_start_time"), list(d.get("history") or [])[-HISTORY:], _moved_record(d.get("moved")),
-                   int(d.get("seen", 0)), [int(w) for w in d.get("opened_at", [])][-RATE_WINDOWS:], int(d.get("held_back", 0)))
+                   [int(w) for w in d.get("opened_at", [])][-RATE_WINDOWS:], int(d.get("held_back", 0)))
 
 
 def _peak(peak: dict | None, row: dict) -> dict:
