@@ -265,6 +265,86 @@ def test_tail_torture_every_window_exactly_once(bundle, tmp_path):
     assert_same_windows(seen, score_rows(bundle, whole))
 
 
+def killed_after(watch: Watch, row: int) -> list[dict]:
+    """SIGKILL once the window ending at `row` is out and its state saved; the windows it wrote."""
+    watch.wait_for(lambda: watch.rows and watch.rows[-1]["window_end"] == row, what=f"window ending at {row}")
+    time.sleep(0.3)
+    watch.process.kill()
+    watch.finish()
+    return watch.rows
+
+
+def rows_text(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def test_rotation_while_nothing_watches_loses_no_row_in_either_mode(bundle, tmp_path):
+    """Kill, keep writing, rotate (a rename, then a copytruncate whose copy is compressed later),
+    restart: the rows written to the rotated-away file after the kill are read from it, every
+    window scored exactly once, as `score` scores the rows written as one file."""
+    path, state = tmp_path / "live.csv", tmp_path / "watch.state"
+    lines = data_lines(30 * WINDOW, seed=3)  # 29 scored windows
+    path.write_text(HEADER + "\n" + rows_text(lines[:130]))
+    seen = killed_after(Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01"), 119)
+    with open(path, "a") as handle:  # written while nothing watches, then rotated away by a rename
+        handle.write(rows_text(lines[130:250]))
+    os.rename(path, tmp_path / "live.csv.1")
+    path.write_text(HEADER + "\n" + rows_text(lines[250:300]))
+
+    second = Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01")
+    seen += killed_after(second, 299)
+    assert any("reading the rest of live.csv.1" in line for line in second.err), "".join(second.err)
+    with open(path, "a") as handle:  # written while nothing watches, then copied away and emptied in place
+        handle.write(rows_text(lines[300:420]))
+    os.rename(tmp_path / "live.csv.1", tmp_path / "live.csv.2")
+    (tmp_path / "live.csv.1").write_bytes(path.read_bytes())
+    with open(path, "r+") as handle:
+        handle.truncate(0)
+    subprocess.run(["gzip", str(tmp_path / "live.csv.1")], check=True)  # logrotate's compress, no delaycompress
+    with open(path, "a") as handle:  # the writer carries on without a header
+        handle.write(rows_text(lines[420:]))
+
+    third = Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01", "--stop-after-idle", "1.5")
+    assert third.finish() == 0, "".join(third.err)
+    seen += third.rows
+    assert any("reading the rest of live.csv.1.gz" in line for line in third.err), "".join(third.err)
+    assert "gap" not in "".join(third.err) and all("rows_lost_before" not in r for r in seen)
+    assert [r["window_start"] for r in seen] == list(range(WINDOW, len(lines) - WINDOW + 1, WINDOW))
+    whole = tmp_path / "whole.csv"
+    whole.write_text(HEADER + "\n" + rows_text(lines))
+    assert_same_windows(seen, score_rows(bundle, whole))
+
+
+def test_rows_rotated_away_and_deleted_while_nothing_watches_are_a_gap_no_window_spans(bundle, tmp_path):
+    path, state = tmp_path / "live.csv", tmp_path / "watch.state"
+    lines = data_lines(20 * WINDOW, seed=4)
+    path.write_text(HEADER + "\n" + rows_text(lines[:130]))
+    seen = killed_after(Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01"), 119)
+    with open(path, "a") as handle:
+        handle.write(rows_text(lines[130:200]))
+    os.remove(path)  # rotated away and deleted (logrotate's rotate 0), a new file written
+    path.write_text(HEADER + "\n" + rows_text(lines[200:]))
+
+    second = Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01", "--stop-after-idle", "1.5")
+    assert second.finish() == 0, "".join(second.err)
+    errors = "".join(second.err)
+    assert "in no file beside it" in errors and "about 70 row(s) lost, by the time stamps" in errors, errors
+    assert "1 gap(s) in the file (about 70 rows lost)" in errors, errors
+    # rows 120..129 (read before the kill) and 130..199 (lost) never join the rows after the gap: the
+    # windows start afresh at row 130 of this run's count (200 of the file), the first after a window of context
+    after = second.rows
+    assert [r["window_start"] for r in after] == list(range(130 + WINDOW, 130 + 200 - WINDOW + 1, WINDOW))
+    assert after[0]["rows_lost_before"] == 70 and all("rows_lost_before" not in r for r in after[1:])
+    for row in seen + after:
+        span = np.datetime64(row["end_time"]) - np.datetime64(row["start_time"])
+        assert span == np.timedelta64(WINDOW - 1, "s"), row  # no window spans the gap
+    alone = tmp_path / "after.csv"  # the windows after the gap are the ones of the new file on its own
+    alone.write_text(HEADER + "\n" + rows_text(lines[200:]))
+    expected = score_rows(bundle, alone)
+    assert [r["end_time"] for r in after] == [r["end_time"] for r in expected]
+    np.testing.assert_allclose([r["next_window_risk"] for r in after], [r["next_window_risk"] for r in expected], atol=1e-5)
+
+
 def test_header_less_rows_after_a_copytruncate_keep_the_files_header(tmp_path):
     from jepawatch.live.sources import FollowSource
 
@@ -371,6 +451,129 @@ def test_followed_file_drains_a_rotated_file_and_waits_for_a_vanished_one(tmp_pa
     assert followed.poll().waiting
     path.write_bytes(b"h\n5\n")
     assert lines_of(followed.poll()) == [b"h", b"5"]
+
+
+def test_a_copytruncate_between_polls_reads_the_rows_before_it_from_the_copy(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"h\n1\n2\n")
+    followed = FollowedFile(path)
+    assert lines_of(followed.poll()) == [b"h", b"1", b"2"]
+    with open(path, "ab") as handle:
+        handle.write(b"3\n4\n")  # written after the last poll, then copied away and emptied in place
+    (tmp_path / "f.csv.1").write_bytes(path.read_bytes())
+    with open(path, "r+b") as handle:
+        handle.truncate(0)
+        handle.write(b"5\n")
+    seen, events = [], []
+    for _ in range(4):
+        result = followed.poll()
+        seen += lines_of(result)
+        events += result.events
+        assert not any(chunk.after_gap for chunk in result.chunks)
+    assert seen == [b"3", b"4", b"5"], seen
+    assert any("from its copy f.csv.1" in e for e in events), events
+
+
+def test_a_restart_reads_the_saved_file_from_its_compressed_generation_then_the_newer_ones(tmp_path):
+    import gzip
+
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"h\n1\n2\n")
+    followed = FollowedFile(path)
+    followed.poll()
+    saved = followed.position
+    followed.close()
+    with open(path, "ab") as handle:
+        handle.write(b"3\n")
+    os.rename(path, tmp_path / "f.csv.1")  # rotated twice while nothing watched; the older one compressed
+    with gzip.open(tmp_path / "f.csv.2.gz", "wb") as packed:
+        packed.write((tmp_path / "f.csv.1").read_bytes())
+    os.remove(tmp_path / "f.csv.1")
+    (tmp_path / "f.csv.1").write_bytes(b"h\n4\n")
+    time.sleep(0.01)
+    (tmp_path / "unrelated.csv.1").write_bytes(b"h\n9\n")
+    path.write_bytes(b"h\n5\n")
+    old = time.time() - 60  # the compressed generation is the oldest (gzip keeps the file's time)
+    os.utime(tmp_path / "f.csv.2.gz", (old, old))
+    followed = FollowedFile(path, saved)
+    seen = []
+    for _ in range(6):
+        result = followed.poll()
+        seen += [(line, chunk.after_gap) for chunk in result.chunks for line in chunk.lines]
+    assert [line for line, _ in seen] == [b"3", b"h", b"4", b"h", b"5"] and not any(gap for _, gap in seen)
+
+
+def test_a_saved_file_found_nowhere_marks_the_next_rows_as_after_a_gap(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"h\n1\n2\n")
+    followed = FollowedFile(path)
+    followed.poll()
+    saved = followed.position
+    followed.close()
+    (tmp_path / "f.csv.1").write_bytes(b"h\n7\n8\n")  # a rotated file of other content: not the saved one
+    os.remove(path)
+    path.write_bytes(b"h\n5\n")
+    result = FollowedFile(path, saved).poll()
+    assert lines_of(result) == [b"h", b"5"] and result.chunks[0].after_gap
+    assert any("in no file beside it" in e for e in result.events)
+
+
+def test_rows_lost_in_a_gap_are_estimated_from_the_time_stamps_or_said_unknown():
+    from jepawatch.scoring.gaps import estimate_rows_lost, gap_record
+
+    stamps = np.array([f"2026-01-01T00:00:{s:02d}" for s in range(0, 20, 2)], dtype=object)
+    record = gap_record(stamps)
+    assert estimate_rows_lost(record, np.array(["2026-01-01T00:01:00"], dtype=object)) == 20  # 18 -> 60 s, step 2
+    assert estimate_rows_lost(gap_record(np.array(["1", "2", "3"], dtype=object)), np.array(["10"], dtype=object)) == 6
+    assert estimate_rows_lost(gap_record(None), np.array(["10"], dtype=object)) is None  # no times
+    assert estimate_rows_lost(record, None) is None
+    assert estimate_rows_lost(record, np.array(["2025-12-31T00:00:00"], dtype=object)) is None  # time went back
+    assert gap_record(np.array(["3", "2", "1"], dtype=object))["last"] is None  # no regular step
+
+
+def test_a_gap_is_counted_in_the_table_the_summary_and_the_metrics():
+    from jepawatch.alerts.metrics import RiskMetrics
+
+    stats = WatchStats("m", "live.csv", "follow", 0.99, "label-free", rows_read=500)
+    stats.gaps = 2
+    stats.add_windows([{**window_row(1, 0.2, False), "rows_lost_before": 70}, window_row(2, 0.3, False)])
+    stats.add_windows([{**window_row(3, 0.2, False), "rows_lost_before": None}])
+    assert "2 gap(s) in the file (about 70 rows lost and rows lost unknown in 1" in stats.summary()
+    console = Console(width=120, record=True, color_system=None, force_terminal=False)
+    console.print(render(stats))
+    assert "2 gap(s) in the file" in console.export_text()
+    metrics = RiskMetrics()
+    for row in ({**window_row(1, 0.2, False), "rows_lost_before": 70}, window_row(2, 0.3, False),
+                {**window_row(3, 0.2, False), "rows_lost_before": None}):
+        metrics.observe("live", "m", row, False)
+    text = metrics.text()
+    assert 'jepawatch_gaps_total{model="m",series="live"} 2.0' in text
+    assert 'jepawatch_rows_lost_total{model="m",series="live"} 70.0' in text
+
+
+def test_a_gap_pending_in_a_saved_context_still_starts_windows_afresh_and_is_said(bundle):
+    """Killed after the gap was met but before its first window: the saved context carries the gap."""
+    import json as json_module
+
+    import torch
+
+    from jepawatch.adapters import Series
+    from jepawatch.bundle import load_bundle
+    from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext
+
+    scorer = Scorer(load_bundle(bundle), torch.device("cpu"))
+    frame = make_frame(rows=400, seed=2)
+    channels = [c for c in frame.columns if c != "timestamp"]
+    values = frame[channels].to_numpy(np.float32)
+    times = frame["timestamp"].to_numpy("datetime64[s]")
+    cursor = scorer.cursor()
+    cursor.push(Series(values[:130], channels, times[:130]))
+    cursor.start_after_gap()  # rows 130..199 lost
+    saved = json_module.loads(json_module.dumps(cursor.context.to_dict()))
+    resumed = ScoringCursor(scorer, StreamContext.from_dict(saved, len(scorer.channels)))
+    rows = resumed.push(Series(values[200:], channels, times[200:]))
+    assert [r["window_start"] for r in rows] == list(range(130 + WINDOW, 130 + 200 - WINDOW + 1, WINDOW))
+    assert rows[0]["rows_lost_before"] == 70 and "rows_lost_before" not in rows[1]
 
 
 # --- the display -------------------------------------------------------------------------------

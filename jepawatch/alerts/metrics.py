@@ -8,6 +8,9 @@ endpoint (`watch --metrics-port`), both from one registry (prometheus-client).
     jepawatch_data_moved{series, model}                   1 while "the data moved" notice holds (scoring.data_moved)
     jepawatch_alerts_held_back_total{series, model}       alerts held back by the storm bound (--max-alerts) in this run
     jepawatch_windows_total{series, model}                windows scored (carried across runs with --state)
+    jepawatch_gaps_total{series, model}                   gaps in a followed file (rotated away while nothing
+                                                          watched, its rows in no file any more) in this run
+    jepawatch_rows_lost_total{series, model}              rows lost in those gaps, estimated from the time stamps
     jepawatch_last_window_timestamp_seconds{series, model}  end time of the last scored window (Unix
                                                           seconds; the scoring time when the data has no dates)
 """
@@ -41,6 +44,10 @@ class RiskMetrics:
         self.held_back = Counter(f"{PREFIX}_alerts_held_back", "Alerts not opened because more than --max-alerts "
                                  "opened within 100 windows (a storm, counted and not sent)", labels, registry=self.registry)
         self.windows = Counter(f"{PREFIX}_windows", "Windows scored", labels, registry=self.registry)
+        self.gaps = Counter(f"{PREFIX}_gaps", "Gaps in a followed file: rows written while nothing watched that no "
+                            "file holds any more (windows start afresh after each)", labels, registry=self.registry)
+        self.rows_lost = Counter(f"{PREFIX}_rows_lost", "Rows lost in gaps, estimated from the time stamps "
+                                 "(a gap whose count the times cannot tell adds 0)", labels, registry=self.registry)
         self.last_time = Gauge(f"{PREFIX}_last_window_timestamp_seconds", "End time of the last scored window",
                                labels, registry=self.registry)
         for (series, model), count in (windows_before or {}).items():
@@ -53,6 +60,9 @@ class RiskMetrics:
         self.alert.labels(series, model).set(1.0 if alert_open else 0.0)
         self.moved.labels(series, model).set(1.0 if row.get("notice") else 0.0)
         self.windows.labels(series, model).inc()
+        if "rows_lost_before" in row:  # the first window after a gap
+            self.gaps.labels(series, model).inc()
+            self.rows_lost.labels(series, model).inc(row["rows_lost_before"] or 0)
         self.last_time.labels(series, model).set(_seconds(row.get("end_time")))
 
     def windows_total(self) -> dict[tuple[str, str], float]:

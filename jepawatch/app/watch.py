@@ -136,9 +136,11 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
         stats = WatchStats(bundle.name, str(data), shown_mode, scorer.alert_at, scorer.risk_source)
         stats.rows_read = cursor.context.rows_read
         if previous is not None:
-            stats.windows = int(previous.totals.get("windows", 0))
-            stats.alerts = int(previous.totals.get("alerts", 0))
-            stats.malformed = int(previous.totals.get("malformed", 0))
+            try:
+                for name in ("windows", "alerts", "malformed", "gaps", "rows_lost", "gaps_uncounted"):
+                    setattr(stats, name, int(previous.totals.get(name, 0)))
+            except (AttributeError, TypeError, ValueError):
+                raise DataError(f"state file {state} has damaged totals; {WatchState.START_OVER}") from None
         template = WatchState(str(Path(bundle.path).resolve()), bundle.meta["weights_sha256"], scorer.stride, mode,
                               source_path, {}, {})
         start = (f"{'following' if following else 'replaying'} {data} with {bundle.name} on {scorer.backend.provider}"

@@ -47,6 +47,9 @@ class WatchStats:
     windows: int = 0
     alerts: int = 0
     malformed: int = 0
+    gaps: int = 0  # follow mode: rotations while nothing watched whose rows are in no file any more
+    rows_lost: int = 0  # rows lost in those gaps, estimated from the time stamps (scoring.gaps)
+    gaps_uncounted: int = 0  # gaps whose rows lost the times could not tell
     first_problem: str | None = None
     status: str = ""
     notice: str | None = None  # the newest window's "data moved" notice (scoring.data_moved)
@@ -86,6 +89,9 @@ class WatchStats:
         self.alerts += sum(bool(r["alert"]) for r in rows)
         self.recent.extend(rows)
         for row in rows:
+            if "rows_lost_before" in row:
+                self.rows_lost += row["rows_lost_before"] or 0
+                self.gaps_uncounted += row["rows_lost_before"] is None
             if "series" in row:
                 self.by_series[row["series"]] = row
             self.windows_since_alert += 1
@@ -107,7 +113,16 @@ class WatchStats:
                 f"{self.malformed:,} malformed row(s) skipped; {elapsed:.1f} s, {self.rows_per_second:,.0f} rows/s")
         if self.first_problem:
             text += f" (first malformed row: {self.first_problem})"
+        if self.gaps:
+            text += f"; {self.gaps_text()}"
         return text
+
+    def gaps_text(self) -> str:
+        """'1 gap (about 480 rows lost)': rows written while nothing watched that no file holds any more."""
+        lost = f"about {self.rows_lost:,} rows lost" if self.rows_lost or not self.gaps_uncounted else ""
+        if self.gaps_uncounted:
+            lost += (" and " if lost else "") + f"rows lost unknown in {self.gaps_uncounted} (no regular time stamps)"
+        return f"{self.gaps:,} gap(s) in the file ({lost})"
 
 
 def risk_colour(risk: float, alert: bool, alert_at: float, risk_source: str = "label-free") -> str:
@@ -161,6 +176,8 @@ def header(stats: WatchStats, width: int = 80) -> Table:
     line.append(f" alerts · {stats.malformed:,} malformed · {stats.rows_per_second:,.0f} rows/s")
     if stats.by_series:
         line.append(f" · {len(stats.by_series):,} series")
+    if stats.gaps:
+        line.append(f" · {stats.gaps_text()}", style="yellow")
     grid.add_row("read", line)
     grid.add_row("trend", trend(stats, max(8, min(TREND_WINDOWS, width - 7 - 44))))
     if stats.notice or stats.status or stats.events:
@@ -317,6 +334,8 @@ def plain_line(row: dict, alert_at: float | None = None) -> str:
     risk = (truncated(row["next_window_risk"], 3) if alert_at is None
             else shown_risk(row["next_window_risk"], bool(row["alert"]), alert_at))
     one_in = f" 1in={one_in_text(row['one_in'])}" if row.get("one_in") is not None else ""
+    if "rows_lost_before" in row:  # the first window after a gap in the file
+        where += f" after_gap(lost={'?' if row['rows_lost_before'] is None else row['rows_lost_before']})"
     return (f"{where} risk={risk}{one_in}{' ALERT' if row['alert'] else ''} "
             f"regime={compact_codes(row['regime']).replace(' ', ',')}|{row['coarse_regime']} "
             f"next={compact_codes(row['next_regime']).replace(' ', ',')} drivers={row['drivers'].replace(' ', '')}")

@@ -32,6 +32,7 @@ class Tick:
     malformed: int = 0
     first_problem: str | None = None
     waiting: bool = False  # follow mode: the file does not exist (yet, or any more)
+    gap: bool = False  # the batch does not follow the rows before it: rows between were lost
 
 
 class FollowSource:
@@ -49,6 +50,7 @@ class FollowSource:
             self.parser.set_header(position.header)
         self.rows_read = 0
         self.valid_rows = self.malformed_rows = 0  # this run's, for the same threshold `score` applies
+        self.after_gap = False  # rows were lost before the next row read (said by the file)
 
     @property
     def long_format(self) -> bool:
@@ -88,8 +90,9 @@ class FollowSource:
             while True:
                 result = self.file.poll()
                 tick = Tick(events=list(result.events), malformed=result.dropped_partial, waiting=result.waiting)
-                parts = []
+                parts = []  # FollowedFile never returns rows after a gap in one poll with rows before it
                 for chunk in result.chunks:
+                    self.after_gap = self.after_gap or chunk.after_gap
                     lines = [_decode(line) for line in chunk.lines]
                     if chunk.starts_file:
                         lines = self._take_header(lines)
@@ -100,6 +103,8 @@ class FollowSource:
                     self._check_readable(parsed.first_problem)
                     tick.first_problem = tick.first_problem or parsed.first_problem
                     if len(parsed.values):
+                        if self.after_gap:
+                            tick.gap, self.after_gap = True, False
                         parts.append(Series(parsed.values, self.channels, parsed.timestamps,
                                             series_ids=parsed.series_ids))
                 if parts:

@@ -113,7 +113,8 @@ class StateKeeper:
             return
         self.template.position = position
         self.template.context = cursor.context.to_dict()
-        self.template.totals = {"windows": stats.windows, "alerts": stats.alerts, "malformed": stats.malformed}
+        self.template.totals = {"windows": stats.windows, "alerts": stats.alerts, "malformed": stats.malformed,
+                                "gaps": stats.gaps, "rows_lost": stats.rows_lost, "gaps_uncounted": stats.gaps_uncounted}
         self.template.totals["moved"] = self.moved.to_dict()
         if isinstance(cursor, RefittingCursor):  # `--refit-every`: the count goes on next run
             self.template.totals["windows_since_refit"] = cursor.windows_since
@@ -167,6 +168,9 @@ def watch_windows(source: Iterable[Tick], cursor: ScoringCursor | FleetCursor, s
         if tick.malformed:
             stats.malformed += tick.malformed
             stats.first_problem = stats.first_problem or tick.first_problem
+        if tick.gap:  # rows were lost before this batch: no window joins rows across the gap
+            cursor.start_after_gap()
+            stats.gaps += 1
         rows = []
         if tick.batch is not None:
             stats.add_rows(tick.batch)  # counts the rows, keeps their labels for the table
@@ -174,14 +178,17 @@ def watch_windows(source: Iterable[Tick], cursor: ScoringCursor | FleetCursor, s
             rows = keeper.moved.annotate(cursor.push(tick.batch))  # "the data moved" once, not an alert a window
             if rows:
                 stats.add_windows(rows)
+                for line in gap_lines(rows):
+                    stats.events.append(line)
+                    on_event(line)
                 if alerting is not None:
                     lines = [describe(event) for event in alerting.observe(rows)] + alerting.messages()
                     for line in lines:
                         stats.events.append(line)
                         on_event(line)
                 yield rows
-        if tick.batch is not None or tick.events:
-            keeper.save(source, cursor, stats, force=bool(rows or tick.events))
+        if tick.batch is not None or tick.events or tick.gap:
+            keeper.save(source, cursor, stats, force=bool(rows or tick.events or tick.gap))
         if stop.reason:
             reason = stop.reason
             break
@@ -190,6 +197,19 @@ def watch_windows(source: Iterable[Tick], cursor: ScoringCursor | FleetCursor, s
             break
     keeper.save(source, cursor, stats, force=True)
     return reason
+
+
+def gap_lines(rows: list[dict]) -> list[str]:
+    """What the first window after a gap says: how many rows were lost before it."""
+    lines = []
+    for row in rows:
+        if "rows_lost_before" in row:
+            where = f"{row['series']}: " if "series" in row else ""
+            lost = row["rows_lost_before"]
+            count = (f"about {lost:,} row(s) lost, by the time stamps" if lost is not None
+                     else "rows lost: unknown (no regular time stamps to tell)")
+            lines.append(f"{where}first window after the gap starts at row {row['window_start']:,} ({count})")
+    return lines
 
 
 def run_watch(source: Iterable[Tick], cursor: ScoringCursor | FleetCursor, stats: WatchStats, sink: Sink, keeper: StateKeeper,

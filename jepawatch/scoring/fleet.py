@@ -181,6 +181,12 @@ class FleetCursor:
         self.context = context or FleetContext({})
         self.cursors = {name: ScoringCursor(scorer, c) for name, c in self.context.contexts.items()}
 
+    def start_after_gap(self) -> None:
+        """Rows were lost before the next batch (`ScoringCursor.start_after_gap`): every series starts afresh."""
+        for name, cursor in self.cursors.items():
+            cursor.start_after_gap()
+            self.context.contexts[name] = cursor.context
+
     def push(self, batch: Series) -> list[dict]:
         """Append a batch (raw values in the bundle's channel order, with series ids); the rows of the
         windows it completes, series by series in order of first appearance in the batch."""

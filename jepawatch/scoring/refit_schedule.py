@@ -73,6 +73,9 @@ class RefittingCursor:
     def context(self):
         return self.cursor.context
 
+    def start_after_gap(self) -> None:
+        self.cursor.start_after_gap()
+
     def push(self, batch: Series) -> list[dict]:
         rows = []
         piece_rows = max(1, self.schedule.every * self.scorer.stride)

@@ -26,6 +26,7 @@ from jepawatch.errors import BundleError, ConfigError
 from jepawatch.scoring.alert_rule import alert_rule
 from jepawatch.scoring.backends import make_backend
 from jepawatch.scoring.features import WindowSignals
+from jepawatch.scoring.gaps import estimate_rows_lost, gap_record
 from jepawatch.scoring.head import head_from_bundle, predict
 from jepawatch.scoring.label_free import risk_from_dict
 from jepawatch.scoring.risk_text import cut_to_digits, stored_risk
@@ -144,11 +145,18 @@ class StreamContext:
     buffer_offset: int  # absolute row of buffer[0]
     stamps: np.ndarray | None  # (rows kept,) display strings, or None when the data has no times
     carry: np.ndarray | None  # (V,) the last filled row
+    gap: dict | None = None  # rows were lost before buffer[0]: the next scored row says how many (scoring.gaps)
 
     @classmethod
     def start(cls, window: int, n_channels: int, first_start: int | None) -> "StreamContext":
         next_start = window if first_start is None else max(int(first_start), window)
         return cls(next_start, np.zeros((0, n_channels), dtype=np.float32), 0, None, None)
+
+    def after_gap(self, window: int) -> "StreamContext":
+        """A fresh context from the next row on: no window joins rows across the gap; the first one
+        scored has a whole window of predecessor after it, as at the start of a stream."""
+        rows = self.rows_read
+        return StreamContext(rows + window, self.buffer[:0], rows, None, None, gap_record(self.stamps))
 
     @property
     def rows_read(self) -> int:
@@ -157,7 +165,8 @@ class StreamContext:
     def to_dict(self) -> dict:
         return {"next_start": self.next_start, "buffer_offset": self.buffer_offset,
                 "buffer": self.buffer.tolist(), "stamps": None if self.stamps is None else self.stamps.tolist(),
-                "carry": None if self.carry is None else self.carry.tolist()}
+                "carry": None if self.carry is None else self.carry.tolist(),
+                **({"gap": self.gap} if self.gap is not None else {})}
 
     @classmethod
     def from_dict(cls, d: dict, n_channels: int) -> "StreamContext":
@@ -166,7 +175,10 @@ class StreamContext:
         carry = None if d["carry"] is None else np.asarray(d["carry"], dtype=np.float32)
         if (stamps is not None and len(stamps) != len(buffer)) or (carry is not None and carry.shape != (n_channels,)):
             raise ValueError("context arrays do not match")
-        return cls(int(d["next_start"]), buffer, int(d["buffer_offset"]), stamps, carry)
+        gap = d.get("gap")
+        if gap is not None and not (isinstance(gap, dict) and set(gap) == {"rows_lost", "last", "step"}):
+            raise ValueError("the gap record is damaged")
+        return cls(int(d["next_start"]), buffer, int(d["buffer_offset"]), stamps, carry, gap)
 
 
 class ScoringCursor:
@@ -178,6 +190,12 @@ class ScoringCursor:
         self.kept = PredictionCache()  # the last windows' predictions: the next push's predecessors
         self.last_values = np.zeros((0, len(scorer.channels)), dtype=np.float32)  # the last push's rows, preprocessed
         self.last_stamps: np.ndarray | None = None  # and their display times (None without times)
+
+    def start_after_gap(self) -> None:
+        """The rows pushed next do not follow the rows before: rows between were lost (a followed file
+        rotated away while nothing watched). Windows start afresh; the first says how many rows were lost."""
+        self.context = self.context.after_gap(self.scorer.window)
+        self.kept = PredictionCache()
 
     def push(self, batch: Series) -> list[dict]:
         """Append a batch (raw values in the bundle's channel order); the rows of the windows it completes."""
@@ -193,12 +211,16 @@ class ScoringCursor:
             stamps = display_times(batch.timestamps)
             ctx.stamps = stamps if ctx.stamps is None or len(ctx.stamps) == 0 else np.concatenate([ctx.stamps, stamps])
             self.last_stamps = stamps
+        if ctx.gap is not None and ctx.gap["last"] is not None:  # estimated once, from the first row after the gap
+            ctx.gap["rows_lost"], ctx.gap["last"] = estimate_rows_lost(ctx.gap, self.last_stamps), None
         end_row = ctx.rows_read
         starts = np.arange(ctx.next_start, end_row - scorer.window + 1, scorer.stride, dtype=np.int64)
         rows = []
         if len(starts):
             rows = scorer.rows(ctx.buffer, starts - ctx.buffer_offset, ctx.buffer_offset, ctx.stamps, self.kept)
             ctx.next_start = int(starts[-1]) + scorer.stride
+            if ctx.gap is not None:  # the first window after a gap says how many rows were lost before it
+                rows[0]["rows_lost_before"], ctx.gap = ctx.gap["rows_lost"], None
         keep_from = max(0, min(ctx.next_start - scorer.window, end_row) - ctx.buffer_offset)  # the context still needed
         ctx.buffer, ctx.buffer_offset = ctx.buffer[keep_from:], ctx.buffer_offset + keep_from
         if ctx.stamps is not None:
