@@ -263,6 +263,7 @@ def load_bundle(path: Path) -> Bundle:
             raise ValueError("preprocess.json is not an object")
         preprocess = Preprocessor.from_dict(preprocess_dict)
         checks.check_preprocess(preprocess)
+        checks.check_config_record(config, preprocess)
         history = parsed(HISTORY) if parent is None else parent.history
         codes, risk, head, onnx = (parsed(name) for name in (CODES, RISK, HEAD_CONFIG, ONNX_RECORD))
         if risk is not None:

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from jepawatch.onnx_runtime import CHECK_TOLERANCE
+
 MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_FILE_BYTES = 8 * 1024 * 1024 * 1024  # weights and ONNX exports
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
@@ -126,11 +128,94 @@ def check_finite_weights(weights: dict[str, torch.Tensor], model: nn.Module) -> 
     return weights
 
 
-def finite_numbers(values, what: str, positive: bool = False) -> None:
+FLOAT32_MAX = 3.4028234663852886e38  # scoring runs in float32: a scale or a statistic beyond it is no value
+
+
+def finite_numbers(values, what: str, positive: bool = False, non_negative: bool = False) -> None:
+    """A list of numbers, each finite and within float32 (positive, or not negative, when asked)."""
     if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise ValueError(f"{what} is not a list of numbers")
     if not all(math.isfinite(v) and (v > 0 or not positive) for v in values):
         raise ValueError(f"{what} holds {'non-positive or ' if positive else ''}non-finite values")
+    if non_negative and any(v < 0 for v in values):
+        raise ValueError(f"{what} holds negative values (they are distances or divergences)")
+    if any(abs(v) > FLOAT32_MAX for v in values):
+        raise ValueError(f"{what} holds values beyond float32's range")
+
+
+def is_count(value: object, most: int = 2**63 - 1) -> bool:
+    """A whole number from 0 to `most` (not a bool, not a float)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
+
+
+def is_text(value: object, optional: bool = False) -> bool:
+    return isinstance(value, str) or (optional and value is None)
+
+
+def is_probability(value: object, optional: bool = False) -> bool:
+    if optional and value is None:
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0  # NaN fails
+
+
+def check_config_record(config: dict, preprocess) -> None:
+    """config.json's record of the run (`model` and `train` are checked by `run_config`): its
+    provenance is text, and the data summary (`info` shows it; `evaluate` reads the timestamp
+    column) has text, counts and per-source scaling of the right kinds, its channel counts those
+    of preprocess.json."""
+    for key in ("name", "jepawatch_version", "torch_version", "created"):
+        if not is_text(config.get(key, "")):
+            raise ValueError(f"config.json's {key} is not text")
+    data = config.get("data", {})
+    if not isinstance(data, dict):
+        raise ValueError("config.json's data is not an object")
+    _check_source_record(data, "config.json's data")
+    for key in ("layout", "timestamp_column"):
+        if not is_text(data.get(key), optional=True):
+            raise ValueError(f"config.json's data {key} is not text")
+    for key in ("missing_cells", "train_pairs", "val_pairs", "segments"):
+        if not is_count(data.get(key, 0)):
+            raise ValueError(f"config.json's data {key} is not a count")
+    for key, count in (("channels_in", len(preprocess.channels)), ("channels_kept", preprocess.n_kept)):
+        if key in data and data[key] != count:
+            raise ValueError(f"config.json's data {key} is {data[key]!r}, preprocess.json has {count}")
+    dropped = data.get("dropped_columns", [])
+    if not isinstance(dropped, list) or not all(isinstance(c, str) for c in dropped):
+        raise ValueError("config.json's data dropped_columns is not a list of names")
+    sources = data.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
+        raise ValueError("config.json's data sources is not a list of records")
+    for index, source in enumerate(sources):
+        _check_source_record(source, f"config.json's data source {index + 1}")
+        if not is_count(source.get("channel_offset", 0), 10_000_000):
+            raise ValueError(f"config.json's data source {index + 1}'s channel_offset is not a channel number")
+        scaling = source.get("preprocess", {})
+        if not isinstance(scaling, dict):
+            raise ValueError(f"config.json's data source {index + 1}'s preprocess is not an object")
+        _check_scaling_record(scaling, f"config.json's data source {index + 1}'s preprocess")
+
+
+def _check_source_record(record: dict, what: str) -> None:
+    for key in ("source", "adapter", "part", "fingerprint", "series_column"):
+        if not is_text(record.get(key), optional=True):
+            raise ValueError(f"{what} {key} is not text")
+    for key in ("rows", "series"):
+        if not is_count(record.get(key, 0)):
+            raise ValueError(f"{what} {key} is not a count")
+
+
+def _check_scaling_record(record: dict, what: str) -> None:
+    """A preprocess record as preprocess.json holds it: names, kept flags, means and scales."""
+    channels, kept = record.get("channels", []), record.get("kept", [])
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise ValueError(f"{what} channels are not names")
+    if not isinstance(kept, list) or not all(isinstance(k, bool) for k in kept) or len(kept) != len(channels):
+        raise ValueError(f"{what} kept flags are not one true/false per channel")
+    finite_numbers(record.get("mean", []), f"{what} mean")
+    finite_numbers(record.get("std", []), f"{what} std (the scale)", positive=True)
+    for key in ("fill_policy", "timestamp_column"):
+        if not is_text(record.get(key), optional=True):
+            raise ValueError(f"{what} {key} is not text")
 
 
 def check_preprocess(preprocess) -> None:
@@ -184,8 +269,8 @@ def check_risk(risk: object, n_channels: int) -> None:
         count = risk.get(key, 0)
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 10**9:
             raise ValueError(f"risk.json's {key} is not a count of windows")
-    if not isinstance(risk.get("part", ""), str):
-        raise ValueError("risk.json's part is not text")
+    if not isinstance(risk.get("part", ""), str) or not isinstance(risk.get("formula", ""), str):
+        raise ValueError("risk.json's part or formula is not text")
     if risk.get("format") in ("fused-tails/1", "fused-tails/2"):  # scoring.label_free.FORMATS
         _check_fused_risk(risk, n_channels)
         return
@@ -209,7 +294,7 @@ def _check_fused_risk(risk: dict, n_channels: int) -> None:
         raise ValueError("risk.json's fusion is neither sum nor max")
     lengths = set()
     for name, values in validation.items():
-        finite_numbers(values, f"risk.json's validation values of {name}")
+        finite_numbers(values, f"risk.json's validation values of {name}", non_negative=True)
         lengths.add(len(values))
     if len(lengths) != 1 or 0 in lengths:
         raise ValueError("risk.json's calibration is empty or its components have different numbers of windows")
@@ -217,7 +302,7 @@ def _check_fused_risk(risk: dict, n_channels: int) -> None:
     if not isinstance(training, dict) or not set(training) <= {"stats_deviation", "stats_neighbours"}:
         raise ValueError("risk.json's training values are not an object of the statistics components")
     for name, values in training.items():
-        finite_numbers(values, f"risk.json's training values of {name}")
+        finite_numbers(values, f"risk.json's training values of {name}", non_negative=True)
     if len({len(values) for values in training.values()}) > 1:
         raise ValueError("risk.json's training values have different numbers of windows")
     if reference.get("n_channels") != n_channels:
@@ -262,10 +347,16 @@ def check_head(head: object, has_weights: bool) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
                 or value > 10_000_000 or (key == "dropout" and value >= 1):
             raise ValueError(f"head.json's config {key} is not a number in its range")
-    quality = head.get("on_threshold_part", {})
-    if not isinstance(quality, dict) or not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-                                                for v in quality.values()):
-        raise ValueError("head.json's quality on its threshold part is not numbers")
+    quality = head.get("on_threshold_part", {})  # precision, recall, F1, AUC
+    if not isinstance(quality, dict) or not all(is_probability(v, optional=True) for v in quality.values()):
+        raise ValueError("head.json's quality on its threshold part is not scores from 0 to 1")
+    if not is_text(head.get("source", ""), optional=True) or not is_count(head.get("seed", 0)):
+        raise ValueError("head.json's source is not text or its seed not a whole number")
+    for key in ("train_windows", "threshold_windows", "train_positives", "threshold_positives"):
+        if not is_count(head.get(key, 0), 10**12):
+            raise ValueError(f"head.json's {key} is not a count of windows")
+    if not is_text(head.get("features", "codes")):
+        raise ValueError("head.json's features is not the name of the head's inputs")
     if head.get("features", "codes") not in ("codes", "codes+stats"):  # scoring.head.HEAD_FEATURES
         return  # an unknown kind of head: head_from_bundle says to upgrade
     shape = head.get("stats_shape")
@@ -283,13 +374,18 @@ def check_onnx_record(onnx: object, files: dict) -> None:
     if name not in files:
         raise ValueError(f"onnx.json names {name}, which config.json does not checksum")
     diffs = onnx.get("max_abs_diff", {})  # shown by `info`
-    if not isinstance(diffs, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-                                              for v in diffs.values()):  # NaN fails >= 0 too
-        raise ValueError("onnx.json's max_abs_diff is not the non-negative differences of the check")
+    if not isinstance(diffs, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                              and 0 <= v <= CHECK_TOLERANCE for v in diffs.values()):  # NaN fails too
+        raise ValueError(f"onnx.json's max_abs_diff is not the differences of a check that passed (0 to {CHECK_TOLERANCE:g})")
+    outputs = onnx.get("outputs", [])
+    if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+        raise ValueError("onnx.json's outputs are not names")
     opset = onnx.get("opset", 18)
     if not isinstance(opset, int) or isinstance(opset, bool) or not 1 <= opset <= 1000:
         raise ValueError("onnx.json's opset is not an opset number")
-    if not isinstance(onnx.get("head_sha256"), (str, type(None))) or not isinstance(onnx.get("checked_on", []), list):
+    checked_on = onnx.get("checked_on", [])
+    if not is_text(onnx.get("head_sha256"), optional=True) or not isinstance(checked_on, list) \
+            or not all(isinstance(c, str) for c in checked_on):
         raise ValueError("onnx.json's head checksum or what it was checked on is not text")
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 from jepawatch.errors import MissingExtra
 
 INSTALL_HINT = "pip install 'jepawatch[cpu]' (or 'jepawatch[gpu]' on an NVIDIA GPU)"
+# `export --onnx` saves a graph only when every output agrees with PyTorch within this (max abs diff);
+# a bundle's onnx.json that records more was not written by it.
+CHECK_TOLERANCE = 1e-4
 
 
 def installed() -> bool:

@@ -71,6 +71,11 @@ _MAY_BE_ZERO = {"tokenizer_blocks"}
 # memory (the paper uses 2-6 layers; widths are checked against the weights before anything is allocated).
 MAX_DEPTH = 256  # any *_layers, *_depth, *_blocks
 MAX_SIZE = 10_000_000  # any other integer
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes up to 64 bits
+# Every real-valued setting of the model and of training is a weight, a rate, a scale or a threshold:
+# from 0 to MAX_REAL, and the shares and probabilities (dropout, decays, fractions, ratios) to 1.
+MAX_REAL = 1_000_000.0
+_SHARES = {"dropout", "ema_decay", "val_fraction", "selection_start_fraction", "patience_fraction", "mask_ratio"}
 
 
 def check_values(config, may_be_zero: set[str] | frozenset[str] = frozenset()) -> None:
@@ -86,12 +91,15 @@ def check_values(config, may_be_zero: set[str] | frozenset[str] = frozenset()) -
                 raise ValueError(f"{f.name} must be an integer, not {value!r}")
             if value < (0 if f.name in zero_ok else 1):
                 raise ValueError(f"{f.name} must be at least {0 if f.name in zero_ok else 1}, not {value}")
-            most = MAX_DEPTH if f.name.endswith(("_layers", "_depth", "_blocks")) else MAX_SIZE
-            if value > most and f.name != "seed":  # a seed is any non-negative integer
+            most = (MAX_SEED if f.name == "seed" else MAX_DEPTH if f.name.endswith(("_layers", "_depth", "_blocks"))
+                    else MAX_SIZE)
+            if value > most:
                 raise ValueError(f"{f.name} must be at most {most:,}, not {value:,}")
         elif tp is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
             raise ValueError(f"{f.name} must be a number, not {value!r}")
         elif tp is float and not math.isfinite(value):  # JSON's NaN and Infinity parse as floats
             raise ValueError(f"{f.name} must be a finite number, not {value}")
+        elif tp is float and not 0 <= value <= (1.0 if f.name in _SHARES else MAX_REAL):
+            raise ValueError(f"{f.name} must be from 0 to {1 if f.name in _SHARES else f'{MAX_REAL:,.0f}'}, not {value:g}")
         elif tp is bool and not isinstance(value, bool):
             raise ValueError(f"{f.name} must be true or false, not {value!r}")

@@ -117,3 +117,21 @@ def append_in_pieces(path, text: str, rng, longest: int, pause: float) -> None:
             handle.write(text[i:i + n])
         i += n
         time.sleep(rng.uniform(0, pause))
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """A tiny bundle, calibrated (so the export has the head), exported into the bundle: (root, path,
+    the export's output). Shared: a test that changes it works on a copy."""
+    from typer.testing import CliRunner
+
+    from jepawatch.cli.app import app
+
+    root = tmp_path_factory.mktemp("export")
+    write_labelled_split(root, rows=2400, train_rows=1200)
+    path = train_tiny(root, epochs=1)
+    calibrated = CliRunner().invoke(app, ["calibrate", str(root / "test.csv"), "--model", str(path)])
+    assert calibrated.exit_code == 0, calibrated.output
+    result = CliRunner().invoke(app, ["export", "--onnx", "--model", str(path)])
+    assert result.exit_code == 0, result.output
+    return root, path, result.output

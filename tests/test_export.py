@@ -19,22 +19,9 @@ from jepawatch.cli.app import app
 from jepawatch.config_sources import resolve_config
 from jepawatch.jobs.train import TrainRequest, train
 
-from conftest import TINY_MTS, make_frame, make_labelled_frame, train_tiny, write_labelled_split
+from conftest import TINY_MTS, make_frame, make_labelled_frame
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """A tiny bundle, calibrated (so the export has the head), exported into the bundle."""
-    root = tmp_path_factory.mktemp("export")
-    write_labelled_split(root, rows=2400, train_rows=1200)
-    path = train_tiny(root, epochs=1)
-    calibrated = runner.invoke(app, ["calibrate", str(root / "test.csv"), "--model", str(path)])
-    assert calibrated.exit_code == 0, calibrated.output
-    result = runner.invoke(app, ["export", "--onnx", "--model", str(path)])
-    assert result.exit_code == 0, result.output
-    return root, path, result.output
 
 
 def test_export_checks_itself_records_the_file_and_carries_metadata(exported):

@@ -35,7 +35,7 @@ from jepawatch._version import __version__
 from jepawatch.bundle import Bundle
 from jepawatch.errors import BundleError
 from jepawatch.export.onnx_layers import ATTENTION_OPSET, export_window_outputs, onnx_friendly
-from jepawatch.onnx_runtime import import_onnxruntime
+from jepawatch.onnx_runtime import CHECK_TOLERANCE, import_onnxruntime
 from jepawatch.scoring.features import window_outputs, window_statistics
 from jepawatch.scoring.head import head_from_bundle
 
@@ -46,7 +46,7 @@ ONNX_FILE = "model.onnx"
 # on the CPU; `--opset 18` avoids that.
 DEFAULT_OPSET = 23
 MIN_OPSET = 18  # the lowest PyTorch's exporter writes (it silently raised a lower one to 18)
-TOLERANCE = 1e-4
+TOLERANCE = CHECK_TOLERANCE
 # 2: the forms of export/onnx_layers.py (faster than PyTorch at every batch size on CPU); 1: as
 # PyTorch exports its modules (earlier exports, and below opset 23). `auto` reads it.
 GRAPH_FORM = 2
