@@ -216,6 +216,25 @@ def test_a_label_named_column_that_is_not_zero_one_is_a_channel_said_so(tmp_path
                                                  reading_report(read_dataset(path, None, ReadOptions()), series))
 
 
+def test_a_header_less_files_zero_one_last_column_is_a_channel_said_so(tmp_path):
+    from jepawatch.adapters import reading_report
+
+    path = tmp_path / "d.csv"
+    rows = np.column_stack([np.sin(np.arange(60.0)), np.cos(np.arange(60.0)), np.arange(60) % 7 == 3])
+    np.savetxt(path, rows, delimiter=",", fmt=["%.4f", "%.4f", "%d"])  # no header: c0, c1, c2
+    series = read(path)
+    assert series.channels == ["c0", "c1", "c2"] and series.labels is None
+    lines = reading_report(read_dataset(path, None, ReadOptions()), series)
+    assert any("column c2, the last of a file without a header, holds only 0 and 1" in line
+               and "--label-col c2" in line for line in lines), lines
+    labelled = read(path, label_column="c2")
+    assert labelled.channels == ["c0", "c1"] and labelled.labels.sum() == 9
+    assert not any("without a header" in line for line in reading_report(read_dataset(path, None, ReadOptions(label_column="c2")), labelled))
+    np.savetxt(path, rows[:, [0, 2, 1]], delimiter=",", fmt=["%.4f", "%d", "%.4f"])  # a 0/1 channel not last: quiet
+    series = read(path)
+    assert not any("without a header" in line for line in reading_report(read_dataset(path, None, ReadOptions()), series))
+
+
 def test_a_last_line_cut_short_is_left_out_and_said_and_a_delimiter_switch_is_named(tmp_path):
     from jepawatch.adapters import reading_report
     from jepawatch.adapters.quality import ReadTally

@@ -135,6 +135,7 @@ class ColumnPlan:
     text_channels: set[str] = field(default_factory=set)  # parsed cell by cell
     dropped: dict[str, str] = field(default_factory=dict)  # column -> why it is not a channel
     label_like: list[str] = field(default_factory=list)  # named like a label column, but not 0/1: read as channels
+    binary_last: str | None = None  # a header-less file's last column holds only 0 and 1, like labels: a channel
 
     @property
     def needed(self) -> list[str]:
@@ -170,6 +171,8 @@ def plan_columns(columns: Columns, options: ReadOptions, source: str) -> ColumnP
             plan.text_channels.add(name)
         else:
             plan.dropped[name] = {"empty": "no values", "datetime": "a second time column"}.get(kind, "not numeric")
+    if label is None and options.label_column == AUTO and wanted is None and _binary_last(columns, plan):
+        plan.binary_last = names[-1]
     if wanted is not None:
         missing = [c for c in wanted if c not in plan.channels]
         if missing:
@@ -187,6 +190,16 @@ def plan_columns(columns: Columns, options: ReadOptions, source: str) -> ColumnP
         raise DataError(f"{source} has no numeric column{': ' + reasons if reasons else ''}; "
                         "jepawatch needs at least one numeric channel")
     return plan
+
+
+def _binary_last(columns: Columns, plan: ColumnPlan) -> bool:
+    """A file without a header (its columns named c0, c1, ...) whose last column, read as a channel,
+    holds both 0 and 1 and nothing else in its first rows: how a label column looks without its name."""
+    names = columns.names
+    if len(names) < 2 or names != [f"c{i}" for i in range(len(names))] or plan.channels[-1:] != names[-1:]:
+        return False
+    sample = pd.to_numeric(columns.to_pandas(names[-1], SAMPLE_ROWS), errors="coerce").dropna()
+    return set(np.unique(sample.to_numpy(dtype=np.float64))) == {0.0, 1.0}
 
 
 def build_series(columns: Columns, plan: ColumnPlan, source: str, label_parser: LabelParser | None = None,
@@ -244,6 +257,7 @@ def build_series(columns: Columns, plan: ColumnPlan, source: str, label_parser: 
         "series_column": plan.series,
         "dropped_columns": dict(plan.dropped),
         "label_like_channels": [c for c in plan.label_like if c in plan.channels],
+        "binary_last_column": plan.binary_last,
         "cut_last_row": n_rows - kept,
         "unparsed_cells": unparsed,
         "infinite_cells": n_infinite,

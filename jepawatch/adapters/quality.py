@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from jepawatch.adapters.contract import Series
-from jepawatch.adapters.report import CUT_LAST_ROW, label_like_warning
+from jepawatch.adapters.report import CUT_LAST_ROW, binary_last_warning, label_like_warning
 from jepawatch.errors import DataError
 
 WARN_SHARE = 0.01  # a warning when more than 1% of the rows or cells are unreadable
@@ -34,6 +34,7 @@ class ReadTally:
     repeated: int = 0  # rows whose time is the previous row's
     last_time: object = None
     label_like: list = field(default_factory=list)  # columns named like labels, read as channels (not 0/1)
+    binary_last: str | None = None  # a header-less file's 0/1 last column, read as a channel
     cut_last_row: bool = False  # a batch ended in a line cut short (no label), left out
 
     def add(self, batch: Series) -> None:
@@ -48,6 +49,7 @@ class ReadTally:
         self.unparsed_cells += int(batch.metadata.get("unparsed_cells", 0))
         self.infinite_cells += int(batch.metadata.get("infinite_cells", 0))
         self.label_like = self.label_like or list(batch.metadata.get("label_like_channels") or [])
+        self.binary_last = self.binary_last or batch.metadata.get("binary_last_column")
         self.cut_last_row = self.cut_last_row or bool(batch.metadata.get("cut_last_row"))
         times = None if batch.timestamps is None else np.asarray(batch.timestamps)
         if times is not None and times.dtype.kind in "Mmfiu" and batch.series_ids is None and len(times):  # dates or numbers
@@ -70,6 +72,7 @@ class ReadTally:
         cells = self.cells and self.unparsed_cells / self.cells > WARN_SHARE
         lines = [self._misparse(rows, cells) if rows or cells else self._gaps(), self._order(),
                  label_like_warning(self.label_like) if self.label_like else None,
+                 binary_last_warning(self.binary_last) if self.binary_last else None,
                  f"{self.source}: {CUT_LAST_ROW}" if self.cut_last_row else None]
         return " ".join(line for line in lines if line) or None
 

@@ -18,6 +18,8 @@ def reading_report(dataset: Dataset, series: Series) -> list[str]:
                         + (" ..." if len(dropped) > SHOWN else ""))
     if meta.get("label_like_channels"):
         messages.append(label_like_warning(meta["label_like_channels"]))
+    if meta.get("binary_last_column"):
+        messages.append(binary_last_warning(meta["binary_last_column"]))
     if meta.get("cut_last_row"):
         messages.append(CUT_LAST_ROW)
     if meta.get("unparsed_cells"):
@@ -39,3 +41,10 @@ def label_like_warning(names: list[str]) -> str:
     return (f"column {shown} is named like a label column but holds values other than 0/1 or true/false, so it is "
             f"read as a channel; give --label-col {names[0]} with 0/1 labels, or --label-col none to keep it a channel "
             "without this warning")
+
+
+def binary_last_warning(name: str) -> str:
+    """A header-less file's last column holds only 0 and 1: maybe labels without their name. Said, never silent."""
+    return (f"column {name}, the last of a file without a header, holds only 0 and 1 like a label column, so it is "
+            f"read as a channel; give --label-col {name} if it is the labels, or --label-col none to keep it a "
+            "channel without this warning")
