@@ -216,6 +216,18 @@ def test_a_label_named_column_that_is_not_zero_one_is_a_channel_said_so(tmp_path
                                                  reading_report(read_dataset(path, None, ReadOptions()), series))
 
 
+def test_a_url_goes_to_the_adapter_of_its_scheme_and_options_are_given_once(tmp_path):
+    from jepawatch.adapters import AdapterRegistry
+
+    builtins = AdapterRegistry.load(selection="")  # csv and parquet only: no adapter reads a server
+    with pytest.raises(DataError, match=r"no installed adapter reads ftp:// sources"):
+        read_dataset("ftp://example.org/data", None, ReadOptions(), registry=builtins)
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"x": np.arange(10.0)}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="has no option 'a'"):
+        read_dataset(path, None, ReadOptions(extra={"a": ("1", "2")}), registry=builtins)
+
+
 def test_a_header_less_files_zero_one_last_column_is_a_channel_said_so(tmp_path):
     from jepawatch.adapters import reading_report
 
@@ -310,6 +322,7 @@ def test_builtins_come_through_the_hook_and_the_env_var_limits_plugins(monkeypat
     assert {i.name: i.package for i in everything} == {
         "csv": "jepawatch", "parquet": "jepawatch",
         "nasa": "jepawatch-adapters", "swat": "jepawatch-adapters", "psm": "jepawatch-adapters",
+        "prometheus": "jepawatch-adapters",
     }
     with pytest.raises(AdapterError, match="JEPAWATCH_PLUGINS names no-such-plugin"):
         AdapterRegistry.load("no-such-plugin")

@@ -252,7 +252,8 @@ def test_adapters_command_lists_the_builtins_and_the_benchmark_plugin():
     rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in result.output.splitlines() if "│" in line]
     listed = {(row[0], row[1]) for row in rows if row[0]}  # (name, package) of each adapter's first table line
     assert listed == {("csv", "jepawatch"), ("parquet", "jepawatch"), ("nasa", "jepawatch-adapters"),
-                      ("swat", "jepawatch-adapters"), ("psm", "jepawatch-adapters")}
+                      ("swat", "jepawatch-adapters"), ("psm", "jepawatch-adapters"),
+                      ("prometheus", "jepawatch-adapters")}
 
 
 def test_malformed_adapter_option_is_a_one_line_error(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from jepawatch.adapters.contract import (
     Dataset,
     ReadOptions,
     Series,
+    url_scheme,
 )
 from jepawatch.adapters.csv_adapter import iter_csv, read_csv
 from jepawatch.adapters.hookspecs import hookimpl
@@ -31,5 +32,5 @@ from jepawatch.adapters.report import reading_report
 __all__ = [
     "AUTO", "DEFAULT_BATCH_ROWS", "ENV_VAR", "Adapter", "AdapterError", "AdapterInfo", "AdapterRegistry",
     "Dataset", "ReadOptions", "Series", "hookimpl", "installed", "iter_batches", "iter_csv", "parse_labels", "parse_timestamps",
-    "read_csv", "read_dataset", "reading_report", "series_from_frame", "source_name",
+    "read_csv", "read_dataset", "reading_report", "series_from_frame", "source_name", "url_scheme",
 ]

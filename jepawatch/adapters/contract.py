@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar, Iterator, Literal, Mapping
@@ -18,10 +19,17 @@ import numpy as np
 
 from jepawatch.errors import JepawatchError
 
+URL = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)  # a source that is not a file: SCHEME://...
 AUTO = "auto"  # ReadOptions.label_column: look for a 0/1 column named like a label (series_column: one named series_id)
 DEFAULT_BATCH_ROWS = 65_536
 
 Role = Literal["train", "test"]
+
+
+def url_scheme(source: object) -> str | None:
+    """The scheme of a source given as a URL (`http://host:9090` -> "http"), else None (a file or folder)."""
+    match = URL.match(source) if isinstance(source, str) else None
+    return match.group(1).lower() if match else None
 
 
 class AdapterError(JepawatchError):
@@ -147,7 +155,8 @@ class ReadOptions:
     timestamp_column: str | None = None  # None: found by name, by type, or by parsing
     columns: tuple[str, ...] | None = None  # read only these channels (projection), in this order
     series_column: str | None = None  # long format: a column name, AUTO (one named series_id), or None (not looked for)
-    extra: Mapping[str, str] = field(default_factory=dict)  # adapter-specific, e.g. spacecraft=MSL
+    extra: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)  # adapter-specific, e.g. spacecraft=MSL;
+    # a key given more than once holds a tuple of its values (refused unless the adapter's `repeatable` names it)
 
 
 class Adapter(abc.ABC):
@@ -156,7 +165,9 @@ class Adapter(abc.ABC):
     name: ClassVar[str]  # what --adapter takes
     description: ClassVar[str]  # one line for `jepawatch adapters`
     formats: ClassVar[tuple[str, ...]]  # e.g. (".csv", ".csv.gz") or ("folder: train/ test/ ...",)
-    options: ClassVar[tuple[str, ...]] = ()  # the keys --adapter-option accepts
+    options: ClassVar[tuple[str, ...]] = ()  # the keys --adapter-option accepts ("query.*": any key query.NAME)
+    repeatable: ClassVar[tuple[str, ...]] = ()  # of those, the keys that may be given more than once (a tuple then)
+    schemes: ClassVar[tuple[str, ...]] = ()  # URL schemes it reads (a server, not a file): `read` gets the URL text
 
     @abc.abstractmethod
     def sniff(self, path: Path) -> float:

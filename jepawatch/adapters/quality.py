@@ -35,6 +35,7 @@ class ReadTally:
     last_time: object = None
     label_like: list = field(default_factory=list)  # columns named like labels, read as channels (not 0/1)
     binary_last: str | None = None  # a header-less file's 0/1 last column, read as a channel
+    notes: list = field(default_factory=list)  # what an adapter says of its source (metadata "notes"), once each
     cut_last_row: bool = False  # a batch ended in a line cut short (no label), left out
 
     def add(self, batch: Series) -> None:
@@ -50,6 +51,7 @@ class ReadTally:
         self.infinite_cells += int(batch.metadata.get("infinite_cells", 0))
         self.label_like = self.label_like or list(batch.metadata.get("label_like_channels") or [])
         self.binary_last = self.binary_last or batch.metadata.get("binary_last_column")
+        self.notes.extend(str(n) for n in batch.metadata.get("notes") or [] if str(n) not in self.notes)
         self.cut_last_row = self.cut_last_row or bool(batch.metadata.get("cut_last_row"))
         times = None if batch.timestamps is None else np.asarray(batch.timestamps)
         if times is not None and times.dtype.kind in "Mmfiu" and batch.series_ids is None and len(times):  # dates or numbers
@@ -73,7 +75,8 @@ class ReadTally:
         lines = [self._misparse(rows, cells) if rows or cells else self._gaps(), self._order(),
                  label_like_warning(self.label_like) if self.label_like else None,
                  binary_last_warning(self.binary_last) if self.binary_last else None,
-                 f"{self.source}: {CUT_LAST_ROW}" if self.cut_last_row else None]
+                 f"{self.source}: {CUT_LAST_ROW}" if self.cut_last_row else None,
+                 *(f"{self.source}: {note}." for note in self.notes)]
         return " ".join(line for line in lines if line) or None
 
     def _order(self) -> str | None:

@@ -23,7 +23,8 @@ import pluggy
 
 from jepawatch.adapters import hookspecs
 from jepawatch.adapters.columns import series_from_frame
-from jepawatch.adapters.contract import DEFAULT_BATCH_ROWS, Adapter, AdapterError, Dataset, ReadOptions, Series
+from jepawatch.adapters.contract import (DEFAULT_BATCH_ROWS, Adapter, AdapterError, Dataset, ReadOptions, Series,
+                                        url_scheme)
 from jepawatch.adapters.files import first_line, missing_path_problem
 from jepawatch.errors import DataError
 
@@ -104,10 +105,14 @@ class AdapterRegistry:
                 f"unknown adapter {name!r}; installed: {', '.join(self.names)} (`jepawatch adapters` describes them)"
             ) from None
 
-    def choose(self, path: Path, name: str | None = None) -> Adapter:
-        """The adapter named `name`, else the one whose `sniff` is surest about `path`."""
+    def choose(self, path: Path | str, name: str | None = None) -> Adapter:
+        """The adapter named `name`, else the one whose `sniff` is surest about `path` (a URL: the one
+        that reads its scheme)."""
         if name is not None:
             return self.get(name)
+        scheme = url_scheme(path)
+        if scheme is not None:
+            return self._for_scheme(str(path), scheme)
         if not path.exists():
             raise DataError(missing_path_problem(path) or f"{path}: no such file or folder; check the path")
         scores = sorted(((self._sniff(a, path), a.name) for a in self._adapters.values()), reverse=True)
@@ -126,6 +131,19 @@ class AdapterRegistry:
         if len(tied) > 1:
             raise DataError(f"{path} could be read by several adapters ({', '.join(tied)}); choose one with --adapter")
         return self._adapters[scores[0][1]]
+
+    def _for_scheme(self, url: str, scheme: str) -> Adapter:
+        readers = [a for a in self._adapters.values() if scheme in getattr(a, "schemes", ())]
+        if not readers:
+            known = sorted({s for a in self._adapters.values() for s in getattr(a, "schemes", ())})
+            raise DataError(f"no installed adapter reads {scheme}:// sources"
+                            + (f" (installed: {', '.join(s + '://' for s in known)})" if known else "")
+                            + "; a Prometheus server is read by the prometheus adapter of jepawatch-adapters "
+                              "(pip install jepawatch-adapters), or give a file")
+        if len(readers) > 1:
+            raise DataError(f"{url} could be read by several adapters ({', '.join(a.name for a in readers)}); "
+                            "choose one with --adapter")
+        return readers[0]
 
     @staticmethod
     def _sniff(adapter: Adapter, path: Path) -> float:
@@ -185,14 +203,14 @@ def source_name(data: Path | str | pd.DataFrame) -> str:
     return FRAME_SOURCE if isinstance(data, pd.DataFrame) else str(data)
 
 
-def read_dataset(path: Path | pd.DataFrame, adapter: str | None = None, options: ReadOptions | None = None,
+def read_dataset(path: Path | str | pd.DataFrame, adapter: str | None = None, options: ReadOptions | None = None,
                  registry: AdapterRegistry | None = None) -> Dataset:
     """Read `path` with the named adapter, or the one that recognises it. A pandas DataFrame is read by
     the CSV rules (numeric columns are channels; the time and label columns are found the same way)."""
     if isinstance(path, pd.DataFrame):
         return Dataset(source=FRAME_SOURCE, adapter="dataframe", series=_frame_series(path, adapter, options))
     registry = registry or installed()
-    path = Path(path)
+    path = as_source(path)
     options = options or ReadOptions()
     chosen = registry.choose(path, adapter)
     _check_options(chosen, options)
@@ -202,14 +220,14 @@ def read_dataset(path: Path | pd.DataFrame, adapter: str | None = None, options:
     return dataset
 
 
-def iter_batches(path: Path | pd.DataFrame, adapter: str | None = None, options: ReadOptions | None = None,
+def iter_batches(path: Path | str | pd.DataFrame, adapter: str | None = None, options: ReadOptions | None = None,
                  batch_rows: int = DEFAULT_BATCH_ROWS, registry: AdapterRegistry | None = None) -> Iterable[Series]:
     """Stream the part of `path` that would be scored, `batch_rows` steps at a time."""
     if isinstance(path, pd.DataFrame):
         series = _frame_series(path, adapter, options)
         return (series.slice(start, start + batch_rows) for start in range(0, series.n_steps, batch_rows))
     registry = registry or installed()
-    path = Path(path)
+    path = as_source(path)
     options = options or ReadOptions()
     chosen = registry.choose(path, adapter)
     _check_options(chosen, options)
@@ -226,9 +244,20 @@ def _frame_series(frame: pd.DataFrame, adapter: str | None, options: ReadOptions
     return series_from_frame(frame, options or ReadOptions(), FRAME_SOURCE)
 
 
+def as_source(source: Path | str) -> Path | str:
+    """A URL stays text (`Path` would fold its `//`); anything else is a path."""
+    return str(source) if url_scheme(source) is not None else Path(source)
+
+
 def _check_options(adapter: Adapter, options: ReadOptions) -> None:
     accepted = tuple(getattr(adapter, "options", ()))
-    unknown = [key for key in options.extra if key not in accepted]
+    prefixes = tuple(a[:-1] for a in accepted if a.endswith(".*"))  # "query.*": query.cpu, query.memory, ...
+    unknown = [key for key in options.extra if key not in accepted and not (prefixes and key.startswith(prefixes))]
     if unknown:
         raise DataError(f"adapter {adapter.name!r} has no option {unknown[0]!r}; "
                         + (f"it takes {', '.join(accepted)}" if accepted else "it takes no --adapter-option"))
+    repeatable = tuple(getattr(adapter, "repeatable", ()))
+    twice = [key for key, value in options.extra.items() if not isinstance(value, str) and key not in repeatable]
+    if twice:
+        raise DataError(f"--adapter-option {twice[0]} is given {len(options.extra[twice[0]])} times; adapter "
+                        f"{adapter.name!r} takes it once")

@@ -22,6 +22,7 @@ def reading_report(dataset: Dataset, series: Series) -> list[str]:
         messages.append(binary_last_warning(meta["binary_last_column"]))
     if meta.get("cut_last_row"):
         messages.append(CUT_LAST_ROW)
+    messages.extend(str(note) for note in meta.get("notes") or [])  # what an adapter says of its source
     if meta.get("unparsed_cells"):
         messages.append(f"{meta['unparsed_cells']} cells were not numbers and count as missing")
     if meta.get("infinite_cells"):

@@ -10,10 +10,10 @@ from typing import Union
 
 import pandas as pd
 
-from jepawatch.adapters import AUTO, ReadOptions
+from jepawatch.adapters import AUTO, ReadOptions, url_scheme
 from jepawatch.errors import ConfigError, JepawatchWarning
 
-DataSource = Union[str, "os.PathLike[str]", pd.DataFrame]  # a file, a benchmark folder, or a DataFrame
+DataSource = Union[str, "os.PathLike[str]", pd.DataFrame]  # a file, a benchmark folder, a URL, or a DataFrame
 Warn = Callable[[str], None]
 
 
@@ -22,8 +22,10 @@ def warn_python(message: str) -> None:
     warnings.warn(message, JepawatchWarning, stacklevel=3)
 
 
-def as_data(data: DataSource) -> Path | pd.DataFrame:
+def as_data(data: DataSource) -> Path | str | pd.DataFrame:
     if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, str) and url_scheme(data) is not None:  # a server (prometheus): text, never a Path
         return data
     if isinstance(data, (str, os.PathLike)):
         return Path(data)

@@ -46,7 +46,7 @@ TimestampColOption = Annotated[
 ]
 AdapterSettingOption = Annotated[
     Optional[list[str]],
-    typer.Option("--adapter-option", help="KEY=VALUE for the adapter, e.g. spacecraft=SMAP for nasa (repeatable)."),
+    typer.Option("--adapter-option", "-o", help="KEY=VALUE for the adapter, e.g. spacecraft=SMAP for nasa, query=PROMQL for prometheus (repeatable)."),
 ]
 
 
@@ -76,7 +76,8 @@ def read_options(label_col: str | None, timestamp_col: str | None, adapter_setti
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--adapter-option {item!r}: write KEY=VALUE, e.g. spacecraft=MSL")
-        extra[key.strip()] = value.strip()
+        key, value = key.strip(), value.strip()
+        extra[key] = (*((extra[key],) if isinstance(extra[key], str) else extra[key]), value) if key in extra else value
     return ReadOptions(label_column=AUTO if label_col is None else label_col, timestamp_column=timestamp_col,
                        series_column=series_col, extra=extra)
 

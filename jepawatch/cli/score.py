@@ -17,7 +17,7 @@ ALERT_EXIT_CODE = 3
 
 @scoring_options
 def score(
-    data: Annotated[Path, typer.Argument(help="A CSV or Parquet file, or a benchmark folder (its test part).")],
+    data: Annotated[str, typer.Argument(help="A CSV or Parquet file, a benchmark folder (its test part), or a Prometheus server (http://HOST:9090 with -o query=PROMQL).")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the rows to FILE.jsonl, .csv or .parquet (atomically; with --state, .jsonl and .csv are appended to). Default: a table, or JSON lines when stdout is not a terminal.")] = None,
     state: Annotated[Optional[Path], typer.Option("--state", help="State file for incremental runs: score only windows not scored before; with --out, append to it.")] = None,
     fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help=f"Exit with code {ALERT_EXIT_CODE} when a window scored in this run alerts.")] = False,
@@ -47,10 +47,12 @@ def score(
     the label-free reference on the newest rows every N windows (see `jepawatch refit`).
     """
     from jepawatch.app import score as app
+    from jepawatch.app.common import as_data
     from jepawatch.app.transfer import adapt_for
     from jepawatch.cli.render import show_scores
 
     reuse_freed_memory()  # faster batches on glibc; the command owns its process (jepawatch.allocator)
+    data = as_data(data)  # a path, or a server's URL as it is
     app.check_paths(data, out, state)
     adapted = adapt_for(data, opts.model, opts.models_dir, opts.adapt, opts.adapt_rows, adapter=opts.adapter,
                         device=opts.device, warn=output.warn, options=opts.read_options(), notify=output.note)

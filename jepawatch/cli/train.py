@@ -14,7 +14,7 @@ from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, DeviceOp
 
 
 def train(
-    data: Annotated[list[Path], typer.Argument(help="A CSV (.csv, .csv.gz) or Parquet file (numeric columns are channels), or a benchmark folder (its train part); several: one bundle trained on all of them, each with its own channels and standardisation.")],
+    data: Annotated[list[str], typer.Argument(help="A CSV (.csv, .csv.gz) or Parquet file (numeric columns are channels), a benchmark folder (its train part), or a Prometheus server (http://HOST:9090 with -o query=PROMQL); several: one bundle trained on all of them, each with its own channels and standardisation.")],
     name: Annotated[Optional[str], typer.Option(help="Bundle name. Default: the data file's name without extension.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory the bundle is written into.", envvar="JEPAWATCH_MODELS_DIR")] = Path("models"),
     model: Annotated[str, typer.Option("--model", help="mts-jepa (the paper) or temporal-jepa (the single-scale baseline).")] = "mts-jepa",

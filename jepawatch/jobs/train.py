@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from jepawatch.adapters import AUTO, ReadOptions, read_dataset, reading_report, source_name
+from jepawatch.adapters import AUTO, ReadOptions, read_dataset, reading_report, source_name, url_scheme
 from jepawatch.atomic import ensure_dir
 from jepawatch.bundle import CHECKPOINT, check_name, load_bundle, mark_latest, save_bundle
 from jepawatch.data.preprocess import Preprocessor
@@ -52,8 +53,13 @@ class TrainRequest:
         return check_name("-".join(stems[:3]) + more)
 
 
-def source_stem(path: Path) -> str:
-    """A source's name without its data suffix: the default bundle name."""
+def source_stem(path: Path | str) -> str:
+    """A source's name without its data suffix: the default bundle name (a URL's host and port:
+    `http://localhost:9090` -> "localhost-9090")."""
+    if url_scheme(path) is not None:
+        host = str(path).split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", host).strip("-.") or "server"
+    path = Path(path)
     name = path.resolve().name if path.name in ("", ".", "..") else path.name
     for suffix in (".csv.gz", ".parquet", ".csv", ".pq", ".tsv", ".txt"):
         if name.lower().endswith(suffix):

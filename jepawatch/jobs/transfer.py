@@ -37,7 +37,7 @@ GOOD_ADAPT_WINDOWS = 50 * 10 // 9 + 2  # enough that the calibration has its 50 
 
 
 def adapted_name(parent: Bundle, data: Path | pd.DataFrame, rows: int | None) -> str:
-    stem = FRAME_BUNDLE_NAME if isinstance(data, pd.DataFrame) else source_stem(Path(data))
+    stem = FRAME_BUNDLE_NAME if isinstance(data, pd.DataFrame) else source_stem(data)
     return check_name(f"{parent.name}-on-{stem}" + (f"-first{rows}" if rows is not None else ""))
 
 

@@ -1,0 +1,149 @@
+"""A Prometheus server as a source (jepawatch-adapters' `prometheus` adapter), against a real
+server started by the test on localhost with backfilled history (tests/prometheus_server.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from jepawatch.cli.app import app
+
+from conftest import TINY_MTS
+from prometheus_server import AVAILABLE, MISSING, PrometheusServer, free_port, openmetrics
+
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=MISSING)
+runner = CliRunner()
+STEP = 15
+ROWS = 1200
+USER, PASSWORD = "jepawatch", "test-password"
+PASSWORD_HASH = "$2b$04$0mKRRi24BOXGwQqGNBJIl.eRy8o96VAZl68Hor7/kFfVrPDC.pLJm"  # bcrypt of PASSWORD, 4 rounds
+
+
+def history(rows: int = ROWS, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Times (Unix seconds, every STEP, ending 30 minutes ago) and three channels of one instance."""
+    end = (int(time.time()) // STEP) * STEP - 1800
+    times = np.arange(end - (rows - 1) * STEP, end + 1, STEP)
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    columns = {f'instance="a",signal="s{c}"': np.round(np.sin(2 * np.pi * t / (17 + 5 * c))
+                                                       + 0.1 * rng.standard_normal(rows), 6) for c in range(3)}
+    return times, columns
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    times, columns = history()
+    root = tmp_path_factory.mktemp("prometheus")
+    running = PrometheusServer(root, openmetrics("jw_metric", times, columns))
+    yield running, times, columns
+    running.stop()
+
+
+def range_options(times: np.ndarray, *extra: str) -> list[str]:
+    return ["-o", "query=jw_metric", "-o", f"start={int(times[0])}", "-o", f"end={int(times[-1])}",
+            "-o", f"step={STEP}s", *extra]
+
+
+def scored(args: list[str]) -> list[dict]:
+    result = runner.invoke(app, ["score", *args])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def test_train_and_score_from_a_query_as_from_the_same_data_in_a_csv(server, tmp_path):
+    prometheus, times, columns = server
+    models = tmp_path / "models"
+    args = ["train", prometheus.url, *range_options(times), "--out", str(models), "--epochs", "1"]
+    for item in TINY_MTS:
+        args += ["--set", item]
+    trained = runner.invoke(app, args)
+    assert trained.exit_code == 0, trained.output
+    bundle = next(p for p in models.iterdir() if p.is_dir())
+    assert bundle.name == "127.0.0.1-" + str(prometheus.port)
+    config = json.loads((bundle / "config.json").read_text())
+    assert config["data"]["source"] == prometheus.url and config["data"]["channels_in"] == 3
+    frame = pd.DataFrame({"timestamp": pd.to_datetime(times, unit="s").strftime("%Y-%m-%dT%H:%M:%S")})
+    for labels, values in columns.items():  # the channels as the adapter names them
+        frame["jw_metric{" + labels + "}"] = values
+    csv = tmp_path / "exported.csv"
+    frame.to_csv(csv, index=False)
+
+    from_server = scored([prometheus.url, *range_options(times), "--model", str(bundle)])
+    from_csv = scored([str(csv), "--model", str(bundle)])
+    assert len(from_server) == ROWS // 20 - 1
+    assert [r["window_start"] for r in from_server] == [r["window_start"] for r in from_csv]
+    assert [r["end_time"] for r in from_server] == [r["end_time"] for r in from_csv]
+    np.testing.assert_allclose([r["next_window_risk"] for r in from_server], [r["next_window_risk"] for r in from_csv],
+                               atol=1e-6)
+    assert [r["regime"] for r in from_server] == [r["regime"] for r in from_csv]
+
+
+def test_series_by_a_label_reads_each_value_as_its_own_series(server):
+    from jepawatch.adapters import ReadOptions, read_dataset
+
+    prometheus, times, _ = server
+    options = ReadOptions(extra={"query": "jw_metric", "start": str(int(times[0])), "end": str(int(times[-1])),
+                                 "step": f"{STEP}s", "series_by": "signal"})
+    series = read_dataset(prometheus.url, None, options).series
+    assert series.channels == ['jw_metric{instance="a"}']
+    assert series.n_steps == 3 * ROWS and list(series.series_ids[:3]) == ["s0", "s1", "s2"]
+
+
+@pytest.mark.parametrize("source, options, message", [
+    ("http://", ["-o", "query=up"], "no server named"),
+    ("http://user:secret@127.0.0.1:9", ["-o", "query=up"], "not in the URL"),
+    ("{unreachable}", ["-o", "query=up"], "cannot reach Prometheus at"),
+    ("{url}", ["-o", "query=rate(jw_metric[1m]"], "Prometheus refused query 1"),
+    ("{url}", ["-o", "query=no_such_metric"], "gave no series"),
+    ("{url}", [], "give the series to read as -o query=PROMQL"),
+    ("{url}", ["-o", "query=jw_metric", "-o", "step=fast"], "-o step=fast: give a duration"),
+    ("{url}", ["-o", "query=jw_metric", "-o", "spacecraft=MSL"], "has no option 'spacecraft'"),
+    ("{url}", ["-o", "query=jw_metric", "-o", "since=1d", "-o", "since=2d"], "since is given 2 times"),
+])
+def test_bad_sources_are_one_line_errors_and_write_nothing(server, tmp_path, source, options, message):
+    prometheus, _, _ = server
+    source = source.format(url=prometheus.url, unreachable=f"http://127.0.0.1:{free_port()}")
+    result = runner.invoke(app, ["train", source, *options, "--out", str(tmp_path / "models"), "--epochs", "1"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and text.startswith("error:") and message in text, result.output
+    assert "Traceback" not in result.output and "secret" not in result.output
+    assert not list((tmp_path / "models").glob("*/config.json"))
+
+
+def test_a_query_giving_other_channels_than_the_model_is_said(server, tmp_path):
+    prometheus, times, _ = server
+    models = tmp_path / "models"
+    args = ["train", prometheus.url, *range_options(times), "--out", str(models), "--epochs", "1"]
+    for item in TINY_MTS:
+        args += ["--set", item]
+    assert runner.invoke(app, args).exit_code == 0
+    bundle = str(next(p for p in models.iterdir() if p.is_dir()))
+    none = runner.invoke(app, ["score", prometheus.url, "-o", "query=up or vector(1)", "-o", "since=1h",
+                               "--model", bundle, "--out", str(tmp_path / "o.jsonl")])
+    assert none.exit_code == 1 and "gives none of the model's 3 channels" in " ".join(none.output.split())
+    assert not (tmp_path / "o.jsonl").exists()
+    some = runner.invoke(app, ["score", prometheus.url, "-o", 'query=jw_metric{signal!="s2"}',
+                               "-o", f"start={int(times[0])}", "-o", f"end={int(times[-1])}", "--model", bundle])
+    assert some.exit_code == 0 and "1 of the model's channels have no samples" in " ".join(some.output.split())
+
+
+def test_a_server_that_asks_for_a_login_is_read_with_the_credentials_from_the_environment(tmp_path, monkeypatch):
+    times, columns = history(rows=200)
+    server = PrometheusServer(tmp_path / "p", openmetrics("jw_metric", times, columns), basic_auth=(USER, PASSWORD_HASH))
+    try:
+        monkeypatch.delenv("JEPAWATCH_PROMETHEUS_USER", raising=False)
+        refused = runner.invoke(app, ["train", server.url, *range_options(times), "--out", str(tmp_path / "m")])
+        assert refused.exit_code == 1 and "refused the login (HTTP 401)" in " ".join(refused.output.split())
+        from jepawatch.adapters import ReadOptions, read_dataset
+
+        monkeypatch.setenv("JEPAWATCH_PROMETHEUS_USER", USER)
+        monkeypatch.setenv("JEPAWATCH_PROMETHEUS_PASSWORD", PASSWORD)
+        options = ReadOptions(extra={"query": "jw_metric", "start": str(int(times[0])), "end": str(int(times[-1]))})
+        assert read_dataset(server.url, None, options).series.n_steps == 200
+    finally:
+        server.stop()
