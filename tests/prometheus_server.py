@@ -30,7 +30,7 @@ def openmetrics(metric: str, times: np.ndarray, columns: dict[str, np.ndarray]) 
     'instance="a",core="0"'), a sample at each of `times` (Unix seconds)."""
     lines = [f"# HELP {metric} generated for a test\n", f"# TYPE {metric} gauge\n"]
     for labels, values in columns.items():
-        lines.extend(f"{metric}{{{labels}}} {value!r} {int(t)}\n" for t, value in zip(times, values.tolist()))
+        lines.extend(f"{metric}{{{labels}}} {value!r} {t:.3f}\n" for t, value in zip(times.tolist(), values.tolist()))
     return "".join(lines)
 
 

@@ -147,3 +147,100 @@ def test_a_server_that_asks_for_a_login_is_read_with_the_credentials_from_the_en
         assert read_dataset(server.url, None, options).series.n_steps == 200
     finally:
         server.stop()
+
+
+# --- watch follows live scrapes -----------------------------------------------------------------
+
+LIVE_STEP = 1.0  # seconds: the row spacing (scraped every 0.5 s); whole seconds, as the rows show times
+LIVE_WINDOW = ["--set", "model.window=4", "--set", "model.n_patches=2"]  # a window every 4 s
+
+
+def signal_value(t: float, c: int) -> float:
+    return round(float(np.sin(2 * np.pi * t / (8.5 + 2.5 * c))), 6)
+
+
+class Exporter:
+    """A prometheus-client exporter on localhost whose gauges follow sines of the time, updated
+    every 0.1 s by a thread: what node-exporter is to a machine."""
+
+    def __init__(self):
+        import threading
+
+        from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+        self.registry = CollectorRegistry()
+        self.gauge = Gauge("jw_live", "a test signal", ["signal"], registry=self.registry)
+        self.port = free_port()
+        self.server, self.thread = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
+        self.running = True
+        self.updater = threading.Thread(target=self._update, daemon=True)
+        self._update_once()
+        self.updater.start()
+
+    def _update_once(self):
+        now = time.time()
+        for c in range(3):
+            self.gauge.labels(f"s{c}").set(signal_value(now, c))
+
+    def _update(self):
+        while self.running:
+            self._update_once()
+            time.sleep(0.1)
+
+    def stop(self):
+        self.running = False
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    exporter = Exporter()
+    end = np.floor(time.time() / LIVE_STEP) * LIVE_STEP - 600
+    times = np.arange(end - 799 * LIVE_STEP, end + LIVE_STEP / 2, LIVE_STEP)
+    labels = f'instance="127.0.0.1:{exporter.port}",job="test"'
+    columns = {f'{labels},signal="s{c}"': np.asarray([signal_value(t, c) for t in times]) for c in range(3)}
+    root = tmp_path_factory.mktemp("live")
+    server = PrometheusServer(root, openmetrics("jw_live", times, columns), scrape=[f"127.0.0.1:{exporter.port}"],
+                              scrape_interval="500ms")
+    models = root / "models"
+    args = ["train", server.url, "-o", "query=jw_live", "-o", f"start={times[0]:.3f}", "-o", f"end={times[-1]:.3f}",
+            "-o", f"step={LIVE_STEP}s", "--out", str(models), "--epochs", "1", "--name", "live"]
+    for item in TINY_MTS:
+        args += ["--set", item]
+    trained = runner.invoke(app, args + LIVE_WINDOW)
+    assert trained.exit_code == 0, trained.output
+    yield server, models / "live"
+    server.stop()
+    exporter.stop()
+
+
+def test_watch_follows_live_scrapes_and_a_killed_watch_resumes_without_losing_or_repeating(live, tmp_path):
+    import signal
+
+    from test_watch import Watch
+
+    server, bundle = live
+    state = tmp_path / "watch.state"
+    options = ("-o", "query=jw_live", "-o", f"step={LIVE_STEP}s", "-o", "since=12s", "--state", str(state))
+    first = Watch(bundle, server.url, *options)
+    first.wait_for(lambda: len(first.rows) >= 3, timeout=60, what="3 windows")
+    time.sleep(0.3)
+    first.process.kill()  # kill -9
+    first.finish()
+    time.sleep(3)  # windows come while nothing watches
+    second = Watch(bundle, server.url, *options)
+    second.wait_for(lambda: len(second.rows) >= 2, timeout=60, what="2 more windows")
+    second.process.send_signal(signal.SIGINT)
+    assert second.finish() == 0, "".join(second.err)
+    seen = first.rows + second.rows
+    ends = [np.datetime64(r["end_time"]) for r in seen]
+    assert [r["window_start"] for r in seen] == [seen[0]["window_start"] + 4 * k for k in range(len(seen))]
+    assert all(b - a == np.timedelta64(4, "s") for a, b in zip(ends, ends[1:])), ends  # none lost, none twice
+    # the same windows as scoring the same range afterwards in one read
+    first_row = np.datetime64(seen[0]["start_time"]) - np.timedelta64(4, "s")  # the first window's predecessor
+    start = (first_row - np.datetime64("1970-01-01T00:00:00")) / np.timedelta64(1, "s")
+    end = (ends[-1] - np.datetime64("1970-01-01T00:00:00")) / np.timedelta64(1, "s")
+    again = scored([server.url, "-o", "query=jw_live", "-o", f"step={LIVE_STEP}s", "-o", f"start={start:.3f}",
+                    "-o", f"end={end:.3f}", "--model", str(bundle)])
+    assert [r["end_time"] for r in again] == [r["end_time"] for r in seen]
+    np.testing.assert_allclose([r["next_window_risk"] for r in again], [r["next_window_risk"] for r in seen], atol=1e-6)

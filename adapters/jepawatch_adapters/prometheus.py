@@ -29,25 +29,27 @@ import math
 import re
 import time
 from datetime import datetime, timezone
+from typing import Iterator
 
 import numpy as np
 
-from jepawatch.adapters import Adapter, Dataset, ReadOptions, Series
+from jepawatch.adapters import Adapter, Dataset, Fed, ReadOptions, Series
 from jepawatch.errors import DataError
-from jepawatch_adapters.prometheus_http import SCHEMES, Connection, query_range
+from jepawatch_adapters.prometheus_http import CHUNK_POINTS, SCHEMES, Connection, query_range
 
 DEFAULT_SINCE, DEFAULT_STEP = "1d", "15s"
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 MAX_ROWS = 5_000_000  # range / step: a typo in `step` should not ask the server for a billion points
 TIME_COLUMN, SERIES_COLUMN = "timestamp", "series_id"
+RETRY_SECONDS = 5.0  # following: how often a server that stopped answering is asked again
 
 
 class PrometheusAdapter(Adapter):
     name = "prometheus"
     description = "A Prometheus server: the series of PromQL queries over a range (-o query=..., since=, step=)."
     formats = ("http://HOST:9090 (or https://, prometheus://) with -o query=PROMQL",)
-    options = ("query", "query.*", "since", "until", "start", "end", "step", "series_by", "timeout", "user",
+    options = ("query", "query.*", "since", "until", "start", "end", "step", "lag", "series_by", "timeout", "user",
                "password_file", "token_file", "ca_file", "cert_file", "key_file", "insecure")
     repeatable = ("query",)
     schemes = tuple(SCHEMES)
@@ -63,17 +65,8 @@ class PrometheusAdapter(Adapter):
         start, end, step = time_range(extra)
         series_by = extra.get("series_by") or None
         notes: list[str] = []
-        found: dict[str, dict] = {}  # channel name -> {series id -> {row: value}}
-        for prefix, query, what in queries:
-            result = query_range(connection, query, start, end, step, what)
-            if not result:
-                notes.append(f"{what} gave no series between {_iso(start)} and {_iso(end)}")
-            for item in result:
-                name = channel_name(prefix, item["metric"], series_by)
-                sid = item["metric"].get(series_by, "") if series_by else ""
-                cells = found.setdefault(name, {}).setdefault(sid, {})
-                for stamp, value in item["values"]:
-                    cells[int(round((float(stamp) - start) / step))] = _value(value)
+        found = fetch(connection, queries, start, end, step, series_by, notes)
+        notes = [f"{note} between {_iso(start)} and {_iso(end)}" for note in notes]
         if not found:
             raise DataError(f"{'the queries gave' if len(queries) > 1 else queries[0][2].capitalize() + ' gave'} no series "
                             f"between {_iso(start)} and {_iso(end)}; check the metric names and labels in Prometheus' "
@@ -98,6 +91,99 @@ class PrometheusAdapter(Adapter):
             notes.append(f"{len(absent)} of the model's channels have no samples in this range, so they are missing "
                          f"throughout (first: {absent[0]}): a series that stopped, or a changed label?")
         return wanted
+
+
+    follows = True
+
+    def follow(self, path, options: ReadOptions, position: dict | None) -> Iterator[Fed]:
+        """Each step once it is `lag` old (default: one step, time for its scrape to land), from
+        `position` ({"next": the next step's time, "step"}), else from `since` ago; the channels are
+        the model's. A server that stops answering once it has answered is said and asked again every
+        few seconds (its first read in a run is an error at once: a wrong address or query)."""
+        source, extra = str(path), dict(options.extra)
+        connection = Connection.from_source(source, extra)
+        queries = named_queries(extra)
+        step = duration(extra.get("step", DEFAULT_STEP), "step")
+        lag = duration(extra["lag"], "lag") if "lag" in extra else step
+        series_by = extra.get("series_by") or None
+        if options.columns is None:
+            raise DataError("following Prometheus needs the model's channels (watch gives them)")
+        channels = list(options.columns)
+        if position is not None:
+            if not isinstance(position, dict) or position.get("step") != step or not isinstance(position.get("next"), (int, float)):
+                raise DataError(f"the state was saved following with another step than {step:g} s (or is damaged); "
+                                "give the step it was made with, or a new --state file")
+            next_time, started = float(position["next"]), bool(position.get("started", True))
+        else:
+            next_time, started = time_range(extra)[0], False
+        said: set[str] = set()
+        failing, answered = False, False
+        while True:
+            newest = math.floor((time.time() - lag) / step) * step
+            if newest < next_time:
+                yield Fed(None, _position(next_time, step, started))
+                time.sleep(min(0.25, max(0.01, next_time + lag - time.time())))
+                continue
+            end = min(newest, next_time + (CHUNK_POINTS - 1) * step)
+            notes: list[str] = []
+            try:
+                found = fetch(connection, queries, next_time, end, step, series_by, notes)
+            except DataError as error:
+                if not answered:
+                    raise  # the first read of this run: a wrong address or query is said at once
+                if not failing:
+                    yield Fed(None, _position(next_time, step, started), [f"{error}; asking again every {RETRY_SECONDS:g} s"])
+                failing = True
+                time.sleep(RETRY_SECONDS)
+                continue
+            events = ["Prometheus answers again"] if failing else []
+            failing, answered = False, True
+            for note in self._notes_once(found, channels, notes, said):
+                events.append(note)
+            last = int(round((end - next_time) / step))
+            order = grid_order(found, channels, range(0, last + 1), bool(series_by), skip_empty=not started)
+            started = started or bool(order)
+            batch = series_of(found, channels, order, next_time, step, bool(series_by), source, []) if order else None
+            next_time = end + step
+            yield Fed(batch, _position(next_time, step, started), events)
+
+    @staticmethod
+    def _notes_once(found: dict, channels: list[str], notes: list[str], said: set[str]) -> list[str]:
+        """What changed in the series, once each: queries with no series, series the model does not
+        know (first seen), model channels without samples (first missed)."""
+        out = [n for n in notes if n not in said]
+        extra = sorted(set(found) - set(channels) - said)
+        if extra:
+            out.append(f"{len(extra)} series the model was not trained on left out (first: {extra[0]})")
+        absent = [c for c in channels if c not in found and c not in said]
+        if absent:
+            out.append(f"{len(absent)} of the model's channels have no samples now (first: {absent[0]}): missing "
+                       "cells until they come back")
+        said.update(notes, extra, absent)
+        said.difference_update(c for c in channels if c in found)  # back: said again if it goes missing again
+        return out
+
+
+def _position(next_time: float, step: float, started: bool) -> dict:
+    return {"next": next_time, "step": step, "started": started}
+
+
+def fetch(connection: Connection, queries: list, start: float, end: float, step: float, series_by: str | None,
+          notes: list[str]) -> dict[str, dict]:
+    """channel name -> {series id -> {row: value}} of every query's series on the grid from `start`
+    (a query with no series is said in `notes`)."""
+    found: dict[str, dict] = {}
+    for prefix, query, what in queries:
+        result = query_range(connection, query, start, end, step, what)
+        if not result:
+            notes.append(f"{what} gives no series")
+        for item in result:
+            name = channel_name(prefix, item["metric"], series_by)
+            sid = item["metric"].get(series_by, "") if series_by else ""
+            cells = found.setdefault(name, {}).setdefault(sid, {})
+            for stamp, value in item["values"]:
+                cells[int(round((float(stamp) - start) / step))] = _value(value)
+    return found
 
 
 def named_queries(extra: dict) -> list[tuple[str, str, str]]:
@@ -178,19 +264,37 @@ def channel_name(prefix: str, metric: dict, series_by: str | None) -> str:
     return f"{prefix}:{text}" if prefix else text
 
 
+def grid_order(found: dict, channels: list[str], rows: range, long_format: bool, skip_empty: bool) -> list[tuple]:
+    """(row, series id) of each output row: one series (wide), every step of `rows`, but the steps
+    before its first sample when `skip_empty`; many series (long), the steps where each has a sample."""
+    by_row: dict[int, set] = {}
+    for name in channels:
+        for sid, cells in found.get(name, {}).items():
+            for row in cells:
+                by_row.setdefault(row, set()).add(sid)
+    if long_format:
+        return [(row, sid) for row in rows for sid in sorted(by_row.get(row, ()))]
+    sampled = [row for row in rows if row in by_row]
+    if not sampled:
+        return []
+    first = sampled[0] if skip_empty else rows.start
+    return [(row, "") for row in range(first, rows.stop)]
+
+
 def build_series(found: dict, channels: list[str], start: float, step: float, long_format: bool, source: str,
                  notes: list[str]) -> Series:
-    """Rows on the grid (each series id's rows from its first sample to its last, time-major when
-    several), one column per channel; a step without a sample is NaN."""
-    ids = sorted({sid for by_id in found.values() for sid in by_id})
-    spans = {}
-    for sid in ids:
-        rows = [row for name in channels for row in found.get(name, {}).get(sid, {})]
-        if rows:
-            spans[sid] = (min(rows), max(rows))
-    first, last = min(s[0] for s in spans.values()), max(s[1] for s in spans.values())
-    order = [(row, sid) for row in range(first, last + 1) for sid in ids if sid in spans
-             and spans[sid][0] <= row <= spans[sid][1]]
+    """The rows of a read over a range: one series from its first sample to its last step with one,
+    many series each at its sampled steps."""
+    rows = sorted({row for name in channels for cells in found.get(name, {}).values() for row in cells})
+    order = grid_order(found, channels, range(rows[0], rows[-1] + 1), long_format, skip_empty=True)
+    if rows[0] > 0:
+        notes.append(f"no samples before {_iso(start + rows[0] * step)}: the rows start there")
+    return series_of(found, channels, order, start, step, long_format, source, notes)
+
+
+def series_of(found: dict, channels: list[str], order: list[tuple], start: float, step: float, long_format: bool,
+              source: str, notes: list[str]) -> Series:
+    """The values at `order`'s (row, series id) pairs, one column per channel; no sample is NaN."""
     index = {key: i for i, key in enumerate(order)}
     values = np.full((len(order), len(channels)), np.nan, dtype=np.float32)
     infinite = 0
@@ -204,8 +308,6 @@ def build_series(found: dict, channels: list[str], start: float, step: float, lo
                     infinite += 1
                     continue
                 values[i, j] = value
-    if first > 0:
-        notes.append(f"no samples before {_iso(start + first * step)}: the rows start there")
     seconds = np.asarray([start + row * step for row, _ in order], dtype=np.float64)
     stamps = (seconds * 1e9).round().astype("int64").astype("datetime64[ns]")
     metadata = {"source": source, "timestamp_column": TIME_COLUMN, "label_column": None,

@@ -12,8 +12,10 @@ from jepawatch.adapters.contract import (
     Adapter,
     AdapterError,
     Dataset,
+    Fed,
     ReadOptions,
     Series,
+    url_name,
     url_scheme,
 )
 from jepawatch.adapters.csv_adapter import iter_csv, read_csv
@@ -31,6 +33,6 @@ from jepawatch.adapters.report import reading_report
 
 __all__ = [
     "AUTO", "DEFAULT_BATCH_ROWS", "ENV_VAR", "Adapter", "AdapterError", "AdapterInfo", "AdapterRegistry",
-    "Dataset", "ReadOptions", "Series", "hookimpl", "installed", "iter_batches", "iter_csv", "parse_labels", "parse_timestamps",
-    "read_csv", "read_dataset", "reading_report", "series_from_frame", "source_name", "url_scheme",
+    "Dataset", "Fed", "ReadOptions", "Series", "hookimpl", "installed", "iter_batches", "iter_csv", "parse_labels", "parse_timestamps",
+    "read_csv", "read_dataset", "reading_report", "series_from_frame", "source_name", "url_name", "url_scheme",
 ]

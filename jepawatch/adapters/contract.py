@@ -32,6 +32,13 @@ def url_scheme(source: object) -> str | None:
     return match.group(1).lower() if match else None
 
 
+def url_name(url: str) -> str:
+    """A server's short name, for bundles and series: its host and port (`http://localhost:9090` ->
+    "localhost-9090")."""
+    host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", host).strip("-.") or "server"
+
+
 class AdapterError(JepawatchError):
     """An adapter broke the contract (a plugin bug), or no adapter fits the input."""
 
@@ -147,6 +154,16 @@ class Dataset:
         return chosen
 
 
+@dataclass
+class Fed:
+    """One poll of a followed source (`Adapter.follow`): the new rows (None: none yet), where reading
+    got (what `watch --state` saves to resume there), and what happened, for the operator."""
+
+    batch: Series | None
+    position: dict
+    events: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """What the user told us about the input (`--label-col`, `--timestamp-col`, `--adapter-option`)."""
@@ -181,6 +198,15 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def read(self, path: Path, options: ReadOptions) -> Dataset:
         """Read `path` whole; raise `DataError` with a fix for anything wrong with the input."""
+
+    follows: ClassVar[bool] = False  # `follow` is implemented: `watch` follows the source live
+
+    def follow(self, path, options: ReadOptions, position: dict | None) -> Iterator[Fed]:
+        """Rows of a live source as they come, from `position` (None: where the options say to
+        start), forever; a poll with nothing new yields `Fed(None, position)` at least every half
+        second, so the caller can stop. `options.columns` fixes the channels. (A CSV file is
+        followed by `watch` itself, as tail -F; this is for sources that are not files.)"""
+        raise AdapterError(f"adapter {self.name!r} cannot follow its input live; use --replay")
 
     def iter_batches(self, path: Path, options: ReadOptions, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[Series]:
         """Yield the scored part in consecutive batches of at most `batch_rows` steps.

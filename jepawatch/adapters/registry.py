@@ -23,8 +23,8 @@ import pluggy
 
 from jepawatch.adapters import hookspecs
 from jepawatch.adapters.columns import series_from_frame
-from jepawatch.adapters.contract import (DEFAULT_BATCH_ROWS, Adapter, AdapterError, Dataset, ReadOptions, Series,
-                                        url_scheme)
+from jepawatch.adapters.contract import (DEFAULT_BATCH_ROWS, Adapter, AdapterError, Dataset, Fed, ReadOptions,
+                                        Series, url_scheme)
 from jepawatch.adapters.files import first_line, missing_path_problem
 from jepawatch.errors import DataError
 
@@ -232,6 +232,21 @@ def iter_batches(path: Path | str | pd.DataFrame, adapter: str | None = None, op
     chosen = registry.choose(path, adapter)
     _check_options(chosen, options)
     return chosen.iter_batches(path, options, batch_rows)
+
+
+def follows(path: Path | str, adapter: str | None = None, registry: AdapterRegistry | None = None) -> bool:
+    """Whether the adapter of `path` follows it live (a server; a CSV file is followed by watch itself)."""
+    if url_scheme(path) is None and adapter is None:
+        return False
+    return bool(getattr((registry or installed()).choose(as_source(path), adapter), "follows", False))
+
+
+def follow(path: Path | str, adapter: str | None, options: ReadOptions, position: dict | None,
+           registry: AdapterRegistry | None = None) -> Iterator[Fed]:
+    """The live feed of `path` by its adapter (`Adapter.follow`), from `position`."""
+    chosen = (registry or installed()).choose(as_source(path), adapter)
+    _check_options(chosen, options)
+    return chosen.follow(as_source(path), options, position)
 
 
 def _frame_series(frame: pd.DataFrame, adapter: str | None, options: ReadOptions | None) -> Series:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from jepawatch.adapters import url_name, url_scheme
 from jepawatch.alerts.alertmanager import webhook_body
 from jepawatch.alerts.tracker import FIRING, HELD, MAX_ALERTS, MOVED, AlertEvent, AlertPolicy, AlertTracker
 from jepawatch.errors import ConfigError
@@ -203,7 +204,10 @@ def _fleet_saved(saved: dict | None) -> dict[str, dict]:
 
 
 def series_name(data) -> str:
-    """A series' default name: its file's name without the suffix (`DataFrame` for a frame)."""
+    """A series' default name: its file's name without the suffix, a server's host and port
+    (`DataFrame` for a frame)."""
+    if isinstance(data, str) and url_scheme(data) is not None:
+        return url_name(data)
     return Path(data).stem if isinstance(data, (str, Path)) else "DataFrame"
 
 

@@ -13,14 +13,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from jepawatch.adapters import AUTO, ReadOptions
+from jepawatch.adapters import AUTO, ReadOptions, url_scheme
+from jepawatch.adapters.registry import as_source, follows
 from jepawatch.adapters.files import missing_path_problem
 from jepawatch.alerts.pipeline import AlertSettings, Alerting, series_name
 from jepawatch.atomic import remove_stale_temporaries
 from jepawatch.errors import ConfigError, DataError
 from jepawatch.live.display import WatchStats
 from jepawatch.live.follow import FilePosition
-from jepawatch.live.sources import FollowSource, ReplaySource, parse_speed
+from jepawatch.live.sources import AdapterSource, FollowSource, ReplaySource, parse_speed
 from jepawatch.live.state import WatchState
 from jepawatch.live.watch import Sink, StateKeeper, StopFlag, run_watch, watch_windows
 from jepawatch.locking import state_lock
@@ -34,8 +35,8 @@ RECENTLY_MODIFIED_SECONDS = 10.0
 
 @dataclass
 class WatchRequest:
-    data: Path
-    follow: bool | None = None  # None: follow a CSV modified in the last 10 s, replay anything else
+    data: Path | str  # a file, or a server's URL
+    follow: bool | None = None  # None: follow a server, or a CSV modified in the last 10 s; replay anything else
     speed: str = "max"  # rows per second, a multiple of real time (60x), or max
     state: Path | None = None
     lock_wait: float = 10.0
@@ -56,7 +57,7 @@ class WatchSession:
     request: WatchRequest
     scorer: Scorer
     following: bool
-    source: FollowSource | ReplaySource
+    source: FollowSource | AdapterSource | ReplaySource
     cursor: ScoringCursor | FleetCursor | RefittingCursor
     stats: WatchStats
     keeper: StateKeeper
@@ -78,7 +79,8 @@ class WatchSession:
 def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iterator[WatchSession]:
     """Check `request`, load the scorer, hold the state's lock (one watcher per state file) and yield
     the session. The scorer is loaded after the request's own checks, so a bad option is said first."""
-    data, state = Path(request.data), request.state
+    data, state = as_source(request.data), request.state
+    live = url_scheme(data) is not None or (request.adapter is not None and follows(data, request.adapter))
     pace = parse_speed(request.speed)
     if request.alerts is not None:
         request.alerts.check()
@@ -92,18 +94,17 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
         import torch
 
         torch.set_num_threads(request.threads)
-    following = _follows(data) if request.follow is None else request.follow
-    if following and not _is_plain_csv(data):
-        raise ConfigError(f"{data}: only a plain CSV file can be followed; use --replay")
-    problem = missing_path_problem(data)
-    if problem is not None and (data.is_symlink() or not following):
-        raise ConfigError(problem if data.is_symlink() else f"{data} does not exist (use --follow to wait for it)")
-    if following and problem is None and not data.is_file():
-        raise ConfigError(f"{data} is not a regular file (a FIFO or a device?); watch --follow tails a regular file")
+    if live:  # a server: followed by its adapter, or replayed over the range its options give
+        following = True if request.follow is None else request.follow
+        if following and not follows(data, request.adapter):
+            raise ConfigError(f"{data}: its adapter cannot follow it live; use --replay")
+    else:
+        following = _follows(data) if request.follow is None else request.follow
+        _check_file(data, following)
     scorer = load_scorer()
     bundle = scorer.bundle
     mode = "follow" if following else "replay"
-    source_path = str(data.resolve())
+    source_path = str(data) if live else str(data.resolve())
     with state_lock(state, request.lock_wait):
         if state is not None:
             remove_stale_temporaries(state)  # left by a run killed mid-write; stale under the lock
@@ -111,8 +112,12 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
         if previous is not None:
             previous.check(state, bundle.meta["weights_sha256"], scorer.stride, mode, source_path)
         series_column = request.options.series_column
-        source: FollowSource | ReplaySource
-        if following:
+        source: FollowSource | AdapterSource | ReplaySource
+        if following and live:
+            options = replace(request.options, columns=tuple(bundle.preprocess.channels))
+            source = AdapterSource(data, request.adapter, options, previous.position if previous is not None else None)
+            shown_mode = "follow"
+        elif following:
             position = FilePosition.from_dict(previous.position) if previous is not None else None
             source = FollowSource(data, bundle.preprocess.channels, request.options.timestamp_column, request.poll, position,
                                   series_column=_follow_series_column(series_column))
@@ -178,6 +183,16 @@ def _cursor(scorer: Scorer, previous: WatchState | None, long_format: bool, stat
         return ScoringCursor(scorer, StreamContext.from_dict(previous.context, n_channels))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise ConfigError(f"state file {state} is damaged; delete it to watch from the beginning") from None
+
+
+def _check_file(data: Path, following: bool) -> None:
+    if following and not _is_plain_csv(data):
+        raise ConfigError(f"{data}: only a plain CSV file can be followed; use --replay")
+    problem = missing_path_problem(data)
+    if problem is not None and (data.is_symlink() or not following):
+        raise ConfigError(problem if data.is_symlink() else f"{data} does not exist (use --follow to wait for it)")
+    if following and problem is None and not data.is_file():
+        raise ConfigError(f"{data} is not a regular file (a FIFO or a device?); watch --follow tails a regular file")
 
 
 def _follow_series_column(series_column: str | None) -> str | None:

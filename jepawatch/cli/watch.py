@@ -14,7 +14,7 @@ from jepawatch.cli.scoring_options import ScoringOptions, scoring_options
 
 @scoring_options
 def watch(
-    data: Annotated[Path, typer.Argument(help="The file to watch: a CSV (followed or replayed), a Parquet file or a benchmark folder (replayed).")],
+    data: Annotated[str, typer.Argument(help="What to watch: a CSV (followed or replayed), a Parquet file or a benchmark folder (replayed), or a Prometheus server (http://HOST:9090 with -o query=PROMQL; followed).")],
     follow: Annotated[Optional[bool], typer.Option("--follow/--replay", help="--follow: tail the CSV (tail -F) and wait for new rows. --replay: play the file through at --speed. Default: follow a CSV modified in the last 10 s, replay anything else.", show_default=False)] = None,
     speed: Annotated[str, typer.Option("--speed", help="Replay pace: rows per second (200), a multiple of real time when the data has timestamps (60x), or max.")] = "max",
     state: Annotated[Optional[Path], typer.Option("--state", help="Record how far watching got (atomically); a restart resumes there, no window scored twice or skipped.")] = None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from jepawatch.adapters import AUTO, ReadOptions, read_dataset, reading_report, source_name, url_scheme
+from jepawatch.adapters import AUTO, ReadOptions, read_dataset, reading_report, source_name, url_name, url_scheme
 from jepawatch.atomic import ensure_dir
 from jepawatch.bundle import CHECKPOINT, check_name, load_bundle, mark_latest, save_bundle
 from jepawatch.data.preprocess import Preprocessor
@@ -57,8 +56,7 @@ def source_stem(path: Path | str) -> str:
     """A source's name without its data suffix: the default bundle name (a URL's host and port:
     `http://localhost:9090` -> "localhost-9090")."""
     if url_scheme(path) is not None:
-        host = str(path).split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
-        return re.sub(r"[^A-Za-z0-9_.-]+", "-", host).strip("-.") or "server"
+        return url_name(str(path))
     path = Path(path)
     name = path.resolve().name if path.name in ("", ".", "..") else path.name
     for suffix in (".csv.gz", ".parquet", ".csv", ".pq", ".tsv", ".txt"):

@@ -1,4 +1,5 @@
-"""Where `watch` gets rows: a followed CSV (tail -F) or a replayed file (any adapter), as ticks.
+"""Where `watch` gets rows: a followed CSV (tail -F), a live source its adapter follows (a
+Prometheus server), or a replayed file (any adapter), as ticks.
 
 A tick carries a batch of raw rows in the model's channel order, or nothing (the file is idle,
 so the display can refresh and the caller can stop), plus what happened to the file and how
@@ -16,6 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from jepawatch.adapters import AUTO, ReadOptions, Series, iter_batches
+from jepawatch.adapters.registry import follow
 from jepawatch.adapters.csv_dialect import is_binary_line, looks_like_utf16
 from jepawatch.adapters.csv_lines import RowParser
 from jepawatch.adapters.quality import ERROR_SHARE, MIN_ROWS_FOR_ERROR, ReadTally
@@ -165,6 +167,34 @@ def parse_speed(text: str) -> Speed:
         raise ConfigError(f"--speed {text!r}: give rows per second (e.g. 200), a multiple of real time (e.g. 60x), or max")
     value = float(match.group(1))
     return Speed(time_multiple=value) if match.group(2) else Speed(rows_per_second=value)
+
+
+class AdapterSource:
+    """A live source its adapter follows (a Prometheus server: `Adapter.follow`); never ends."""
+
+    def __init__(self, source: str, adapter: str | None, options: ReadOptions, position: dict | None):
+        self.source, self.adapter, self.options = source, adapter, options
+        self._position = position
+        self.rows_read = 0
+
+    @property
+    def position(self) -> dict | None:
+        return self._position
+
+    @property
+    def long_format(self) -> bool:
+        return bool(self.options.extra.get("series_by"))
+
+    def __iter__(self) -> Iterator[Tick]:
+        feed = follow(self.source, self.adapter, self.options, self._position)
+        try:
+            for fed in feed:
+                self._position = fed.position
+                if fed.batch is not None:
+                    self.rows_read += fed.batch.n_steps
+                yield Tick(batch=fed.batch, events=list(fed.events))
+        finally:
+            getattr(feed, "close", lambda: None)()
 
 
 class ReplaySource:
