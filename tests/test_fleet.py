@@ -233,7 +233,7 @@ def test_watch_refuses_a_state_of_the_other_layout(monitor, tmp_path):
     assert runner.invoke(app, [*base, "--series-col", "host"]).exit_code == 0
     result = runner.invoke(app, [*base, "--series-col", "none"])
     assert result.exit_code == 1
-    assert "made watching a long-format table but this watch reads one series" in result.output
+    assert "made reading a long-format table but this run reads one series" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 

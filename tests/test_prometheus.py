@@ -209,7 +209,8 @@ def live(tmp_path_factory):
         args += ["--set", item]
     trained = runner.invoke(app, args + LIVE_WINDOW)
     assert trained.exit_code == 0, trained.output
-    yield server, models / "live"
+    scraping_since = time.time()
+    yield server, models / "live", scraping_since
     server.stop()
     exporter.stop()
 
@@ -219,7 +220,7 @@ def test_watch_follows_live_scrapes_and_a_killed_watch_resumes_without_losing_or
 
     from test_watch import Watch
 
-    server, bundle = live
+    server, bundle, _ = live
     state = tmp_path / "watch.state"
     options = ("-o", "query=jw_live", "-o", f"step={LIVE_STEP}s", "-o", "since=12s", "--state", str(state))
     first = Watch(bundle, server.url, *options)
@@ -244,3 +245,23 @@ def test_watch_follows_live_scrapes_and_a_killed_watch_resumes_without_losing_or
                     "-o", f"end={end:.3f}", "--model", str(bundle)])
     assert [r["end_time"] for r in again] == [r["end_time"] for r in seen]
     np.testing.assert_allclose([r["next_window_risk"] for r in again], [r["next_window_risk"] for r in seen], atol=1e-6)
+
+
+def test_score_with_a_state_from_cron_scores_each_window_of_a_live_server_once(live, tmp_path):
+    server, bundle, scraping_since = live
+    time.sleep(max(0.0, scraping_since + 18 - time.time()))  # 16 s of scrapes to start from
+    state, out = tmp_path / "score.state", tmp_path / "scores.jsonl"
+    args = ["score", server.url, "-o", "query=jw_live", "-o", f"step={LIVE_STEP}s", "-o", "since=16s",
+            "--model", str(bundle), "--state", str(state), "--out", str(out)]
+    runs = []
+    for _ in range(3):  # cron, every few seconds
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        runs.append(len(out.read_text().splitlines()))
+        time.sleep(4.5)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert runs[0] >= 2 and runs[2] > runs[1] > runs[0], runs  # each run adds the windows that came since
+    ends = [np.datetime64(r["end_time"]) for r in rows]
+    assert all(b - a == np.timedelta64(4, "s") for a, b in zip(ends, ends[1:])), ends  # none lost, none twice
+    refused = runner.invoke(app, ["score", str(tmp_path / "x.csv"), "--model", str(bundle), "--state", str(state)])
+    assert refused.exit_code == 1

@@ -121,7 +121,7 @@ class PrometheusAdapter(Adapter):
         while True:
             newest = math.floor((time.time() - lag) / step) * step
             if newest < next_time:
-                yield Fed(None, _position(next_time, step, started))
+                yield Fed(None, _position(next_time, step, started), caught_up=True)
                 time.sleep(min(0.25, max(0.01, next_time + lag - time.time())))
                 continue
             end = min(newest, next_time + (CHUNK_POINTS - 1) * step)

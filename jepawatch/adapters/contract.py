@@ -162,6 +162,7 @@ class Fed:
     batch: Series | None
     position: dict
     events: list[str] = field(default_factory=list)
+    caught_up: bool = False  # nothing more to read yet: the next rows are still to come
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from jepawatch.live.state import WatchState
 from jepawatch.live.watch import Sink, StateKeeper, StopFlag, run_watch, watch_windows
 from jepawatch.locking import state_lock
 from jepawatch.scoring.data_moved import DataMoved
-from jepawatch.scoring.fleet import FleetContext, FleetCursor
+from jepawatch.scoring.fleet import FleetCursor, resume_cursor
 from jepawatch.scoring.refit_schedule import RefitSchedule, RefittingCursor
-from jepawatch.scoring.scorer import Scorer, ScoringCursor, StreamContext
+from jepawatch.scoring.scorer import Scorer, ScoringCursor
 
 RECENTLY_MODIFIED_SECONDS = 10.0
 
@@ -166,23 +166,9 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
 
 
 def _cursor(scorer: Scorer, previous: WatchState | None, long_format: bool, state: Path | None):
-    """The scoring cursor: one series' (ScoringCursor) or one per series (FleetCursor), resumed from
-    the saved context when there is one; a state of the other layout is refused."""
-    n_channels = len(scorer.channels)
-    if previous is None:
-        return FleetCursor(scorer) if long_format else scorer.cursor()
-    saved_long = isinstance(previous.context, dict) and "series" in previous.context
-    if saved_long != long_format:
-        table, one = "a long-format table", "one series"
-        made, now = (table, one) if saved_long else (one, table)
-        raise DataError(f"state file {state} was made watching {made} but this watch reads {now}; "
-                        "use a new --state file, or the same --series-col as before")
-    try:
-        if long_format:
-            return FleetCursor(scorer, FleetContext.from_dict(previous.context, n_channels))
-        return ScoringCursor(scorer, StreamContext.from_dict(previous.context, n_channels))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise ConfigError(f"state file {state} is damaged; delete it to watch from the beginning") from None
+    """The scoring cursor, resumed from the saved context when there is one (scoring.fleet.resume_cursor)."""
+    return resume_cursor(scorer, previous.context if previous is not None else None, long_format, state,
+                         WatchState.START_OVER)
 
 
 def _check_file(data: Path, following: bool) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -202,3 +203,25 @@ class FleetCursor:
                 self.context.contexts[name] = cursor.context
             rows.extend({"series": name, **row} for row in cursor.push(batch.take(indices)))
         return rows
+
+
+def resume_cursor(scorer: Scorer, context: dict | None, long_format: bool, state: Path | None,
+                  start_over: str) -> "ScoringCursor | FleetCursor":
+    """The scoring cursor of a stream: one series' (ScoringCursor) or one per series (FleetCursor),
+    resumed from a state's saved context when there is one; a context of the other layout, or a
+    damaged one, is refused (`start_over`: what to do then)."""
+    n_channels = len(scorer.channels)
+    if context is None:
+        return FleetCursor(scorer) if long_format else scorer.cursor()
+    saved_long = isinstance(context, dict) and "series" in context
+    if saved_long != long_format:
+        table, one = "a long-format table", "one series"
+        made, now = (table, one) if saved_long else (one, table)
+        raise DataError(f"state file {state} was made reading {made} but this run reads {now}; "
+                        "use a new --state file, or the same --series-col as before")
+    try:
+        if long_format:
+            return FleetCursor(scorer, FleetContext.from_dict(context, n_channels))
+        return ScoringCursor(scorer, StreamContext.from_dict(context, n_channels))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise DataError(f"state file {state} is damaged; {start_over}") from None

@@ -9,6 +9,10 @@ written twice.
 
 A long-format table (`score --series-col`) keeps one cursor per series in `series` instead of
 `next_start`; `rows_seen` is then the table's rows.
+
+A live source (a Prometheus server, whose history moves on and is eventually deleted) is not read
+again from its start: the state keeps where its feed got (`position`) and the scoring context
+(`context`), as `watch --state` does, and a run reads on from there until it has caught up.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class ScoreState(StateFile):
     series: dict | None = None  # a long-format table: series id -> scoring.fleet.SeriesCursor.to_dict()
     windows_since_refit: int = 0  # `--refit-every`: windows scored since the last refit (scoring.refit_schedule)
     moved: dict | None = None  # scoring.data_moved.DataMoved.to_dict(): the recent alerts, and since when the data moved
+    position: dict | None = None  # a live source (a Prometheus server): where its adapter's feed got (Fed.position)
+    context: dict | None = None  # ... and the scoring context the next window needs (as `watch --state` keeps)
 
     @property
     def out_mark(self) -> OutputMark:
