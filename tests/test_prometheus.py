@@ -83,6 +83,17 @@ def test_train_and_score_from_a_query_as_from_the_same_data_in_a_csv(server, tmp
     assert [r["regime"] for r in from_server] == [r["regime"] for r in from_csv]
 
 
+def test_the_python_api_reads_a_server_with_several_named_and_unnamed_queries(server, tmp_path):
+    import jepawatch
+
+    prometheus, times, _ = server
+    options = {"query": ['jw_metric{signal="s0"}', 'sum(jw_metric)'], "query.spread": "max(jw_metric) - min(jw_metric)",
+               "start": int(times[0]), "end": int(times[-1]), "step": f"{STEP}s"}
+    monitor = jepawatch.train(prometheus.url, adapter_options=options, settings=dict(s.split("=") for s in TINY_MTS),
+                              epochs=1, out=tmp_path / "models")
+    assert monitor.bundle.preprocess.channels == ['q1:jw_metric{instance="a",signal="s0"}', "q2", "spread"]
+
+
 def test_series_by_a_label_reads_each_value_as_its_own_series(server):
     from jepawatch.adapters import ReadOptions, read_dataset
 

@@ -260,8 +260,10 @@ def channel_name(prefix: str, metric: dict, series_by: str | None) -> str:
     """How Prometheus prints a series (`name{a="x",b="y"}`), without the series label, after `prefix:`."""
     labels = sorted((k, v) for k, v in metric.items() if k not in ("__name__", series_by))
     body = ",".join(f'{k}="{v}"' for k, v in labels)
-    text = metric.get("__name__", "") + ("{" + body + "}" if body or "__name__" not in metric else "")
-    return f"{prefix}:{text}" if prefix else text
+    text = metric.get("__name__", "") + ("{" + body + "}" if body else "")
+    if prefix:
+        return f"{prefix}:{text}" if text else prefix  # `sum(...)` of a named query: just its name
+    return text or "{}"
 
 
 def grid_order(found: dict, channels: list[str], rows: range, long_format: bool, skip_empty: bool) -> list[tuple]:

@@ -38,7 +38,15 @@ def read_options(label: str | None = AUTO, timestamp: str | None = None,
     `series` the series column of a long-format table (None: the command's default)."""
     label_column = None if label in (None, "none") else label
     return ReadOptions(label_column=label_column, timestamp_column=timestamp, series_column=series,
-                       extra={str(k): str(v) for k, v in (adapter_options or {}).items()})
+                       extra={str(k): _option_text(v) for k, v in (adapter_options or {}).items()})
+
+
+def _option_text(value: object) -> str | tuple[str, ...]:
+    """An adapter option's value as the CLI gives it: text, or a tuple of texts for a list (a
+    repeatable option, e.g. several Prometheus queries)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    return str(value)
 
 
 def settings_overrides(settings: Mapping[str, object] | Sequence[str] | None) -> list[str]:
