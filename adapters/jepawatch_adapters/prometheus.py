@@ -142,8 +142,8 @@ class PrometheusAdapter(Adapter):
                 events.append(note)
             last = int(round((end - next_time) / step))
             order = grid_order(found, channels, range(0, last + 1), bool(series_by), skip_empty=not started)
-            started = started or bool(order)
-            batch = series_of(found, channels, order, next_time, step, bool(series_by), source, []) if order else None
+            started = started or bool(len(order[0]))
+            batch = series_of(found, channels, order, next_time, step, bool(series_by), source, []) if len(order[0]) else None
             next_time = end + step
             yield Fed(batch, _position(next_time, step, started), events)
 
@@ -170,8 +170,8 @@ def _position(next_time: float, step: float, started: bool) -> dict:
 
 def fetch(connection: Connection, queries: list, start: float, end: float, step: float, series_by: str | None,
           notes: list[str]) -> dict[str, dict]:
-    """channel name -> {series id -> {row: value}} of every query's series on the grid from `start`
-    (a query with no series is said in `notes`)."""
+    """channel name -> {series id -> (grid rows, values)} of every query's series on the grid from
+    `start` (a query with no series is said in `notes`)."""
     found: dict[str, dict] = {}
     for prefix, query, what in queries:
         result = query_range(connection, query, start, end, step, what)
@@ -180,10 +180,24 @@ def fetch(connection: Connection, queries: list, start: float, end: float, step:
         for item in result:
             name = channel_name(prefix, item["metric"], series_by)
             sid = item["metric"].get(series_by, "") if series_by else ""
-            cells = found.setdefault(name, {}).setdefault(sid, {})
-            for stamp, value in item["values"]:
-                cells[int(round((float(stamp) - start) / step))] = _value(value)
+            rows, values = _samples(item["values"], start, step)
+            by_id = found.setdefault(name, {})
+            if sid in by_id:  # the same channel from two label sets (a series label dropped): the later wins
+                rows, values = np.concatenate([by_id[sid][0], rows]), np.concatenate([by_id[sid][1], values])
+            by_id[sid] = (rows, values)
     return found
+
+
+def _samples(pairs: list, start: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(grid rows, values) of a series' [[time, "value"], ...] ("NaN" and "+Inf" as Prometheus writes them)."""
+    if not pairs:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    stamps = np.fromiter((p[0] for p in pairs), dtype=np.float64, count=len(pairs))
+    try:
+        values = np.asarray([p[1] for p in pairs], dtype=np.float64)
+    except (TypeError, ValueError):
+        values = np.asarray([_value(p[1]) for p in pairs], dtype=np.float64)
+    return np.rint((stamps - start) / step).astype(np.int64), values
 
 
 def named_queries(extra: dict) -> list[tuple[str, str, str]]:
@@ -266,56 +280,65 @@ def channel_name(prefix: str, metric: dict, series_by: str | None) -> str:
     return text or "{}"
 
 
-def grid_order(found: dict, channels: list[str], rows: range, long_format: bool, skip_empty: bool) -> list[tuple]:
-    """(row, series id) of each output row: one series (wide), every step of `rows`, but the steps
-    before its first sample when `skip_empty`; many series (long), the steps where each has a sample."""
-    by_row: dict[int, set] = {}
+def grid_order(found: dict, channels: list[str], rows: range, long_format: bool,
+               skip_empty: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The output rows as (grid row, series index, series ids): one series (wide), every step of
+    `rows`, but those before its first sample when `skip_empty`; many series (long), time-major,
+    the steps where each has a sample."""
+    ids = sorted({sid for name in channels for sid in found.get(name, {})}) or [""]
+    sampled = np.zeros((len(ids), len(rows)), dtype=bool)
     for name in channels:
-        for sid, cells in found.get(name, {}).items():
-            for row in cells:
-                by_row.setdefault(row, set()).add(sid)
+        for sid, (grid, _) in found.get(name, {}).items():
+            inside = grid[(grid >= rows.start) & (grid < rows.stop)] - rows.start
+            sampled[ids.index(sid), inside] = True
     if long_format:
-        return [(row, sid) for row in rows for sid in sorted(by_row.get(row, ()))]
-    sampled = [row for row in rows if row in by_row]
-    if not sampled:
-        return []
-    first = sampled[0] if skip_empty else rows.start
-    return [(row, "") for row in range(first, rows.stop)]
+        steps, series = np.nonzero(sampled.T)  # time-major: step by step, each step's series in order
+        return steps.astype(np.int64) + rows.start, series, ids
+    where = np.flatnonzero(sampled.any(axis=0))
+    if not len(where):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), ids
+    first = int(where[0]) if skip_empty else 0
+    steps = np.arange(first, len(rows), dtype=np.int64) + rows.start
+    return steps, np.zeros(len(steps), dtype=np.int64), ids
 
 
 def build_series(found: dict, channels: list[str], start: float, step: float, long_format: bool, source: str,
                  notes: list[str]) -> Series:
     """The rows of a read over a range: one series from its first sample to its last step with one,
     many series each at its sampled steps."""
-    rows = sorted({row for name in channels for cells in found.get(name, {}).values() for row in cells})
-    order = grid_order(found, channels, range(rows[0], rows[-1] + 1), long_format, skip_empty=True)
-    if rows[0] > 0:
-        notes.append(f"no samples before {_iso(start + rows[0] * step)}: the rows start there")
+    grids = [grid for name in channels for grid, _ in found.get(name, {}).values() if len(grid)]
+    first, last = min(int(g.min()) for g in grids), max(int(g.max()) for g in grids)
+    order = grid_order(found, channels, range(first, last + 1), long_format, skip_empty=True)
+    if first > 0:
+        notes.append(f"no samples before {_iso(start + first * step)}: the rows start there")
     return series_of(found, channels, order, start, step, long_format, source, notes)
 
 
-def series_of(found: dict, channels: list[str], order: list[tuple], start: float, step: float, long_format: bool,
-              source: str, notes: list[str]) -> Series:
-    """The values at `order`'s (row, series id) pairs, one column per channel; no sample is NaN."""
-    index = {key: i for i, key in enumerate(order)}
-    values = np.full((len(order), len(channels)), np.nan, dtype=np.float32)
+def series_of(found: dict, channels: list[str], order: tuple[np.ndarray, np.ndarray, list[str]], start: float,
+              step: float, long_format: bool, source: str, notes: list[str]) -> Series:
+    """The values at `order`'s rows, one column per channel; a step without a sample is NaN."""
+    steps, series, ids = order
+    lo = int(steps.min())
+    position = np.full((len(ids), int(steps.max()) - lo + 1), -1, dtype=np.int64)  # (series, step) -> output row
+    position[series, steps - lo] = np.arange(len(steps))
+    values = np.full((len(steps), len(channels)), np.nan, dtype=np.float32)
     infinite = 0
+    limit = np.finfo(np.float32).max
     for j, name in enumerate(channels):
-        for sid, cells in found.get(name, {}).items():
-            for row, value in cells.items():
-                i = index.get((row, sid))
-                if i is None:
-                    continue
-                if math.isinf(value) or abs(value) > np.finfo(np.float32).max:
-                    infinite += 1
-                    continue
-                values[i, j] = value
-    seconds = np.asarray([start + row * step for row, _ in order], dtype=np.float64)
+        for sid, (grid, samples) in found.get(name, {}).items():
+            keep = (grid >= lo) & (grid < lo + position.shape[1])
+            rows = position[ids.index(sid), grid[keep] - lo]
+            taken, got = rows >= 0, samples[keep]
+            finite = np.abs(got) <= limit  # NaN stays NaN below; inf and beyond float32 count as missing
+            infinite += int((taken & ~finite & ~np.isnan(got)).sum())
+            use = taken & (finite | np.isnan(got))
+            values[rows[use], j] = got[use]
+    seconds = start + steps.astype(np.float64) * step
     stamps = (seconds * 1e9).round().astype("int64").astype("datetime64[ns]")
     metadata = {"source": source, "timestamp_column": TIME_COLUMN, "label_column": None,
                 "series_column": SERIES_COLUMN if long_format else None, "dropped_columns": {},
                 "infinite_cells": infinite, "notes": list(notes)}
-    series_ids = np.asarray([sid for _, sid in order], dtype=object) if long_format else None
+    series_ids = np.asarray([ids[i] for i in series], dtype=object) if long_format else None
     return Series(values, list(channels), stamps, None, metadata, series_ids=series_ids)
 
 
