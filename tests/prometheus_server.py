@@ -36,8 +36,9 @@ def openmetrics(metric: str, times: np.ndarray, columns: dict[str, np.ndarray]) 
 
 class PrometheusServer:
     def __init__(self, root: Path, history: str = "", scrape: list[str] = (), scrape_interval: str = "1s",
-                 basic_auth: tuple[str, str] | None = None):
-        """`basic_auth`: (user, bcrypt hash of the password) the server then asks every request for."""
+                 basic_auth: tuple[str, str] | None = None, tls: tuple[Path, Path] | None = None):
+        """`basic_auth`: (user, bcrypt hash of the password) the server then asks every request for;
+        `tls`: (certificate, key) files it then serves https with."""
         self.root = Path(root)
         self.data = self.root / "data"
         self.data.mkdir(parents=True)
@@ -52,17 +53,19 @@ class PrometheusServer:
                           + (f"scrape_configs:\n  - job_name: test\n    static_configs:\n      - targets: [{targets}]\n"
                              if scrape else "scrape_configs: []\n"))
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.log = open(self.root / "prometheus.log", "wb")
         arguments = ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={self.data}",
                      f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=30d"]
+        web = ""
         if basic_auth is not None:
-            web = self.root / "web.yml"
-            web.write_text(f"basic_auth_users:\n  {basic_auth[0]}: '{basic_auth[1]}'\n")
-            arguments.append(f"--web.config.file={web}")
-            self.ready_status = 401  # the readiness probe carries no login
-        else:
-            self.ready_status = 200
+            web += f"basic_auth_users:\n  {basic_auth[0]}: '{basic_auth[1]}'\n"
+        if tls is not None:
+            web += f"tls_server_config:\n  cert_file: {tls[0]}\n  key_file: {tls[1]}\n"
+        if web:
+            (self.root / "web.yml").write_text(web)
+            arguments.append(f"--web.config.file={self.root / 'web.yml'}")
+        self.ready_status = 401 if basic_auth is not None else 200  # the readiness probe carries no login
         self.process = subprocess.Popen(arguments, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()
 
@@ -72,7 +75,7 @@ class PrometheusServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"prometheus exited: {(self.root / 'prometheus.log').read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as answer:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1, context=_unverified()) as answer:
                     if answer.status == self.ready_status:
                         return
             except urllib.error.HTTPError as error:
@@ -91,3 +94,22 @@ class PrometheusServer:
             self.process.kill()
             self.process.wait(5)
         self.log.close()
+
+
+def _unverified():
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return context
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path] | None:
+    """(certificate, key) for 127.0.0.1 made by openssl, or None without openssl."""
+    if shutil.which("openssl") is None:
+        return None
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key

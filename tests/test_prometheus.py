@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from jepawatch.cli.app import app
 
 from conftest import TINY_MTS
-from prometheus_server import AVAILABLE, MISSING, PrometheusServer, free_port, openmetrics
+from prometheus_server import AVAILABLE, MISSING, PrometheusServer, free_port, openmetrics, self_signed_certificate
 
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=MISSING)
 runner = CliRunner()
@@ -156,6 +156,27 @@ def test_a_server_that_asks_for_a_login_is_read_with_the_credentials_from_the_en
         monkeypatch.setenv("JEPAWATCH_PROMETHEUS_PASSWORD", PASSWORD)
         options = ReadOptions(extra={"query": "jw_metric", "start": str(int(times[0])), "end": str(int(times[-1]))})
         assert read_dataset(server.url, None, options).series.n_steps == 200
+    finally:
+        server.stop()
+
+
+def test_an_https_server_is_read_with_its_certificate_and_refused_without(tmp_path):
+    from jepawatch.adapters import ReadOptions, read_dataset
+    from jepawatch.errors import DataError
+
+    tls = self_signed_certificate(tmp_path)
+    if tls is None:
+        pytest.skip("needs openssl to make a certificate")
+    times, columns = history(rows=100)
+    server = PrometheusServer(tmp_path / "p", openmetrics("jw_metric", times, columns), tls=tls)
+    try:
+        extra = {"query": "jw_metric", "start": str(int(times[0])), "end": str(int(times[-1]))}
+        with pytest.raises(DataError, match="cannot reach Prometheus at https.*CERTIFICATE_VERIFY_FAILED"):
+            read_dataset(server.url, None, ReadOptions(extra=extra))  # a self-signed certificate is not trusted
+        assert read_dataset(server.url, None, ReadOptions(extra={**extra, "ca_file": str(tls[0])})).series.n_steps == 100
+        assert read_dataset(server.url, None, ReadOptions(extra={**extra, "insecure": "true"})).series.n_steps == 100
+        with pytest.raises(DataError, match="TLS options are for an https:// server"):
+            read_dataset(server.url.replace("https", "http"), None, ReadOptions(extra={**extra, "insecure": "true"}))
     finally:
         server.stop()
 
