@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,16 @@ def range_options(times: np.ndarray, *extra: str) -> list[str]:
             "-o", f"step={STEP}s", *extra]
 
 
+def trained_bundle(prometheus: PrometheusServer, times: np.ndarray, models) -> str:
+    """A tiny bundle trained from the query over the whole history; its path."""
+    args = ["train", prometheus.url, *range_options(times), "--out", str(models), "--epochs", "1"]
+    for item in TINY_MTS:
+        args += ["--set", item]
+    trained = runner.invoke(app, args)
+    assert trained.exit_code == 0, trained.output
+    return str(next(p for p in models.iterdir() if p.is_dir()))
+
+
 def scored(args: list[str]) -> list[dict]:
     result = runner.invoke(app, ["score", *args])
     assert result.exit_code == 0, result.output
@@ -57,13 +68,7 @@ def scored(args: list[str]) -> list[dict]:
 
 def test_train_and_score_from_a_query_as_from_the_same_data_in_a_csv(server, tmp_path):
     prometheus, times, columns = server
-    models = tmp_path / "models"
-    args = ["train", prometheus.url, *range_options(times), "--out", str(models), "--epochs", "1"]
-    for item in TINY_MTS:
-        args += ["--set", item]
-    trained = runner.invoke(app, args)
-    assert trained.exit_code == 0, trained.output
-    bundle = next(p for p in models.iterdir() if p.is_dir())
+    bundle = Path(trained_bundle(prometheus, times, tmp_path / "models"))
     assert bundle.name == "127.0.0.1-" + str(prometheus.port)
     config = json.loads((bundle / "config.json").read_text())
     assert config["data"]["source"] == prometheus.url and config["data"]["channels_in"] == 3
@@ -128,12 +133,7 @@ def test_bad_sources_are_one_line_errors_and_write_nothing(server, tmp_path, sou
 
 def test_a_query_giving_other_channels_than_the_model_is_said(server, tmp_path):
     prometheus, times, _ = server
-    models = tmp_path / "models"
-    args = ["train", prometheus.url, *range_options(times), "--out", str(models), "--epochs", "1"]
-    for item in TINY_MTS:
-        args += ["--set", item]
-    assert runner.invoke(app, args).exit_code == 0
-    bundle = str(next(p for p in models.iterdir() if p.is_dir()))
+    bundle = trained_bundle(prometheus, times, tmp_path / "models")
     none = runner.invoke(app, ["score", prometheus.url, "-o", "query=up or vector(1)", "-o", "since=1h",
                                "--model", bundle, "--out", str(tmp_path / "o.jsonl")])
     assert none.exit_code == 1 and "gives none of the model's 3 channels" in " ".join(none.output.split())

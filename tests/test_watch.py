@@ -474,15 +474,21 @@ def test_a_copytruncate_between_polls_reads_the_rows_before_it_from_the_copy(tmp
     assert any("from its copy f.csv.1" in e for e in events), events
 
 
+def followed_once(path):
+    """Where a watcher that read `path` once and was stopped had got."""
+    followed = FollowedFile(path)
+    followed.poll()
+    saved = followed.position
+    followed.close()
+    return saved
+
+
 def test_a_restart_reads_the_saved_file_from_its_compressed_generation_then_the_newer_ones(tmp_path):
     import gzip
 
     path = tmp_path / "f.csv"
     path.write_bytes(b"h\n1\n2\n")
-    followed = FollowedFile(path)
-    followed.poll()
-    saved = followed.position
-    followed.close()
+    saved = followed_once(path)
     with open(path, "ab") as handle:
         handle.write(b"3\n")
     os.rename(path, tmp_path / "f.csv.1")  # rotated twice while nothing watched; the older one compressed
@@ -506,10 +512,7 @@ def test_a_restart_reads_the_saved_file_from_its_compressed_generation_then_the_
 def test_a_saved_file_found_nowhere_marks_the_next_rows_as_after_a_gap(tmp_path):
     path = tmp_path / "f.csv"
     path.write_bytes(b"h\n1\n2\n")
-    followed = FollowedFile(path)
-    followed.poll()
-    saved = followed.position
-    followed.close()
+    saved = followed_once(path)
     (tmp_path / "f.csv.1").write_bytes(b"h\n7\n8\n")  # a rotated file of other content: not the saved one
     os.remove(path)
     path.write_bytes(b"h\n5\n")
