@@ -111,7 +111,8 @@ def source_record(source: TrainingSource) -> dict:
     """What the bundle records of one training source."""
     table, dataset = source.table, source.dataset
     return {"source": source_name(source.data), "adapter": dataset.adapter,
-            "part": "train" if dataset.is_benchmark else "whole file", "fingerprint": table.fingerprint(),
+            "part": "train" if dataset.is_benchmark else "whole range" if url_scheme(source.data) else "whole file",
+            "fingerprint": table.fingerprint(),
             "rows": table.n_steps, "series": 1 if table.series_ids is None else len(set(table.series_ids)),
             "series_column": table.metadata.get("series_column"), "channel_offset": source.channel_offset,
             "preprocess": source.preprocess.to_dict()}
