@@ -168,10 +168,11 @@ class Monitor:
         Leaving the loop early (`break`) stops watching. `alerts` and `refit_every` as for `score`
         (plus `metrics_port`).
         `series_col` as for `score`: each series of a long-format file is scored on its own as its
-        rows arrive (in the file's order), and each row carries its `series`.
+        rows arrive (in the file's order), and each row carries its `series`. A Prometheus server
+        ("http://HOST:9090" with adapter_options={"query": ...}) is followed by default.
         """
         settings = ScoreSettings(stride=stride, alert_at=alert_at, top_channels=top_channels, backend=backend)
-        request = watch_app.WatchRequest(Path(path), follow, speed, None if state is None else Path(state), lock_wait,
+        request = watch_app.WatchRequest(as_data(path), follow, speed, None if state is None else Path(state), lock_wait,
                                          poll, stop_after_idle, None, adapter,
                                          read_options(AUTO, timestamp, adapter_options, series_col), alerts=alerts,
                                          warn=warn_python, refit=_schedule(refit_every, refit_rows))
