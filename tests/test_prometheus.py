@@ -99,6 +99,18 @@ def test_the_python_api_reads_a_server_with_several_named_and_unnamed_queries(se
     assert monitor.bundle.preprocess.channels == ['q1:jw_metric{instance="a",signal="s0"}', "q2", "spread"]
 
 
+def test_monitor_watch_replays_a_server_range_as_score_reads_it(server, tmp_path):
+    import jepawatch
+
+    prometheus, times, _ = server
+    monitor = jepawatch.load(trained_bundle(prometheus, times, tmp_path / "models"))
+    options = {"query": "jw_metric", "start": int(times[0]), "end": int(times[-1]), "step": f"{STEP}s"}
+    watched = list(monitor.watch(prometheus.url, follow=False, adapter_options=options))
+    scores = monitor.score(prometheus.url, adapter_options=options)
+    assert [np.datetime64(r["end_time"]) for r in watched] == list(scores["end_time"].to_numpy("datetime64[s]"))
+    assert len(watched) == ROWS // 20 - 1
+
+
 def test_series_by_a_label_reads_each_value_as_its_own_series(server):
     from jepawatch.adapters import ReadOptions, read_dataset
 

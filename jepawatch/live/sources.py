@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from jepawatch.adapters import AUTO, ReadOptions, Series, iter_batches
-from jepawatch.adapters.registry import follow
+from jepawatch.adapters.registry import as_source, follow
 from jepawatch.adapters.csv_dialect import is_binary_line, looks_like_utf16
 from jepawatch.adapters.csv_lines import RowParser
 from jepawatch.adapters.quality import ERROR_SHARE, MIN_ROWS_FOR_ERROR, ReadTally
@@ -200,8 +200,8 @@ class AdapterSource:
 class ReplaySource:
     """A finished file (any format an adapter reads) played through at a pace; ends with the file."""
 
-    def __init__(self, path: Path, adapter: str | None, options: ReadOptions, speed: Speed, skip_rows: int = 0):
-        self.path = Path(path)
+    def __init__(self, path: Path | str, adapter: str | None, options: ReadOptions, speed: Speed, skip_rows: int = 0):
+        self.path = as_source(path)  # a server's URL stays text
         self.adapter = adapter
         self.options = options
         self.speed = speed
