@@ -129,6 +129,7 @@ def check_finite_weights(weights: dict[str, torch.Tensor], model: nn.Module) -> 
 
 
 FLOAT32_MAX = 3.4028234663852886e38  # scoring runs in float32: a scale or a statistic beyond it is no value
+NEGATIVE_ROUNDING = 1e-4  # a divergence summed in float32 can come out a hair below 0 (measured -8e-7)
 
 
 def finite_numbers(values, what: str, positive: bool = False, non_negative: bool = False) -> None:
@@ -137,7 +138,7 @@ def finite_numbers(values, what: str, positive: bool = False, non_negative: bool
         raise ValueError(f"{what} is not a list of numbers")
     if not all(math.isfinite(v) and (v > 0 or not positive) for v in values):
         raise ValueError(f"{what} holds {'non-positive or ' if positive else ''}non-finite values")
-    if non_negative and any(v < 0 for v in values):
+    if non_negative and any(v < -NEGATIVE_ROUNDING for v in values):
         raise ValueError(f"{what} holds negative values (they are distances or divergences)")
     if any(abs(v) > FLOAT32_MAX for v in values):
         raise ValueError(f"{what} holds values beyond float32's range")
@@ -350,7 +351,7 @@ def check_head(head: object, has_weights: bool) -> None:
     quality = head.get("on_threshold_part", {})  # precision, recall, F1, AUC
     if not isinstance(quality, dict) or not all(is_probability(v, optional=True) for v in quality.values()):
         raise ValueError("head.json's quality on its threshold part is not scores from 0 to 1")
-    if not is_text(head.get("source", ""), optional=True) or not is_count(head.get("seed", 0)):
+    if not is_text(head.get("source", ""), optional=True) or not is_count(head.get("seed", 0), 2**64 - 1):
         raise ValueError("head.json's source is not text or its seed not a whole number")
     for key in ("train_windows", "threshold_windows", "train_positives", "threshold_positives"):
         if not is_count(head.get(key, 0), 10**12):

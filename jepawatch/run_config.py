@@ -71,11 +71,13 @@ _MAY_BE_ZERO = {"tokenizer_blocks"}
 # memory (the paper uses 2-6 layers; widths are checked against the weights before anything is allocated).
 MAX_DEPTH = 256  # any *_layers, *_depth, *_blocks
 MAX_SIZE = 10_000_000  # any other integer
-MAX_SEED = 2**63 - 1  # torch.manual_seed takes up to 64 bits
+MAX_SEED = 2**64 - 1  # torch.manual_seed takes up to 64 bits
 # Every real-valued setting of the model and of training is a weight, a rate, a scale or a threshold:
-# from 0 to MAX_REAL, and the shares and probabilities (dropout, decays, fractions, ratios) to 1.
+# from 0 to MAX_REAL, and the shares and probabilities (dropout, decay, validation share, mask ratio)
+# to 1. (The fractions of the epochs, selection_start_fraction and patience_fraction, may pass 1:
+# then no selection or no early stopping.)
 MAX_REAL = 1_000_000.0
-_SHARES = {"dropout", "ema_decay", "val_fraction", "selection_start_fraction", "patience_fraction", "mask_ratio"}
+_SHARES = {"dropout", "ema_decay", "val_fraction", "mask_ratio"}
 
 
 def check_values(config, may_be_zero: set[str] | frozenset[str] = frozenset()) -> None:

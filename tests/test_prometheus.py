@@ -143,6 +143,47 @@ def test_bad_sources_are_one_line_errors_and_write_nothing(server, tmp_path, sou
     assert not list((tmp_path / "models").glob("*/config.json"))
 
 
+def test_a_port_that_does_not_speak_http_is_a_one_line_error():
+    import socket
+    import threading
+
+    from jepawatch.adapters import ReadOptions, read_dataset
+    from jepawatch.errors import DataError
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def answer_garbage():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.recv(4096)
+            connection.sendall(b"SSH-2.0-not-http\r\n")
+            connection.close()
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    try:
+        with pytest.raises(DataError, match="cannot reach Prometheus at"):
+            read_dataset(f"http://127.0.0.1:{listener.getsockname()[1]}", None, ReadOptions(extra={"query": "up"}))
+    finally:
+        listener.close()
+
+
+def test_once_started_a_followed_step_without_samples_is_a_row_of_missing_cells():
+    from jepawatch_adapters.prometheus import grid_order, series_of
+
+    found = {"a": {"": (np.array([0, 1, 4, 5]), np.array([1.0, 1.0, 1.0, 1.0]))}}
+    steps, _, _ = grid_order(found, ["a"], range(0, 6), long_format=False, skip_empty=False)
+    assert steps.tolist() == [0, 1, 2, 3, 4, 5]  # as a read of the range gives
+    series = series_of(found, ["a"], grid_order(found, ["a"], range(2, 4), False, skip_empty=False), 0.0, 1.0, False,
+                       "x", [])
+    assert series.n_steps == 2 and np.isnan(series.values).all()  # an outage: rows, all missing
+    assert len(grid_order(found, ["a"], range(2, 4), False, skip_empty=True)[0]) == 0  # before the first sample: none
+
+
 def test_a_query_giving_other_channels_than_the_model_is_said(server, tmp_path):
     prometheus, times, _ = server
     bundle = trained_bundle(prometheus, times, tmp_path / "models")

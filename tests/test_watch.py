@@ -534,6 +534,38 @@ def test_rows_lost_in_a_gap_are_estimated_from_the_time_stamps_or_said_unknown()
     assert gap_record(np.array(["3", "2", "1"], dtype=object))["last"] is None  # no regular step
 
 
+def test_a_damaged_compressed_generation_is_passed_over_and_the_gap_said(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"h\n1\n2\n")
+    saved = followed_once(path)
+    (tmp_path / "f.csv.2.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 64)  # gzip's magic, then garbage
+    os.remove(path)
+    path.write_bytes(b"h\n5\n")
+    result = FollowedFile(path, saved).poll()
+    assert result.gap and lines_of(result) == [b"h", b"5"]
+
+
+def test_a_gap_met_before_any_row_is_kept_by_a_watch_that_stops_then(bundle, tmp_path):
+    """The gap is said and the context starts afresh at once, so a watch stopped before the next
+    row arrives saves a state that still knows it: the rows after never join those before."""
+    path, state = tmp_path / "live.csv", tmp_path / "watch.state"
+    lines = data_lines(20 * WINDOW, seed=6)
+    path.write_text(HEADER + "\n" + rows_text(lines[:130]))
+    seen = killed_after(Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01"), 119)
+    os.remove(path)  # rotated away and deleted; the new file has only its header yet
+    path.write_text(HEADER + "\n")
+    quiet = Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01", "--stop-after-idle", "1")
+    assert quiet.finish() == 0 and not quiet.rows and "in no file beside it" in "".join(quiet.err)
+    with open(path, "a") as handle:
+        handle.write(rows_text(lines[200:]))
+    after = Watch(bundle, path, "--follow", "--state", str(state), "--poll", "0.01", "--stop-after-idle", "1.5")
+    assert after.finish() == 0, "".join(after.err)
+    assert after.rows[0]["window_start"] == 130 + WINDOW and "rows_lost_before" in after.rows[0]
+    for row in seen + after.rows:
+        span = np.datetime64(row["end_time"]) - np.datetime64(row["start_time"])
+        assert span == np.timedelta64(WINDOW - 1, "s"), row
+
+
 def test_a_gap_is_counted_in_the_table_the_summary_and_the_metrics():
     from jepawatch.alerts.metrics import RiskMetrics
 

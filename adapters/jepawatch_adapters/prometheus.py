@@ -131,8 +131,8 @@ class PrometheusAdapter(Adapter):
             except DataError as error:
                 if not answered:
                     raise  # the first read of this run: a wrong address or query is said at once
-                if not failing:
-                    yield Fed(None, _position(next_time, step, started), [f"{error}; asking again every {RETRY_SECONDS:g} s"])
+                message = f"{error}; asking again every {RETRY_SECONDS:g} s"
+                yield Fed(None, _position(next_time, step, started), [] if failing else [message], error=str(error))
                 failing = True
                 time.sleep(RETRY_SECONDS)
                 continue
@@ -295,9 +295,9 @@ def grid_order(found: dict, channels: list[str], rows: range, long_format: bool,
         steps, series = np.nonzero(sampled.T)  # time-major: step by step, each step's series in order
         return steps.astype(np.int64) + rows.start, series, ids
     where = np.flatnonzero(sampled.any(axis=0))
-    if not len(where):
+    if skip_empty and not len(where):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), ids
-    first = int(where[0]) if skip_empty else 0
+    first = int(where[0]) if skip_empty else 0  # once started, a step without any sample is a row of missing cells
     steps = np.arange(first, len(rows), dtype=np.int64) + rows.start
     return steps, np.zeros(len(steps), dtype=np.int64), ids
 

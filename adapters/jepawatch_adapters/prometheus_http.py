@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import ssl
@@ -67,7 +68,9 @@ class Connection:
     def get_json(self, path: str, params: dict, what: str) -> dict:
         """GET base/path?params as the API's `data`; retried on 5xx, timeouts and refused connections."""
         url = f"{self.base}{path}?{urllib.parse.urlencode(params)}"
-        request = urllib.request.Request(url, headers={"Accept": "application/json", **self.headers})
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})
+        for name, value in self.headers.items():  # credentials never follow a redirect to another host
+            request.add_unredirected_header(name, value)
         for attempt, pause in enumerate((*RETRY_PAUSES, None)):
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout, context=self.tls) as response:
@@ -78,7 +81,7 @@ class Connection:
                     time.sleep(pause)
                     continue
                 raise DataError(self._refusal(error.code, body, what)) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as error:
                 reason = getattr(error, "reason", error)
                 if isinstance(reason, ssl.SSLError) or pause is None:
                     raise DataError(f"cannot reach Prometheus at {self.base} ({_reason(reason)}) after {attempt + 1} "
@@ -195,7 +198,8 @@ def _auth_headers(options: dict) -> dict:
 
 def _tls(scheme: str, options: dict) -> ssl.SSLContext | None:
     if scheme != "https":
-        if any(options.get(k) for k in ("ca_file", "cert_file", "key_file", "insecure")):
+        if any(options.get(k) for k in ("ca_file", "cert_file", "key_file")) or \
+                str(options.get("insecure", "false")).lower() != "false":
             raise DataError("TLS options are for an https:// server; this one is http://")
         return None
     try:

@@ -163,6 +163,7 @@ class Fed:
     position: dict
     events: list[str] = field(default_factory=list)
     caught_up: bool = False  # nothing more to read yet: the next rows are still to come
+    error: str | None = None  # the source failed this poll (the feed asks again; a one-off reader stops)
 
 
 @dataclass(frozen=True)

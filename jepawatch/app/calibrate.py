@@ -31,6 +31,8 @@ def calibrate(scorer: Scorer, data: DataSource, *, adapter: str | None = None, o
         raise ConfigError(f"--features must be one of {', '.join(HEAD_FEATURES)}, not {features!r}")
     if not 0 < train_fraction < 1:
         raise ConfigError("--train-fraction must be between 0 and 1")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise ConfigError(f"--seed must be a whole number from 0 to 2**64 - 1, not {seed!r}")
     bundle = scorer.bundle
     series, labels, source = read_labelled(as_data(data), adapter, options or ReadOptions(), bundle)
     pairs = labelled_pairs(Representation(bundle, scorer.device), series, labels)  # the head reads eq. 31's pooled codes

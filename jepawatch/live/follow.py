@@ -34,6 +34,7 @@ import gzip
 import lzma
 import os
 import re
+import zlib
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ from jepawatch.errors import DataError
 SIGNATURE_BYTES = 64
 MAX_READ_BYTES = 4 * 1024 * 1024  # per poll, so a long backlog is read in bounded pieces
 ROTATED_SUFFIX = r"[.-]\d[\w.-]*"  # logrotate's NAME.1, NAME.2.gz, NAME-20261204(.gz) after the file's name
-UNREADABLE = (OSError, EOFError, lzma.LZMAError)  # a damaged compressed file
+UNREADABLE = (OSError, EOFError, lzma.LZMAError, zlib.error)  # a damaged compressed file (gzip's BadGzipFile is an OSError)
 DECOMPRESSORS = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
 
 
@@ -79,6 +80,7 @@ class PollResult:
     dropped_partial: int = 0  # unterminated last lines of rotated files
     more: bool = False  # more bytes are already waiting: poll again without sleeping
     waiting: bool = False  # the path does not exist
+    gap: bool = False  # found in this poll: rows were written that no file here holds any more
 
 
 class OpenFile:
@@ -290,7 +292,7 @@ class FollowedFile:
             result.events.append(f"{self.path} was rotated while nothing watched it; reading the rest of "
                                  f"{found[0].name} from where watching stopped{then}, then the new {self.path.name}")
         else:
-            self.gap = True
+            self.gap = result.gap = True
             result.events.append(f"{self.path} was rotated or rewritten while nothing watched it, and the rows "
                                  "written after where watching stopped are in no file beside it (deleted, or "
                                  "compressed or moved elsewhere); reading it from its start, after a gap")
@@ -314,7 +316,8 @@ class FollowedFile:
             result.more = True  # sets the header of the file whose chunk it handles: this one)
             return
         file.drop_partial(result, f"the rotated {file.name}")
-        self.gap = self.gap or file.damaged
+        if file.damaged:
+            self.gap = result.gap = True
         file.close()
         self.backlog.popleft()
         result.more = True  # go on at once with the next file
@@ -346,7 +349,11 @@ class FollowedFile:
             file = open_rotated(self.path.parent / name)
             if file is None:
                 continue
-            if file.resume_at(saved):
+            try:
+                found = file.resume_at(saved)
+            except Exception:  # anything a damaged file raises: not the saved one
+                found = False
+            if found:
                 newer = sorted((-m, n) for _, m, n, i in candidates if -m > -minus_mtime and i != identity)
                 later = [open_rotated(self.path.parent / n) for _, n in newer]
                 return [file, *(f for f in later if f is not None)]

@@ -52,7 +52,6 @@ class FollowSource:
             self.parser.set_header(position.header)
         self.rows_read = 0
         self.valid_rows = self.malformed_rows = 0  # this run's, for the same threshold `score` applies
-        self.after_gap = False  # rows were lost before the next row read (said by the file)
 
     @property
     def long_format(self) -> bool:
@@ -91,10 +90,10 @@ class FollowSource:
         try:
             while True:
                 result = self.file.poll()
-                tick = Tick(events=list(result.events), malformed=result.dropped_partial, waiting=result.waiting)
+                tick = Tick(events=list(result.events), malformed=result.dropped_partial, waiting=result.waiting,
+                            gap=result.gap)  # the cursor starts afresh now, before any state is saved
                 parts = []  # FollowedFile never returns rows after a gap in one poll with rows before it
                 for chunk in result.chunks:
-                    self.after_gap = self.after_gap or chunk.after_gap
                     lines = [_decode(line) for line in chunk.lines]
                     if chunk.starts_file:
                         lines = self._take_header(lines)
@@ -105,8 +104,6 @@ class FollowSource:
                     self._check_readable(parsed.first_problem)
                     tick.first_problem = tick.first_problem or parsed.first_problem
                     if len(parsed.values):
-                        if self.after_gap:
-                            tick.gap, self.after_gap = True, False
                         parts.append(Series(parsed.values, self.channels, parsed.timestamps,
                                             series_ids=parsed.series_ids))
                 if parts:

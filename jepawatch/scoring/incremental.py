@@ -53,7 +53,7 @@ def score_file(scorer: Scorer, request: ScoreRequest, warn: Callable[[str], None
         moved = DataMoved(previous.moved if previous else None)  # a damaged record is said before anything runs
         tally = ReadTally(source_name(request.data))
         if request.state is not None and url_scheme(request.data) is not None and follows(request.data, request.adapter):
-            read = _catch_up(scorer, request, previous, tally)
+            read = _catch_up(scorer, request, previous, tally, warn)
         else:
             read = _score_input(scorer, request, previous, tally, warn, notify)
         rows, rows_seen = read.rows, read.rows_seen
@@ -151,7 +151,7 @@ def _score_input(scorer: Scorer, request: ScoreRequest, previous: ScoreState | N
     return Read(rows, rows_seen, next_start, fleet, cursors, since_refit)
 
 
-def _catch_up(scorer: Scorer, request: ScoreRequest, previous: ScoreState | None, tally: ReadTally) -> Read:
+def _catch_up(scorer: Scorer, request: ScoreRequest, previous: ScoreState | None, tally: ReadTally, warn) -> Read:
     """A live source (a Prometheus server) with --state: its feed read on from the saved position until
     it has caught up, the windows scored with the saved context (as `watch --state` does)."""
     if request.refit is not None:
@@ -166,6 +166,10 @@ def _catch_up(scorer: Scorer, request: ScoreRequest, previous: ScoreState | None
     position = previous.position if previous is not None else None
     try:
         for fed in feed:
+            if fed.error is not None:  # a cron run does not wait for the server: the next run reads on
+                raise DataError(f"{fed.error}; the rows read in this run are scored again next run")
+            for event in fed.events:
+                warn(event)
             position = fed.position
             if fed.batch is not None:
                 tally.add(fed.batch)

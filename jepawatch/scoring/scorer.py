@@ -156,6 +156,8 @@ class StreamContext:
         """A fresh context from the next row on: no window joins rows across the gap; the first one
         scored has a whole window of predecessor after it, as at the start of a stream."""
         rows = self.rows_read
+        if self.gap is not None and not len(self.buffer):  # a second gap with no row between: one gap
+            return StreamContext(rows + window, self.buffer[:0], rows, None, None, self.gap)
         return StreamContext(rows + window, self.buffer[:0], rows, None, None, gap_record(self.stamps))
 
     @property
