@@ -111,6 +111,17 @@ def test_monitor_watch_replays_a_server_range_as_score_reads_it(server, tmp_path
     assert len(watched) == ROWS // 20 - 1
 
 
+def test_refit_reads_recent_rows_from_the_server(server, tmp_path):
+    prometheus, times, _ = server
+    bundle = trained_bundle(prometheus, times, tmp_path / "models")
+    recent = ["-o", "query=jw_metric", "-o", f"start={int(times[-400])}", "-o", f"end={int(times[-1])}",
+              "-o", f"step={STEP}s"]
+    result = runner.invoke(app, ["refit", prometheus.url, *recent, "--model", bundle, "--force"])
+    assert result.exit_code == 0, result.output
+    history = json.loads((Path(bundle) / "refits.json").read_text())
+    assert history[-1]["source"] == prometheus.url
+
+
 def test_series_by_a_label_reads_each_value_as_its_own_series(server):
     from jepawatch.adapters import ReadOptions, read_dataset
 

@@ -13,7 +13,7 @@ from jepawatch.cli.options import (AdapterOption, AdapterSettingOption, DeviceOp
 
 
 def refit(
-    data: Annotated[Optional[Path], typer.Argument(help="Recent data of the system the bundle watches (same columns); not needed with --reset.")] = None,
+    data: Annotated[Optional[str], typer.Argument(help="Recent data of the system the bundle watches (same columns): a file, or a Prometheus server with -o query=...; not needed with --reset.")] = None,
     model: ModelOption = None,
     models_dir: ModelsDirOption = Path("models"),
     last: Annotated[Optional[int], typer.Option("--last", help="Refit on DATA's newest this many rows. Default: all of DATA.")] = None,
