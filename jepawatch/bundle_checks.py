@@ -207,30 +207,30 @@ def _check_source_record(record: dict, what: str) -> None:
 
 def _check_scaling_record(record: dict, what: str) -> None:
     """A preprocess record as preprocess.json holds it: names, kept flags, means and scales."""
-    channels, kept = record.get("channels", []), record.get("kept", [])
-    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
-        raise ValueError(f"{what} channels are not names")
-    if not isinstance(kept, list) or not all(isinstance(k, bool) for k in kept) or len(kept) != len(channels):
-        raise ValueError(f"{what} kept flags are not one true/false per channel")
-    finite_numbers(record.get("mean", []), f"{what} mean")
-    finite_numbers(record.get("std", []), f"{what} std (the scale)", positive=True)
+    check_scaling(record.get("channels", []), record.get("kept", []), record.get("mean", []), record.get("std", []), what)
     for key in ("fill_policy", "timestamp_column"):
         if not is_text(record.get(key), optional=True):
             raise ValueError(f"{what} {key} is not text")
 
 
 def check_preprocess(preprocess) -> None:
-    if not isinstance(preprocess.channels, list) or not isinstance(preprocess.kept, list):
-        raise ValueError("preprocess.json's channels and kept are not lists")
-    if not all(isinstance(c, str) for c in preprocess.channels) or not all(isinstance(k, bool) for k in preprocess.kept):
-        raise ValueError("preprocess.json's channels are not names, or its kept flags not true/false")
-    if len(preprocess.kept) != len(preprocess.channels):
-        raise ValueError(f"preprocess.json names {len(preprocess.channels)} channels but has {len(preprocess.kept)} kept flags")
-    if len(preprocess.mean) != preprocess.n_kept or len(preprocess.std) != preprocess.n_kept:
-        raise ValueError(f"preprocess.json keeps {preprocess.n_kept} channels but has {len(preprocess.mean)} means "
-                         f"and {len(preprocess.std)} stds")
-    finite_numbers(preprocess.mean, "preprocess.json's mean")
-    finite_numbers(preprocess.std, "preprocess.json's std (the scale)", positive=True)
+    check_scaling(preprocess.channels, preprocess.kept, preprocess.mean, preprocess.std, "preprocess.json's")
+
+
+def check_scaling(channels: object, kept: object, mean: object, std: object, what: str) -> None:
+    """A standardisation: channel names, one kept flag each, and a finite mean and a positive scale
+    per kept channel. `what` names it in messages ("preprocess.json's")."""
+    if not isinstance(channels, list) or not isinstance(kept, list):
+        raise ValueError(f"{what} channels and kept are not lists")
+    if not all(isinstance(c, str) for c in channels) or not all(isinstance(k, bool) for k in kept):
+        raise ValueError(f"{what} channels are not names, or its kept flags not true/false")
+    if len(kept) != len(channels):
+        raise ValueError(f"{what} {len(channels)} channels have {len(kept)} kept flags")
+    n_kept = sum(kept)
+    finite_numbers(mean, f"{what} mean")
+    finite_numbers(std, f"{what} std (the scale)", positive=True)
+    if len(mean) != n_kept or len(std) != n_kept:
+        raise ValueError(f"{what} {n_kept} kept channels have {len(mean)} means and {len(std)} stds")
 
 
 def check_refits(refits: object) -> list:
