@@ -53,6 +53,7 @@ class PrometheusAdapter(Adapter):
                "password_file", "token_file", "ca_file", "cert_file", "key_file", "insecure")
     repeatable = ("query",)
     schemes = tuple(SCHEMES)
+    follows = True
 
     def sniff(self, path) -> float:
         return 0.0  # files are not ours; a URL reaches this adapter by its scheme
@@ -80,8 +81,7 @@ class PrometheusAdapter(Adapter):
         if options.columns is None:
             return sorted(found)
         wanted = list(options.columns)
-        extra = sorted(set(found) - set(wanted))
-        absent = [c for c in wanted if c not in found]
+        extra, absent = differences(found, wanted)
         if len(absent) == len(wanted):
             raise DataError(f"the query gives none of the model's {len(wanted)} channels (it gives {len(found)}, first "
                             f"{sorted(found)[0]}; the model has {wanted[0]}, ...); query what the model was trained on")
@@ -91,9 +91,6 @@ class PrometheusAdapter(Adapter):
             notes.append(f"{len(absent)} of the model's channels have no samples in this range, so they are missing "
                          f"throughout (first: {absent[0]}): a series that stopped, or a changed label?")
         return wanted
-
-
-    follows = True
 
     def follow(self, path, options: ReadOptions, position: dict | None) -> Iterator[Fed]:
         """Each step once it is `lag` old (default: one step, time for its scrape to land), from
@@ -152,16 +149,20 @@ class PrometheusAdapter(Adapter):
         """What changed in the series, once each: queries with no series, series the model does not
         know (first seen), model channels without samples (first missed)."""
         out = [n for n in notes if n not in said]
-        extra = sorted(set(found) - set(channels) - said)
+        extra, absent = ([c for c in names if c not in said] for names in differences(found, channels))
         if extra:
             out.append(f"{len(extra)} series the model was not trained on left out (first: {extra[0]})")
-        absent = [c for c in channels if c not in found and c not in said]
         if absent:
             out.append(f"{len(absent)} of the model's channels have no samples now (first: {absent[0]}): missing "
                        "cells until they come back")
         said.update(notes, extra, absent)
         said.difference_update(c for c in channels if c in found)  # back: said again if it goes missing again
         return out
+
+
+def differences(found: dict, channels: list[str]) -> tuple[list[str], list[str]]:
+    """(series found that are not channels, sorted; channels not found, in order)."""
+    return sorted(set(found) - set(channels)), [c for c in channels if c not in found]
 
 
 def _position(next_time: float, step: float, started: bool) -> dict:

@@ -10,7 +10,8 @@ from typing import Union
 
 import pandas as pd
 
-from jepawatch.adapters import AUTO, ReadOptions, url_scheme
+from jepawatch.adapters import AUTO, ReadOptions
+from jepawatch.adapters.registry import as_source
 from jepawatch.errors import ConfigError, JepawatchWarning
 
 DataSource = Union[str, "os.PathLike[str]", pd.DataFrame]  # a file, a benchmark folder, a URL, or a DataFrame
@@ -25,10 +26,8 @@ def warn_python(message: str) -> None:
 def as_data(data: DataSource) -> Path | str | pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data
-    if isinstance(data, str) and url_scheme(data) is not None:  # a server (prometheus): text, never a Path
-        return data
     if isinstance(data, (str, os.PathLike)):
-        return Path(data)
+        return as_source(data)  # a server's URL (prometheus) stays text, never a Path
     raise ConfigError(f"data must be a path or a pandas DataFrame, not {type(data).__name__}")
 
 

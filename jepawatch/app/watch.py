@@ -80,7 +80,7 @@ def open_watch(load_scorer: Callable[[], Scorer], request: WatchRequest) -> Iter
     """Check `request`, load the scorer, hold the state's lock (one watcher per state file) and yield
     the session. The scorer is loaded after the request's own checks, so a bad option is said first."""
     data, state = as_source(request.data), request.state
-    live = url_scheme(data) is not None or (request.adapter is not None and follows(data, request.adapter))
+    live = url_scheme(data) is not None or follows(data, request.adapter)  # a server, or an adapter that follows
     pace = parse_speed(request.speed)
     if request.alerts is not None:
         request.alerts.check()

@@ -172,7 +172,6 @@ class AdapterSource:
     def __init__(self, source: str, adapter: str | None, options: ReadOptions, position: dict | None):
         self.source, self.adapter, self.options = source, adapter, options
         self._position = position
-        self.rows_read = 0
 
     @property
     def position(self) -> dict | None:
@@ -187,8 +186,6 @@ class AdapterSource:
         try:
             for fed in feed:
                 self._position = fed.position
-                if fed.batch is not None:
-                    self.rows_read += fed.batch.n_steps
                 yield Tick(batch=fed.batch, events=list(fed.events))
         finally:
             getattr(feed, "close", lambda: None)()
